@@ -1,0 +1,726 @@
+//! The concurrent cache: shards behind locks. It hashes each key once, picks the shard, reads the
+//! clock once, and tells the eviction listener after every lock is released. Eviction order lives in
+//! `shard.rs`; this file knows nothing of it.
+
+use crate::byte_budget::ByteBudget;
+use crate::clock::{saturating_nanos, Clock};
+use crate::error::Error;
+use crate::lock::{lock, AtomicBool, Mutex, MutexGuard};
+use crate::notification::{EvictionListener, RemovalCause, Removals};
+use crate::options::{split_evenly, CacheBuilder, Config, MAX_ENTRIES_LIMIT};
+use crate::pending::PendingSlot;
+use crate::record::NO_DEADLINE;
+use crate::shard::{Hash, Shard};
+use crate::stats::Stats;
+use foldhash::fast::RandomState;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::BuildHasher;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The largest key, value or weight an entry may have, in bytes.
+pub const MAX_ENTRY_SIZE: u64 = (u32::MAX - 1) as u64;
+
+/// Options of one `put`: a TTL overriding the cache's default, and a weight overriding
+/// `len(key) + len(value)`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PutOptions {
+    /// Time to live from now; `None` uses the cache's default TTL (if any).
+    pub ttl: Option<Duration>,
+    /// The entry's weight against `max_bytes`; `None` means `len(key) + len(value)`.
+    pub weight: Option<u32>,
+}
+
+/// One live entry, as [`Cache::iter`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheEntry {
+    /// The key.
+    pub key: Vec<u8>,
+    /// The value.
+    pub value: Vec<u8>,
+    /// Time left before it expires; `None` if it never does.
+    pub ttl: Option<Duration>,
+}
+
+/// A snapshot of the live entries, most recently used first (see [`Cache::iter`]).
+#[derive(Debug)]
+pub struct Iter {
+    entries: std::vec::IntoIter<CacheEntry>,
+}
+
+impl Iterator for Iter {
+    type Item = CacheEntry;
+
+    fn next(&mut self) -> Option<CacheEntry> {
+        self.entries.next()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.entries.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Iter {}
+
+/// What each shard lock protects.
+struct ShardState {
+    shard: Shard,
+    /// Keys whose value a `get_or_insert_with` is computing right now.
+    pending: HashMap<Box<[u8]>, Arc<PendingSlot>, RandomState>,
+}
+
+/// Keeps each shard's lock on its own cache lines, so that two cores working on neighbouring
+/// shards do not contend.
+#[repr(align(128))]
+struct CachePadded<T>(T);
+
+/// A thread-safe LRU cache of byte strings with entry and byte bounds, TTLs and statistics.
+///
+/// Every method takes `&self`; share a cache between threads with `Arc<Cache>`. Each operation is
+/// atomic. Keys fall into shards by hash; each shard is an exact LRU holding an even split of
+/// `max_entries`, while `max_bytes` bounds the whole cache (see `docs/design.md`).
+pub struct Cache {
+    shards: Box<[CachePadded<Mutex<ShardState>>]>,
+    hasher: RandomState,
+    clock: Clock,
+    /// False until a TTL is configured or used (or the clock is manual): until then no entry can
+    /// expire, and operations skip reading the clock.
+    clock_in_use: AtomicBool,
+    default_ttl: Option<u64>,
+    budget: Option<ByteBudget>,
+    listener: Option<EvictionListener>,
+    /// The entry bound; its lock also serialises resizes.
+    max_entries: Mutex<usize>,
+}
+
+impl Cache {
+    /// A builder for a cache holding at most `max_entries` entries.
+    pub fn builder(max_entries: usize) -> CacheBuilder {
+        CacheBuilder::new(max_entries)
+    }
+
+    /// A cache with default settings holding at most `max_entries` entries.
+    pub fn new(max_entries: usize) -> Result<Cache, Error> {
+        CacheBuilder::new(max_entries).build()
+    }
+
+    pub(crate) fn from_config(config: Config) -> Cache {
+        let hasher = RandomState::default();
+        let shards = (0..config.shards)
+            .map(|i| {
+                let max = split_evenly(config.max_entries, config.shards, i);
+                CachePadded(Mutex::new(ShardState {
+                    shard: Shard::new(max, hasher.clone()),
+                    pending: HashMap::with_hasher(hasher.clone()),
+                }))
+            })
+            .collect();
+        Cache {
+            shards,
+            clock_in_use: AtomicBool::new(config.default_ttl.is_some() || config.clock.is_manual()),
+            hasher,
+            clock: config.clock,
+            default_ttl: config.default_ttl,
+            budget: config.max_bytes.map(ByteBudget::new),
+            listener: config.listener,
+            max_entries: Mutex::new(config.max_entries),
+        }
+    }
+
+    // ----- plumbing -------------------------------------------------------------------------
+
+    #[inline]
+    fn hash(&self, key: &[u8]) -> Hash {
+        self.hasher.hash_one(key)
+    }
+
+    /// The shard of a hash. Uses bits 25..57: the shard's own table takes its bucket from the low
+    /// bits and its tag from the top 7, which must stay independent of the shard choice.
+    #[inline]
+    fn shard_index(&self, hash: Hash) -> usize {
+        let bits = (hash >> 25) & 0xFFFF_FFFF;
+        ((bits * self.shards.len() as u64) >> 32) as usize
+    }
+
+    #[inline]
+    fn lock_shard(&self, index: usize) -> MutexGuard<'_, ShardState> {
+        lock(&self.shards[index].0)
+    }
+
+    /// The time for this operation (read once).
+    #[inline]
+    fn now(&self) -> u64 {
+        if self.clock_in_use.load(Ordering::Relaxed) {
+            self.clock.now_nanos()
+        } else {
+            0
+        }
+    }
+
+    #[inline]
+    fn removals(&self) -> Removals {
+        Removals::new(self.listener.is_some())
+    }
+
+    /// Tells the listener of `removals`; called with no lock held.
+    #[inline]
+    fn notify(&self, removals: Removals) {
+        if let Some(listener) = &self.listener {
+            if !removals.is_empty() {
+                removals.deliver(listener);
+            }
+        }
+    }
+
+    /// Runs `f` on the shard of `key` under its lock, then notifies.
+    #[inline]
+    fn with_shard<R>(
+        &self,
+        key: &[u8],
+        f: impl FnOnce(&mut Shard, Hash, u64, Option<&ByteBudget>, &mut Removals) -> R,
+    ) -> R {
+        let hash = self.hash(key);
+        let now = self.now();
+        let mut out = self.removals();
+        let result = {
+            let mut state = self.lock_shard(self.shard_index(hash));
+            f(&mut state.shard, hash, now, self.budget.as_ref(), &mut out)
+        };
+        self.notify(out);
+        result
+    }
+
+    /// Runs `f` on every shard in turn after reclaiming its expired entries.
+    fn sweep(&self, mut f: impl FnMut(&mut Shard, u64, Option<&ByteBudget>, &mut Removals)) {
+        let now = self.now();
+        let mut out = self.removals();
+        for index in 0..self.shards.len() {
+            let mut state = self.lock_shard(index);
+            state.shard.expire(now, self.budget.as_ref(), &mut out);
+            f(&mut state.shard, now, self.budget.as_ref(), &mut out);
+        }
+        self.notify(out);
+    }
+
+    /// The weight and deadline of a prospective entry, or why it is refused.
+    fn admit(&self, key: &[u8], value: &[u8], options: PutOptions) -> Result<(u32, u64), Error> {
+        let size = key.len() as u64 + value.len() as u64;
+        let weight = match options.weight {
+            Some(w) => u64::from(w),
+            None => size,
+        };
+        if key.len() as u64 > MAX_ENTRY_SIZE || size > MAX_ENTRY_SIZE + 1 {
+            return Err(Error::EntryTooLarge { size });
+        }
+        if weight > MAX_ENTRY_SIZE {
+            return Err(Error::EntryTooLarge { size: weight });
+        }
+        if let Some(budget) = &self.budget {
+            if weight > budget.max() {
+                return Err(Error::EntryTooHeavy {
+                    weight,
+                    max_bytes: budget.max(),
+                });
+            }
+        }
+        let ttl = match options.ttl {
+            Some(Duration::ZERO) => return Err(Error::ZeroTtl),
+            Some(ttl) => {
+                self.clock_in_use.store(true, Ordering::Relaxed);
+                Some(saturating_nanos(ttl))
+            }
+            None => self.default_ttl,
+        };
+        let deadline = ttl.map_or(NO_DEADLINE, |ttl| self.now().saturating_add(ttl));
+        Ok((weight as u32, deadline))
+    }
+
+    /// After a put into shard `from`, evicts from the other shards while the byte bound is
+    /// exceeded (the put's own shard could not free enough without evicting the new entry).
+    fn trim_other_shards(&self, from: usize, now: u64, out: &mut Removals) {
+        let Some(budget) = &self.budget else { return };
+        let n = self.shards.len();
+        for step in 1..n {
+            if !budget.exceeded() {
+                return;
+            }
+            let mut state = self.lock_shard((from + step) % n);
+            while budget.exceeded() && state.shard.evict_lru(now, Some(budget), out) {}
+        }
+    }
+
+    // ----- reads ----------------------------------------------------------------------------
+
+    /// Calls `f` with the value of a live `key`, making it the most recently used entry. `f` runs
+    /// under the shard's lock, so it is kept crate-private and only copies bytes.
+    #[inline]
+    pub(crate) fn read_value<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        self.with_shard(key, |shard, hash, now, budget, out| {
+            shard
+                .get(hash, key, now, budget, out)
+                .map(|record| f(record.value()))
+        })
+    }
+
+    /// The value of `key`, which becomes the most recently used entry; `None` on a miss.
+    #[inline]
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Option<Vec<u8>> {
+        self.read_value(key.as_ref(), <[u8]>::to_vec)
+    }
+
+    /// Like [`get`](Self::get), but copies the value into `buf` (cleared first) and so allocates
+    /// nothing once `buf` is large enough. Returns whether `key` was found.
+    #[inline]
+    pub fn get_into(&self, key: impl AsRef<[u8]>, buf: &mut Vec<u8>) -> bool {
+        self.read_value(key.as_ref(), |value| {
+            buf.clear();
+            buf.extend_from_slice(value);
+        })
+        .is_some()
+    }
+
+    /// The value of `key` without changing recency or the hit/miss counters.
+    pub fn peek(&self, key: impl AsRef<[u8]>) -> Option<Vec<u8>> {
+        let key = key.as_ref();
+        self.with_shard(key, |shard, hash, now, budget, out| {
+            shard
+                .peek(hash, key, now, budget, out)
+                .map(|record| record.value().to_vec())
+        })
+    }
+
+    /// Whether `key` has a live entry (recency and counters unchanged).
+    pub fn contains(&self, key: impl AsRef<[u8]>) -> bool {
+        let key = key.as_ref();
+        self.with_shard(key, |shard, hash, now, budget, out| {
+            shard.peek(hash, key, now, budget, out).is_some()
+        })
+    }
+
+    /// The time `key` has left: `None` if it has no live entry, `Some(None)` if it never expires.
+    pub fn remaining_ttl(&self, key: impl AsRef<[u8]>) -> Option<Option<Duration>> {
+        let key = key.as_ref();
+        self.with_shard(key, |shard, hash, now, budget, out| {
+            shard
+                .peek(hash, key, now, budget, out)
+                .map(|record| remaining(record.deadline, now))
+        })
+    }
+
+    /// The values of many keys in one call, in the order given (`None` for a miss). Keys of one
+    /// shard are looked up under one lock acquisition, in their given order.
+    pub fn get_many<K: AsRef<[u8]>>(&self, keys: &[K]) -> Vec<Option<Vec<u8>>> {
+        let mut values = vec![None; keys.len()];
+        self.read_many(keys, |i, value| values[i] = Some(value.to_vec()));
+        values
+    }
+
+    /// Calls `found(i, value)` for each hit among `keys` (under the shard lock: crate-private).
+    pub(crate) fn read_many<K: AsRef<[u8]>>(
+        &self,
+        keys: &[K],
+        mut found: impl FnMut(usize, &[u8]),
+    ) {
+        let now = self.now();
+        let mut out = self.removals();
+        let routed = self.route(keys.iter().map(AsRef::as_ref));
+        for run in routed.chunk_by(|a, b| a.shard == b.shard) {
+            let mut state = self.lock_shard(run[0].shard);
+            for item in run {
+                let key = keys[item.index].as_ref();
+                if let Some(record) =
+                    state
+                        .shard
+                        .get(item.hash, key, now, self.budget.as_ref(), &mut out)
+                {
+                    found(item.index, record.value());
+                }
+            }
+        }
+        self.notify(out);
+    }
+
+    /// Hashes keys and orders them by shard, keeping the given order within a shard.
+    fn route<'k>(&self, keys: impl Iterator<Item = &'k [u8]>) -> Vec<Routed> {
+        let mut routed: Vec<Routed> = keys
+            .enumerate()
+            .map(|(index, key)| {
+                let hash = self.hash(key);
+                Routed {
+                    index,
+                    hash,
+                    shard: self.shard_index(hash),
+                }
+            })
+            .collect();
+        routed.sort_by_key(|r| r.shard);
+        routed
+    }
+
+    // ----- writes ---------------------------------------------------------------------------
+
+    /// Stores `key -> value` (with the default TTL, if any) as the most recently used entry.
+    pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Result<(), Error> {
+        self.put_with(key, value, PutOptions::default())
+    }
+
+    /// Stores `key -> value`, expiring `ttl` from now.
+    pub fn put_with_ttl(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        ttl: Duration,
+    ) -> Result<(), Error> {
+        self.put_with(
+            key,
+            value,
+            PutOptions {
+                ttl: Some(ttl),
+                weight: None,
+            },
+        )
+    }
+
+    /// Stores `key -> value` with per-entry options. An entry heavier than `max_bytes` is refused
+    /// with [`Error::EntryTooHeavy`] and the cache is unchanged (an older value stays).
+    pub fn put_with(
+        &self,
+        key: impl AsRef<[u8]>,
+        value: impl AsRef<[u8]>,
+        options: PutOptions,
+    ) -> Result<(), Error> {
+        let (key, value) = (key.as_ref(), value.as_ref());
+        let (weight, deadline) = self.admit(key, value, options)?;
+        let hash = self.hash(key);
+        let index = self.shard_index(hash);
+        let now = self.now();
+        let mut out = self.removals();
+        {
+            let mut state = self.lock_shard(index);
+            let budget = self.budget.as_ref();
+            state
+                .shard
+                .put(hash, key, value, weight, deadline, now, budget, &mut out);
+        }
+        self.trim_other_shards(index, now, &mut out);
+        self.notify(out);
+        Ok(())
+    }
+
+    /// Stores many entries in one call, in order. Every entry is checked first: if any is refused,
+    /// none is stored.
+    pub fn put_many<K: AsRef<[u8]>, V: AsRef<[u8]>>(&self, items: &[(K, V)]) -> Result<(), Error> {
+        let admitted = items
+            .iter()
+            .map(|(k, v)| self.admit(k.as_ref(), v.as_ref(), PutOptions::default()))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let now = self.now();
+        let mut out = self.removals();
+        let routed = self.route(items.iter().map(|(k, _)| k.as_ref()));
+        for run in routed.chunk_by(|a, b| a.shard == b.shard) {
+            {
+                let mut state = self.lock_shard(run[0].shard);
+                for item in run {
+                    let (key, value) = (items[item.index].0.as_ref(), items[item.index].1.as_ref());
+                    let (weight, deadline) = admitted[item.index];
+                    let budget = self.budget.as_ref();
+                    state.shard.put(
+                        item.hash, key, value, weight, deadline, now, budget, &mut out,
+                    );
+                }
+            }
+            self.trim_other_shards(run[0].shard, now, &mut out);
+        }
+        self.notify(out);
+        Ok(())
+    }
+
+    /// Removes `key` and returns its value, if it had a live entry.
+    pub fn remove(&self, key: impl AsRef<[u8]>) -> Option<Vec<u8>> {
+        let key = key.as_ref();
+        self.with_shard(key, |shard, hash, now, budget, out| {
+            let record = shard.remove(hash, key, now, budget, out)?;
+            let value = record.value().to_vec();
+            out.push(record, RemovalCause::Removed);
+            Some(value)
+        })
+    }
+
+    /// Removes every entry (the listener hears `Cleared`, or `Expired` for expired ones).
+    pub fn clear(&self) {
+        let now = self.now();
+        let mut out = self.removals();
+        for index in 0..self.shards.len() {
+            self.lock_shard(index)
+                .shard
+                .clear(now, self.budget.as_ref(), &mut out);
+        }
+        self.notify(out);
+    }
+
+    /// Reclaims every expired entry now and returns how many there were.
+    pub fn expire(&self) -> usize {
+        let now = self.now();
+        let mut out = self.removals();
+        let mut expired = 0;
+        for index in 0..self.shards.len() {
+            expired += self
+                .lock_shard(index)
+                .shard
+                .expire(now, self.budget.as_ref(), &mut out);
+        }
+        self.notify(out);
+        expired
+    }
+
+    /// Changes `max_entries`, evicting least recently used entries beyond it. It must be at least
+    /// the shard count (each shard keeps room for one entry).
+    pub fn resize(&self, max_entries: usize) -> Result<(), Error> {
+        let shards = self.shards.len();
+        if max_entries == 0 || max_entries > MAX_ENTRIES_LIMIT {
+            return Err(Error::InvalidMaxEntries { given: max_entries });
+        }
+        if max_entries < shards {
+            return Err(Error::InvalidShards {
+                given: shards,
+                max_entries,
+            });
+        }
+        let mut bound = lock(&self.max_entries);
+        *bound = max_entries;
+        let now = self.now();
+        let mut out = self.removals();
+        for index in 0..shards {
+            let max = split_evenly(max_entries, shards, index);
+            self.lock_shard(index)
+                .shard
+                .resize(max, now, self.budget.as_ref(), &mut out);
+        }
+        drop(bound);
+        self.notify(out);
+        Ok(())
+    }
+
+    /// Changes `max_bytes`, evicting least recently used entries beyond it. Only a cache built
+    /// with a byte bound has one to change ([`Error::InvalidMaxBytes`] otherwise, or for zero).
+    pub fn set_max_bytes(&self, max_bytes: u64) -> Result<(), Error> {
+        let budget = match &self.budget {
+            Some(budget) if max_bytes > 0 => budget,
+            _ => return Err(Error::InvalidMaxBytes),
+        };
+        let _resizing = lock(&self.max_entries);
+        budget.set_max(max_bytes);
+        let now = self.now();
+        let mut out = self.removals();
+        for index in 0..self.shards.len() {
+            let mut state = self.lock_shard(index);
+            while budget.exceeded() && state.shard.evict_lru(now, Some(budget), &mut out) {}
+        }
+        drop(_resizing);
+        self.notify(out);
+        Ok(())
+    }
+
+    /// The value of `key`, computing and storing it with `compute` on a miss. When threads race on
+    /// one key, one computes and the others wait for its value. `compute` runs with no lock held.
+    /// A value too heavy for the cache is returned but not stored.
+    pub fn get_or_insert_with(
+        &self,
+        key: impl AsRef<[u8]>,
+        compute: impl FnOnce() -> Vec<u8>,
+    ) -> Vec<u8> {
+        match self.try_get_or_insert_with(key, || Ok::<_, std::convert::Infallible>(compute())) {
+            Ok(value) => value,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Like [`get_or_insert_with`](Self::get_or_insert_with) for a fallible computation: an error
+    /// is returned and nothing is stored; a waiting thread then computes in its turn.
+    pub fn try_get_or_insert_with<E>(
+        &self,
+        key: impl AsRef<[u8]>,
+        compute: impl FnOnce() -> Result<Vec<u8>, E>,
+    ) -> Result<Vec<u8>, E> {
+        let key = key.as_ref();
+        let hash = self.hash(key);
+        let index = self.shard_index(hash);
+        let slot = loop {
+            let now = self.now();
+            let mut out = self.removals();
+            let step = {
+                let mut guard = self.lock_shard(index);
+                let state = &mut *guard;
+                let budget = self.budget.as_ref();
+                if let Some(record) = state.shard.get(hash, key, now, budget, &mut out) {
+                    Step::Hit(record.value().to_vec())
+                } else if let Some(slot) = state.pending.get(key) {
+                    Step::Wait(Arc::clone(slot))
+                } else {
+                    let slot = Arc::new(PendingSlot::default());
+                    state.pending.insert(key.into(), Arc::clone(&slot));
+                    Step::Compute(slot)
+                }
+            };
+            self.notify(out);
+            match step {
+                Step::Hit(value) => return Ok(value),
+                Step::Wait(slot) => slot.wait(),
+                Step::Compute(slot) => break slot,
+            }
+        };
+        // This thread computes. The guard clears the pending mark even if `compute` panics.
+        let guard = PendingGuard {
+            cache: self,
+            key,
+            index,
+            slot,
+        };
+        let value = compute()?;
+        if let Ok((weight, deadline)) = self.admit(key, &value, PutOptions::default()) {
+            let now = self.now();
+            let mut out = self.removals();
+            {
+                let mut state = self.lock_shard(index);
+                let budget = self.budget.as_ref();
+                state
+                    .shard
+                    .put(hash, key, &value, weight, deadline, now, budget, &mut out);
+                state.pending.remove(key);
+            }
+            self.trim_other_shards(index, now, &mut out);
+            drop(guard);
+            self.notify(out);
+        }
+        Ok(value)
+    }
+
+    // ----- whole-cache views ----------------------------------------------------------------
+
+    /// The number of live entries.
+    pub fn len(&self) -> usize {
+        let mut len = 0;
+        self.sweep(|shard, _, _, _| len += shard.stored_len());
+        len
+    }
+
+    /// Whether the cache has no live entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The total weight of the live entries.
+    pub fn weight(&self) -> u64 {
+        let mut weight = 0;
+        self.sweep(|shard, _, _, _| weight += shard.stats().weight);
+        weight
+    }
+
+    /// The statistics, summed over the shards.
+    pub fn stats(&self) -> Stats {
+        let mut stats = Stats::default();
+        self.sweep(|shard, _, _, _| stats += shard.stats());
+        stats
+    }
+
+    /// Sets every counter back to zero (entries and weight are not counters and stay).
+    pub fn reset_stats(&self) {
+        for index in 0..self.shards.len() {
+            self.lock_shard(index).shard.reset_stats();
+        }
+    }
+
+    /// A consistent snapshot of the live entries: all shards are locked together while it is
+    /// taken. With one shard the order is exact global recency, most recently used first; with
+    /// several, each shard's entries come most recent first, shard after shard.
+    pub fn iter(&self) -> Iter {
+        let now = self.now();
+        let states: Vec<_> = (0..self.shards.len()).map(|i| self.lock_shard(i)).collect();
+        let entries = states
+            .iter()
+            .flat_map(|state| state.shard.live_records(now))
+            .map(|record| CacheEntry {
+                key: record.key().to_vec(),
+                value: record.value().to_vec(),
+                ttl: remaining(record.deadline, now),
+            })
+            .collect::<Vec<_>>();
+        drop(states);
+        Iter {
+            entries: entries.into_iter(),
+        }
+    }
+
+    /// The entry bound.
+    pub fn max_entries(&self) -> usize {
+        *lock(&self.max_entries)
+    }
+
+    /// The byte bound, if any.
+    pub fn max_bytes(&self) -> Option<u64> {
+        self.budget.as_ref().map(ByteBudget::max)
+    }
+
+    /// The default TTL, if any.
+    pub fn default_ttl(&self) -> Option<Duration> {
+        self.default_ttl.map(Duration::from_nanos)
+    }
+
+    /// The number of shards.
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The cache's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+}
+
+/// What a `get_or_insert_with` round found.
+enum Step {
+    Hit(Vec<u8>),
+    Wait(Arc<PendingSlot>),
+    Compute(Arc<PendingSlot>),
+}
+
+/// A key's place in a batch: its position, hash and shard.
+struct Routed {
+    index: usize,
+    hash: Hash,
+    shard: usize,
+}
+
+/// Clears a `get_or_insert_with` pending mark and wakes its waiters, also when the computation
+/// panicked or failed.
+struct PendingGuard<'a> {
+    cache: &'a Cache,
+    key: &'a [u8],
+    index: usize,
+    slot: Arc<PendingSlot>,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.cache.lock_shard(self.index).pending.remove(self.key);
+        self.slot.finish();
+    }
+}
+
+fn remaining(deadline: u64, now: u64) -> Option<Duration> {
+    (deadline != NO_DEADLINE).then(|| Duration::from_nanos(deadline.saturating_sub(now)))
+}
+
+impl fmt::Debug for Cache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cache")
+            .field("max_entries", &self.max_entries())
+            .field("max_bytes", &self.max_bytes())
+            .field("default_ttl", &self.default_ttl())
+            .field("shards", &self.shards.len())
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,431 @@
+//! One shard: an exact LRU with TTLs and weights. Single-threaded; it knows nothing of locks. The
+//! concurrent cache (`cache.rs`) owns one per lock.
+
+use crate::byte_budget::ByteBudget;
+use crate::linked_slab::LinkedSlab;
+use crate::notification::{RemovalCause, Removals};
+use crate::record::{Record, NO_DEADLINE};
+use crate::stats::Stats;
+use foldhash::fast::RandomState;
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
+
+/// A key's hash, computed once per operation by the cache and shared with its shard.
+pub(crate) type Hash = u64;
+
+/// What `put` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PutOutcome {
+    Inserted,
+    Updated,
+}
+
+pub(crate) struct Shard {
+    /// Maps a key's hash to its slot in `list`.
+    table: HashTable<u32>,
+    /// The entries in recency order.
+    list: LinkedSlab<Record>,
+    hasher: RandomState,
+    max_entries: usize,
+    /// Sum of the stored entries' weights.
+    weight: u64,
+    /// Stored entries that have a deadline.
+    with_deadline: usize,
+    /// No stored entry's deadline is earlier than this (a lower bound, made exact by `expire`).
+    earliest_deadline: u64,
+    counters: Stats,
+}
+
+impl Shard {
+    pub(crate) fn new(max_entries: usize, hasher: RandomState) -> Self {
+        Shard {
+            table: HashTable::new(),
+            list: LinkedSlab::new(max_entries),
+            hasher,
+            max_entries,
+            weight: 0,
+            with_deadline: 0,
+            earliest_deadline: NO_DEADLINE,
+            counters: Stats::default(),
+        }
+    }
+
+    /// Stored entries, expired ones included (see `live_len`).
+    pub(crate) fn stored_len(&self) -> usize {
+        self.list.len()
+    }
+
+    fn find(&self, hash: Hash, key: &[u8]) -> Option<u32> {
+        let list = &self.list;
+        self.table
+            .find(hash, |&idx| list.get(idx).key() == key)
+            .copied()
+    }
+
+    /// A get: the live entry under `key`, made most recently used, or `None` (a miss).
+    pub(crate) fn get(
+        &mut self,
+        hash: Hash,
+        key: &[u8],
+        now: u64,
+        budget: Option<&ByteBudget>,
+        out: &mut Removals,
+    ) -> Option<&Record> {
+        match self.find_live(hash, key, now, budget, out) {
+            Some(idx) => {
+                self.counters.hits += 1;
+                self.list.move_to_front(idx);
+                Some(self.list.get(idx))
+            }
+            None => {
+                self.counters.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// The live entry under `key`, without touching recency or hit/miss counters. An expired entry
+    /// found on the way is reclaimed.
+    pub(crate) fn peek(
+        &mut self,
+        hash: Hash,
+        key: &[u8],
+        now: u64,
+        budget: Option<&ByteBudget>,
+        out: &mut Removals,
+    ) -> Option<&Record> {
+        let idx = self.find_live(hash, key, now, budget, out)?;
+        Some(self.list.get(idx))
+    }
+
+    fn find_live(
+        &mut self,
+        hash: Hash,
+        key: &[u8],
+        now: u64,
+        budget: Option<&ByteBudget>,
+        out: &mut Removals,
+    ) -> Option<u32> {
+        let idx = self.find(hash, key)?;
+        if self.list.get(idx).is_expired(now) {
+            self.remove_at(idx, hash, RemovalCause::Expired, budget, out);
+            return None;
+        }
+        Some(idx)
+    }
+
+    /// Stores `key -> value` as the most recently used entry, then evicts least recently used
+    /// entries until the bounds hold. The caller has checked the entry's sizes and weight.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn put(
+        &mut self,
+        hash: Hash,
+        key: &[u8],
+        value: &[u8],
+        weight: u32,
+        deadline: u64,
+        now: u64,
+        budget: Option<&ByteBudget>,
+        out: &mut Removals,
+    ) -> PutOutcome {
+        let outcome = match self.find_live(hash, key, now, budget, out) {
+            Some(idx) => {
+                self.update(idx, value, weight, deadline, budget, out);
+                PutOutcome::Updated
+            }
+            None => {
+                while self.list.len() >= self.max_entries {
+                    self.evict_lru(now, budget, out);
+                }
+                self.insert(hash, Record::new(key, value, weight, deadline), budget);
+                PutOutcome::Inserted
+            }
+        };
+        if let Some(budget) = budget {
+            // Never evict the entry just stored: it is at the front, so stop at one.
+            while budget.exceeded() && self.list.len() > 1 {
+                self.evict_lru(now, Some(budget), out);
+            }
+        }
+        outcome
+    }
+
+    fn update(
+        &mut self,
+        idx: u32,
+        value: &[u8],
+        weight: u32,
+        deadline: u64,
+        budget: Option<&ByteBudget>,
+        out: &mut Removals,
+    ) {
+        let record = self.list.get_mut(idx);
+        let old_weight = u64::from(record.weight());
+        let had_deadline = record.deadline != NO_DEADLINE;
+        if let Some(old) = record.replace_value(value, weight, deadline, out.keeps()) {
+            out.push(old, RemovalCause::Replaced);
+        }
+        self.counters.updates += 1;
+        self.list.move_to_front(idx);
+        self.adjust_weight(old_weight, u64::from(weight), budget);
+        if had_deadline {
+            self.with_deadline -= 1;
+        }
+        self.note_deadline(deadline);
+    }
+
+    fn insert(&mut self, hash: Hash, record: Record, budget: Option<&ByteBudget>) {
+        let weight = u64::from(record.weight());
+        let deadline = record.deadline;
+        let idx = self.list.push_front(record);
+        let (list, hasher) = (&self.list, &self.hasher);
+        self.table
+            .insert_unique(hash, idx, |&i| hasher.hash_one(list.get(i).key()));
+        self.counters.inserts += 1;
+        self.adjust_weight(0, weight, budget);
+        self.note_deadline(deadline);
+    }
+
+    fn note_deadline(&mut self, deadline: u64) {
+        if deadline != NO_DEADLINE {
+            self.with_deadline += 1;
+            self.earliest_deadline = self.earliest_deadline.min(deadline);
+        }
+    }
+
+    fn adjust_weight(&mut self, old: u64, new: u64, budget: Option<&ByteBudget>) {
+        self.weight = self.weight - old + new;
+        if let Some(budget) = budget {
+            budget.add(new);
+            budget.sub(old);
+        }
+    }
+
+    /// Removes the least recently used entry (as expired if it is). Returns false when empty.
+    pub(crate) fn evict_lru(
+        &mut self,
+        now: u64,
+        budget: Option<&ByteBudget>,
+        out: &mut Removals,
+    ) -> bool {
+        let Some(idx) = self.list.back() else {
+            return false;
+        };
+        let record = self.list.get(idx);
+        let cause = if record.is_expired(now) {
+            RemovalCause::Expired
+        } else {
+            RemovalCause::Evicted
+        };
+        let hash = self.hasher.hash_one(record.key());
+        self.remove_at(idx, hash, cause, budget, out);
+        true
+    }
+
+    /// Removes the entry at `idx` and counts it under `cause`; the record goes to `out`.
+    fn remove_at(
+        &mut self,
+        idx: u32,
+        hash: Hash,
+        cause: RemovalCause,
+        budget: Option<&ByteBudget>,
+        out: &mut Removals,
+    ) {
+        let record = self.take_at(idx, hash, budget);
+        self.count_removal(cause);
+        out.push(record, cause);
+    }
+
+    fn take_at(&mut self, idx: u32, hash: Hash, budget: Option<&ByteBudget>) -> Record {
+        if let Ok(entry) = self.table.find_entry(hash, |&i| i == idx) {
+            entry.remove();
+        }
+        let record = self.list.remove(idx);
+        self.adjust_weight(u64::from(record.weight()), 0, budget);
+        if record.deadline != NO_DEADLINE {
+            self.with_deadline -= 1;
+        }
+        record
+    }
+
+    fn count_removal(&mut self, cause: RemovalCause) {
+        match cause {
+            RemovalCause::Evicted => self.counters.evictions += 1,
+            RemovalCause::Expired => self.counters.expirations += 1,
+            RemovalCause::Removed | RemovalCause::Cleared => self.counters.removals += 1,
+            RemovalCause::Replaced => {}
+        }
+    }
+
+    /// Removes the live entry under `key` and returns it (the caller tells the listener).
+    pub(crate) fn remove(
+        &mut self,
+        hash: Hash,
+        key: &[u8],
+        now: u64,
+        budget: Option<&ByteBudget>,
+        out: &mut Removals,
+    ) -> Option<Record> {
+        let idx = self.find_live(hash, key, now, budget, out)?;
+        let record = self.take_at(idx, hash, budget);
+        self.count_removal(RemovalCause::Removed);
+        Some(record)
+    }
+
+    /// Removes every entry: live ones as cleared, expired ones as expired.
+    pub(crate) fn clear(&mut self, now: u64, budget: Option<&ByteBudget>, out: &mut Removals) {
+        for record in self.list.drain() {
+            let cause = if record.is_expired(now) {
+                RemovalCause::Expired
+            } else {
+                RemovalCause::Cleared
+            };
+            self.count_removal(cause);
+            out.push(record, cause);
+        }
+        self.table = HashTable::new();
+        self.adjust_weight(self.weight, 0, budget);
+        self.with_deadline = 0;
+        self.earliest_deadline = NO_DEADLINE;
+    }
+
+    /// Reclaims every expired entry and returns how many there were. O(1) when none can have
+    /// expired yet, else one pass over the shard.
+    pub(crate) fn expire(
+        &mut self,
+        now: u64,
+        budget: Option<&ByteBudget>,
+        out: &mut Removals,
+    ) -> usize {
+        if self.with_deadline == 0 || now < self.earliest_deadline {
+            return 0;
+        }
+        let expired: Vec<u32> = self
+            .list
+            .indices_front_to_back()
+            .filter(|&idx| self.list.get(idx).is_expired(now))
+            .collect();
+        for &idx in &expired {
+            let hash = self.hasher.hash_one(self.list.get(idx).key());
+            self.remove_at(idx, hash, RemovalCause::Expired, budget, out);
+        }
+        let list = &self.list;
+        self.earliest_deadline = list
+            .indices_front_to_back()
+            .map(|idx| list.get(idx).deadline)
+            .min()
+            .unwrap_or(NO_DEADLINE);
+        expired.len()
+    }
+
+    /// Changes the entry bound, evicting least recently used entries beyond it.
+    pub(crate) fn resize(
+        &mut self,
+        max_entries: usize,
+        now: u64,
+        budget: Option<&ByteBudget>,
+        out: &mut Removals,
+    ) {
+        self.max_entries = max_entries;
+        while self.list.len() > max_entries {
+            self.evict_lru(now, budget, out);
+        }
+        self.list.set_capacity_limit(max_entries);
+    }
+
+    /// Live entries, most recently used first, without reclaiming anything.
+    pub(crate) fn live_records(&self, now: u64) -> impl Iterator<Item = &Record> + '_ {
+        self.list
+            .indices_front_to_back()
+            .map(|idx| self.list.get(idx))
+            .filter(move |record| !record.is_expired(now))
+    }
+
+    /// Counters plus the stored entries and weight (call `expire` first for live figures).
+    pub(crate) fn stats(&self) -> Stats {
+        Stats {
+            entries: self.list.len() as u64,
+            weight: self.weight,
+            ..self.counters
+        }
+    }
+
+    pub(crate) fn reset_stats(&mut self) {
+        self.counters = Stats::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shard(max: usize) -> Shard {
+        Shard::new(max, RandomState::default())
+    }
+
+    fn put(s: &mut Shard, key: &[u8], deadline: u64, now: u64) -> PutOutcome {
+        let h = s.hasher.hash_one(key);
+        let mut out = Removals::new(false);
+        s.put(
+            h,
+            key,
+            b"v",
+            key.len() as u32 + 1,
+            deadline,
+            now,
+            None,
+            &mut out,
+        )
+    }
+
+    fn get(s: &mut Shard, key: &[u8], now: u64) -> bool {
+        let h = s.hasher.hash_one(key);
+        s.get(h, key, now, None, &mut Removals::new(false))
+            .is_some()
+    }
+
+    fn keys(s: &Shard, now: u64) -> Vec<Vec<u8>> {
+        s.live_records(now).map(|r| r.key().to_vec()).collect()
+    }
+
+    #[test]
+    fn evicts_least_recently_used() {
+        let mut s = shard(2);
+        put(&mut s, b"a", NO_DEADLINE, 0);
+        put(&mut s, b"b", NO_DEADLINE, 0);
+        assert!(get(&mut s, b"a", 0));
+        put(&mut s, b"c", NO_DEADLINE, 0);
+        assert_eq!(keys(&s, 0), [b"c".to_vec(), b"a".to_vec()]);
+        assert_eq!(s.stats().evictions, 1);
+    }
+
+    #[test]
+    fn expire_reclaims_only_expired() {
+        let mut s = shard(10);
+        put(&mut s, b"a", 5, 0);
+        put(&mut s, b"b", 10, 0);
+        put(&mut s, b"c", NO_DEADLINE, 0);
+        let mut out = Removals::new(true);
+        assert_eq!(s.expire(4, None, &mut out), 0);
+        assert_eq!(s.expire(5, None, &mut out), 1);
+        assert_eq!(s.earliest_deadline, 10);
+        assert_eq!(s.expire(100, None, &mut out), 1);
+        assert_eq!(s.with_deadline, 0);
+        assert_eq!(keys(&s, 100), [b"c".to_vec()]);
+        assert_eq!(s.stats().expirations, 2);
+    }
+
+    #[test]
+    fn update_keeps_one_entry_and_counts_update() {
+        let mut s = shard(10);
+        assert_eq!(put(&mut s, b"a", NO_DEADLINE, 0), PutOutcome::Inserted);
+        assert_eq!(put(&mut s, b"a", 7, 0), PutOutcome::Updated);
+        assert_eq!(s.stored_len(), 1);
+        assert_eq!((s.stats().inserts, s.stats().updates), (1, 1));
+        assert_eq!(s.with_deadline, 1);
+        // An expired key is re-inserted, not updated.
+        assert_eq!(put(&mut s, b"a", NO_DEADLINE, 7), PutOutcome::Inserted);
+        assert_eq!(s.stats().expirations, 1);
+        assert_eq!(s.with_deadline, 0);
+    }
+}
