@@ -35,14 +35,19 @@ impl Clock {
         }
     }
 
-    /// Nanoseconds since the clock's origin.
+    /// Nanoseconds since the clock's origin, at most [`Clock::MAX_NANOS`].
     #[inline]
     pub fn now_nanos(&self) -> u64 {
-        match &self.kind {
+        let now = match &self.kind {
             ClockKind::Monotonic(origin) => saturating_nanos(origin.elapsed()),
             ClockKind::Manual(manual) => manual.now_nanos(),
-        }
+        };
+        now.min(Self::MAX_NANOS)
     }
+
+    /// The latest time a clock reports (about 584 years): one below `u64::MAX`, which marks an
+    /// entry that never expires.
+    pub const MAX_NANOS: u64 = u64::MAX - 1;
 
     /// Whether this is a manual clock.
     pub fn is_manual(&self) -> bool {
@@ -131,7 +136,7 @@ mod tests {
         manual.set(Duration::from_secs(1));
         assert_eq!(manual.now(), Duration::from_secs(1));
         manual.advance(Duration::MAX);
-        assert_eq!(clock.now_nanos(), u64::MAX);
+        assert_eq!(clock.now_nanos(), Clock::MAX_NANOS);
         assert!(clock.is_manual());
     }
 

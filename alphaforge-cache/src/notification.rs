@@ -5,7 +5,7 @@ use crate::record::Record;
 use std::sync::Arc;
 
 /// Why an entry left the cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
 pub enum RemovalCause {
     /// Removed to respect `max_entries` or `max_bytes`.
