@@ -47,3 +47,8 @@ pub use options::{
     default_shard_count, CacheBuilder, MAX_ENTRIES_LIMIT, MAX_SHARDS, MIN_ENTRIES_PER_DEFAULT_SHARD,
 };
 pub use stats::Stats;
+
+/// The README's Rust examples, compiled and run as doctests so that they cannot rot.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,0 +1,40 @@
+# Shared helpers for the scripts in this folder: `source scripts/lib.sh`.
+
+# Runs a named step, printing a header and how long it took; stops the script on failure.
+step() {
+    local name=$1
+    shift
+    printf '\n==> %s\n' "$name"
+    local start=$SECONDS
+    if ! "$@"; then
+        printf '\n==> FAILED: %s\n' "$name" >&2
+        exit 1
+    fi
+    printf '==> ok: %s (%ss)\n' "$name" "$((SECONDS - start))"
+}
+
+# Makes sure cargo (with rustfmt and clippy) is on PATH, installing Debian's packages if it is not.
+ensure_rust() {
+    if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+        export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+    if ! command -v cargo >/dev/null 2>&1; then
+        echo "cargo not found: installing Debian's Rust toolchain" >&2
+        apt_install cargo rustc rustfmt rust-clippy
+    fi
+    if command -v rustup >/dev/null 2>&1; then
+        rustup component add rustfmt clippy >/dev/null 2>&1 || true
+    fi
+    cargo --version
+}
+
+# Installs Debian packages (as root, or through sudo), updating the package lists once.
+apt_install() {
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    if [ -z "${APT_UPDATED:-}" ]; then
+        $sudo apt-get update -qq
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@"
+}
