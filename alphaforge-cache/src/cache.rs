@@ -283,11 +283,16 @@ impl Cache {
 
     /// The value of `key` without changing recency or the hit/miss counters.
     pub fn peek(&self, key: impl AsRef<[u8]>) -> Option<Vec<u8>> {
-        let key = key.as_ref();
+        self.peek_value(key.as_ref(), <[u8]>::to_vec)
+    }
+
+    /// Calls `f` with the value of a live `key` without touching recency or counters (`f` runs
+    /// under the shard's lock: crate-private, for copying bytes only).
+    pub(crate) fn peek_value<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         self.with_shard(key, |shard, hash, now, budget, out| {
             shard
                 .peek(hash, key, now, budget, out)
-                .map(|record| record.value().to_vec())
+                .map(|record| f(record.value()))
         })
     }
 
@@ -412,18 +417,37 @@ impl Cache {
     /// Stores many entries in one call, in order. Every entry is checked first: if any is refused,
     /// none is stored.
     pub fn put_many<K: AsRef<[u8]>, V: AsRef<[u8]>>(&self, items: &[(K, V)]) -> Result<(), Error> {
-        let admitted = items
+        self.put_many_with(items, PutOptions::default())
+    }
+
+    /// Like [`put_many`](Self::put_many), with the same options for every entry.
+    pub fn put_many_with<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &self,
+        items: &[(K, V)],
+        options: PutOptions,
+    ) -> Result<(), Error> {
+        let entries: Vec<(&[u8], &[u8], PutOptions)> = items
             .iter()
-            .map(|(k, v)| self.admit(k.as_ref(), v.as_ref(), PutOptions::default()))
+            .map(|(k, v)| (k.as_ref(), v.as_ref(), options))
+            .collect();
+        self.put_entries(&entries)
+    }
+
+    /// Stores `(key, value, options)` entries in order, all or none (crate-private: the C ABI
+    /// gives each entry its own weight).
+    pub(crate) fn put_entries(&self, entries: &[(&[u8], &[u8], PutOptions)]) -> Result<(), Error> {
+        let admitted = entries
+            .iter()
+            .map(|&(key, value, options)| self.admit(key, value, options))
             .collect::<Result<Vec<_>, Error>>()?;
         let now = self.now();
         let mut out = self.removals();
-        let routed = self.route(items.iter().map(|(k, _)| k.as_ref()));
+        let routed = self.route(entries.iter().map(|&(key, _, _)| key));
         for run in routed.chunk_by(|a, b| a.shard == b.shard) {
             {
                 let mut state = self.lock_shard(run[0].shard);
                 for item in run {
-                    let (key, value) = (items[item.index].0.as_ref(), items[item.index].1.as_ref());
+                    let (key, value, _) = entries[item.index];
                     let (weight, deadline) = admitted[item.index];
                     let budget = self.budget.as_ref();
                     state.shard.put(

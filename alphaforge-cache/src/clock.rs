@@ -5,6 +5,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// The latest time a clock reports (about 584 years): one below `u64::MAX`, which marks an entry
+/// that never expires.
+pub const MAX_CLOCK_NANOS: u64 = u64::MAX - 1;
+
 /// The time source of a cache. Every cache operation reads it at most once.
 ///
 /// Time is measured in nanoseconds from the clock's origin: the moment a monotonic clock was created,
@@ -35,19 +39,15 @@ impl Clock {
         }
     }
 
-    /// Nanoseconds since the clock's origin, at most [`Clock::MAX_NANOS`].
+    /// Nanoseconds since the clock's origin, at most [`MAX_CLOCK_NANOS`].
     #[inline]
     pub fn now_nanos(&self) -> u64 {
         let now = match &self.kind {
             ClockKind::Monotonic(origin) => saturating_nanos(origin.elapsed()),
             ClockKind::Manual(manual) => manual.now_nanos(),
         };
-        now.min(Self::MAX_NANOS)
+        now.min(MAX_CLOCK_NANOS)
     }
-
-    /// The latest time a clock reports (about 584 years): one below `u64::MAX`, which marks an
-    /// entry that never expires.
-    pub const MAX_NANOS: u64 = u64::MAX - 1;
 
     /// Whether this is a manual clock.
     pub fn is_manual(&self) -> bool {
@@ -136,7 +136,7 @@ mod tests {
         manual.set(Duration::from_secs(1));
         assert_eq!(manual.now(), Duration::from_secs(1));
         manual.advance(Duration::MAX);
-        assert_eq!(clock.now_nanos(), Clock::MAX_NANOS);
+        assert_eq!(clock.now_nanos(), MAX_CLOCK_NANOS);
         assert!(clock.is_manual());
     }
 

@@ -23,13 +23,14 @@
 //! ```
 //!
 //! The behaviour every backend shares is written down in `docs/semantics.md`.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod byte_budget;
 mod cache;
-mod clock;
+pub(crate) mod clock;
 mod error;
+pub mod ffi;
 mod linked_slab;
 mod lock;
 mod notification;
@@ -40,7 +41,7 @@ mod shard;
 mod stats;
 
 pub use cache::{Cache, CacheEntry, Iter, PutOptions, MAX_ENTRY_SIZE};
-pub use clock::{Clock, ManualClock};
+pub use clock::{Clock, ManualClock, MAX_CLOCK_NANOS};
 pub use error::Error;
 pub use notification::{EvictionListener, RemovalCause};
 pub use options::{

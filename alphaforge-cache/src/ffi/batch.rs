@@ -1,0 +1,135 @@
+//! Batch calls on byte caches: many keys per boundary crossing. Keys travel concatenated in one
+//! buffer with an array of lengths, so a caller marshals two buffers, not one pointer per key.
+
+use super::args::{array, array_mut, bytes, bytes_mut, require, ttl, write};
+use super::cache::{afc_cache, with_cache, ValueKind};
+use super::status::{afc_status, Failure};
+use crate::PutOptions;
+
+/// The length and offset reported for a key with no live entry.
+pub const AFC_MISSING: usize = usize::MAX;
+
+/// Splits concatenated keys by their lengths.
+///
+/// # Safety
+/// `keys` readable for the sum of `key_lens`; `key_lens` readable for `n` items.
+pub(crate) unsafe fn split_keys<'a>(
+    keys: *const u8,
+    key_lens: *const usize,
+    n: usize,
+) -> Result<Vec<&'a [u8]>, Failure> {
+    // SAFETY: per this function's contract.
+    let lens = unsafe { array(key_lens, n, "key_lens") }?;
+    let total = checked_total(lens, "key_lens")?;
+    // SAFETY: per this function's contract.
+    let mut rest = unsafe { bytes(keys, total, "keys") }?;
+    Ok(lens
+        .iter()
+        .map(|&len| {
+            let (key, tail) = rest.split_at(len);
+            rest = tail;
+            key
+        })
+        .collect())
+}
+
+fn checked_total(lens: &[usize], what: &str) -> Result<usize, Failure> {
+    lens.iter()
+        .try_fold(0usize, |sum, &len| sum.checked_add(len))
+        .ok_or_else(|| {
+            Failure::new(
+                afc_status::AFC_INVALID_ARGUMENT,
+                format!("the lengths in {what} add up to more than any buffer can hold"),
+            )
+        })
+}
+
+/// Gets `n` keys in one call (keys concatenated in `keys`, lengths in `key_lens[n]`). Hit values
+/// are packed into `values` (`values_cap` bytes) in no particular order: key `i`'s value is at
+/// `value_offsets[i]`, `value_lens[i]` bytes long; a miss has both set to `AFC_MISSING`.
+/// `*out_needed` receives the total bytes of all hits. If they do not fit, the call returns
+/// `AFC_BUFFER_TOO_SMALL`, and values that did not fit have offset `AFC_MISSING` but their real
+/// length (the gets still counted).
+///
+/// # Safety
+/// `cache` NULL or live; `keys` readable for the sum of `key_lens`; `key_lens` readable and
+/// `value_offsets`, `value_lens` writable for `n` items; `values` writable for `values_cap` bytes
+/// (NULL only when the count or capacity is 0); `out_needed` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn afc_cache_get_many(
+    cache: *const afc_cache,
+    keys: *const u8,
+    key_lens: *const usize,
+    n: usize,
+    values: *mut u8,
+    values_cap: usize,
+    value_offsets: *mut usize,
+    value_lens: *mut usize,
+    out_needed: *mut usize,
+) -> afc_status {
+    // SAFETY: per this function's contract.
+    unsafe {
+        with_cache(cache, Some(ValueKind::Bytes), |c| {
+            let keys = split_keys(keys, key_lens, n)?;
+            let values = bytes_mut(values, values_cap, "values")?;
+            let offsets = array_mut(value_offsets, n, "value_offsets")?;
+            let lens = array_mut(value_lens, n, "value_lens")?;
+            require(out_needed, "out_needed")?;
+            offsets.fill(AFC_MISSING);
+            lens.fill(AFC_MISSING);
+            let mut used = 0usize;
+            let mut needed = 0usize;
+            c.cache.read_many(&keys, |i, value| {
+                lens[i] = value.len();
+                needed += value.len();
+                if let Some(dest) = values.get_mut(used..used + value.len()) {
+                    dest.copy_from_slice(value);
+                    offsets[i] = used;
+                    used += value.len();
+                }
+            });
+            write(out_needed, needed, "out_needed")?;
+            if needed > values_cap {
+                return Err(Failure::quiet(afc_status::AFC_BUFFER_TOO_SMALL));
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Stores `n` entries in one call: keys concatenated in `keys` (lengths `key_lens[n]`), values
+/// concatenated in `values` (lengths `value_lens[n]`), one `ttl_ns` (0 for the default). All or
+/// none: if any entry is refused, nothing is stored.
+///
+/// # Safety
+/// `cache` NULL or live; `keys`/`values` readable for the sums of their lengths; `key_lens` and
+/// `value_lens` readable for `n` items (NULL only when the count is 0).
+#[no_mangle]
+pub unsafe extern "C" fn afc_cache_put_many(
+    cache: *const afc_cache,
+    keys: *const u8,
+    key_lens: *const usize,
+    values: *const u8,
+    value_lens: *const usize,
+    n: usize,
+    ttl_ns: u64,
+) -> afc_status {
+    // SAFETY: per this function's contract.
+    unsafe {
+        with_cache(cache, Some(ValueKind::Bytes), |c| {
+            let keys = split_keys(keys, key_lens, n)?;
+            let values = split_keys(values, value_lens, n)?;
+            let options = PutOptions {
+                ttl: ttl(ttl_ns),
+                weight: None,
+            };
+            let entries: Vec<_> = keys
+                .into_iter()
+                .zip(values)
+                .map(|(k, v)| (k, v, options))
+                .collect();
+            c.cache.put_entries(&entries)?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,102 @@
+//! `afc_iter`: a snapshot of a cache's live entries, most recently used first.
+
+use super::args::{object, object_mut, require, write};
+use super::cache::{afc_cache, with_cache};
+use super::status::{afc_status, guard, Failure};
+use crate::CacheEntry;
+
+/// A snapshot of the live entries (opaque): `afc_iter_new`, `afc_iter_next`, `afc_iter_free`.
+/// It holds copies, so the cache may change (or be freed) while it is read.
+pub struct afc_iter {
+    entries: Vec<CacheEntry>,
+    next: usize,
+}
+
+/// Takes a snapshot of `cache`'s live entries (see the Rust `Cache::iter` for the order).
+///
+/// # Safety
+/// `cache` NULL or live; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn afc_iter_new(
+    cache: *const afc_cache,
+    out: *mut *mut afc_iter,
+) -> afc_status {
+    // SAFETY: per this function's contract.
+    unsafe {
+        with_cache(cache, None, |c| {
+            require(out, "out")?;
+            let iter = Box::new(afc_iter {
+                entries: c.cache.iter().collect(),
+                next: 0,
+            });
+            write(out, Box::into_raw(iter), "out")
+        })
+    }
+}
+
+/// Writes the next entry: pointers to its key and value (valid until the next call on this
+/// iterator or its free), their lengths, and its remaining TTL in nanoseconds (`UINT64_MAX` if it
+/// never expires). `AFC_NOT_FOUND` when there are no more entries. A handle cache's values are
+/// the handle's 8 little-endian bytes.
+///
+/// # Safety
+/// `iter` NULL or live and not used by another thread meanwhile; every out-pointer writable.
+#[no_mangle]
+pub unsafe extern "C" fn afc_iter_next(
+    iter: *mut afc_iter,
+    out_key: *mut *const u8,
+    out_key_len: *mut usize,
+    out_value: *mut *const u8,
+    out_value_len: *mut usize,
+    out_ttl_ns: *mut u64,
+) -> afc_status {
+    guard(|| {
+        // SAFETY: per this function's contract.
+        let iter = unsafe { object_mut(iter, "iter") }?;
+        require(out_key, "out_key")?;
+        require(out_key_len, "out_key_len")?;
+        require(out_value, "out_value")?;
+        require(out_value_len, "out_value_len")?;
+        require(out_ttl_ns, "out_ttl_ns")?;
+        let entry = iter
+            .entries
+            .get(iter.next)
+            .ok_or_else(|| Failure::quiet(afc_status::AFC_NOT_FOUND))?;
+        iter.next += 1;
+        let ttl = entry.ttl.map_or(u64::MAX, crate::clock::saturating_nanos);
+        // SAFETY: every pointer was checked non-NULL and is writable per this function's contract.
+        unsafe {
+            write(out_key, entry.key.as_ptr(), "out_key")?;
+            write(out_key_len, entry.key.len(), "out_key_len")?;
+            write(out_value, entry.value.as_ptr(), "out_value")?;
+            write(out_value_len, entry.value.len(), "out_value_len")?;
+            write(out_ttl_ns, ttl, "out_ttl_ns")
+        }
+    })
+}
+
+/// Writes how many entries are left to `*out`.
+///
+/// # Safety
+/// `iter` NULL or live; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn afc_iter_remaining(iter: *const afc_iter, out: *mut usize) -> afc_status {
+    guard(|| {
+        // SAFETY: per this function's contract.
+        let iter = unsafe { object(iter, "iter") }?;
+        // SAFETY: per this function's contract.
+        unsafe { write(out, iter.entries.len() - iter.next, "out") }
+    })
+}
+
+/// Frees an iterator (NULL is ignored).
+///
+/// # Safety
+/// `iter` NULL or from `afc_iter_new`, not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn afc_iter_free(iter: *mut afc_iter) {
+    if !iter.is_null() {
+        // SAFETY: a non-NULL iter came from Box::into_raw in afc_iter_new and is freed once.
+        drop(unsafe { Box::from_raw(iter) });
+    }
+}

@@ -1,0 +1,161 @@
+//! Status codes, the per-thread last error message, and the guard that keeps panics in Rust.
+
+use crate::Error;
+use std::cell::RefCell;
+use std::ffi::{c_char, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+/// The result of every fallible `afc_*` function.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum afc_status {
+    /// Success.
+    AFC_OK = 0,
+    /// The key has no live entry (or an iterator is exhausted). Not an error: no message is set.
+    AFC_NOT_FOUND = 1,
+    /// The caller's buffer is too small; the needed length was written to the length out-parameter.
+    AFC_BUFFER_TOO_SMALL = 2,
+    /// A required pointer was NULL.
+    AFC_NULL_POINTER = 3,
+    /// An argument is out of range (e.g. a length above `PTRDIFF_MAX`, a zero TTL, zero entries).
+    AFC_INVALID_ARGUMENT = 4,
+    /// `afc_cache_new` rejected the configuration.
+    AFC_INVALID_CONFIG = 5,
+    /// The entry is heavier than the cache's `max_bytes`; the cache is unchanged.
+    AFC_ENTRY_TOO_HEAVY = 6,
+    /// A key, value or weight is above the engine's 4 GiB - 2 limit.
+    AFC_ENTRY_TOO_LARGE = 7,
+    /// A byte-value call on a handle cache, or a handle call on a byte cache.
+    AFC_WRONG_VALUE_KIND = 8,
+    /// A manual-clock call on a cache with a monotonic clock.
+    AFC_NOT_MANUAL_CLOCK = 9,
+    /// The compute callback of `afc_cache_get_or_insert` reported failure; nothing was stored.
+    AFC_COMPUTE_FAILED = 10,
+    /// A Rust panic was caught at the boundary (a bug: please report it with the message).
+    AFC_PANIC = 100,
+}
+
+/// A failed call: its status and, for real errors, a message for `afc_last_error`.
+pub(crate) struct Failure {
+    pub(crate) status: afc_status,
+    pub(crate) message: Option<String>,
+}
+
+impl Failure {
+    /// A failure with a message.
+    pub(crate) fn new(status: afc_status, message: impl Into<String>) -> Self {
+        Failure {
+            status,
+            message: Some(message.into()),
+        }
+    }
+
+    /// An expected outcome (not found, buffer too small) that sets no message.
+    pub(crate) fn quiet(status: afc_status) -> Self {
+        Failure {
+            status,
+            message: None,
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        let status = match error {
+            Error::EntryTooHeavy { .. } => afc_status::AFC_ENTRY_TOO_HEAVY,
+            Error::EntryTooLarge { .. } => afc_status::AFC_ENTRY_TOO_LARGE,
+            Error::InvalidMaxEntries { .. }
+            | Error::InvalidMaxBytes
+            | Error::ZeroTtl
+            | Error::InvalidShards { .. } => afc_status::AFC_INVALID_ARGUMENT,
+        };
+        Failure::new(status, error.to_string())
+    }
+}
+
+pub(crate) type FfiResult = Result<(), Failure>;
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn set_last_error(message: &str) {
+    let text = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    LAST_ERROR.with(|slot| *slot.borrow_mut() = text);
+}
+
+/// Runs an exported function's body: maps its result to a status, records the message of a
+/// failure, and turns a panic into `AFC_PANIC`.
+#[inline]
+pub(crate) fn guard(body: impl FnOnce() -> FfiResult) -> afc_status {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => afc_status::AFC_OK,
+        Ok(Err(failure)) => {
+            if let Some(message) = &failure.message {
+                set_last_error(message);
+            }
+            failure.status
+        }
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            set_last_error(&format!("internal panic caught at the C boundary: {what}"));
+            afc_status::AFC_PANIC
+        }
+    }
+}
+
+/// The message of the calling thread's last failed call ("" if none). The pointer stays valid
+/// until the next failing call on this thread; copy it to keep it.
+#[no_mangle]
+pub extern "C" fn afc_last_error() -> *const c_char {
+    LAST_ERROR.with(|slot| slot.borrow().as_ptr())
+}
+
+/// A static, readable name for a status code ("AFC_OK", "AFC_NOT_FOUND", ...).
+#[no_mangle]
+pub extern "C" fn afc_status_name(status: afc_status) -> *const c_char {
+    let name: &'static [u8] = match status {
+        afc_status::AFC_OK => b"AFC_OK\0",
+        afc_status::AFC_NOT_FOUND => b"AFC_NOT_FOUND\0",
+        afc_status::AFC_BUFFER_TOO_SMALL => b"AFC_BUFFER_TOO_SMALL\0",
+        afc_status::AFC_NULL_POINTER => b"AFC_NULL_POINTER\0",
+        afc_status::AFC_INVALID_ARGUMENT => b"AFC_INVALID_ARGUMENT\0",
+        afc_status::AFC_INVALID_CONFIG => b"AFC_INVALID_CONFIG\0",
+        afc_status::AFC_ENTRY_TOO_HEAVY => b"AFC_ENTRY_TOO_HEAVY\0",
+        afc_status::AFC_ENTRY_TOO_LARGE => b"AFC_ENTRY_TOO_LARGE\0",
+        afc_status::AFC_WRONG_VALUE_KIND => b"AFC_WRONG_VALUE_KIND\0",
+        afc_status::AFC_NOT_MANUAL_CLOCK => b"AFC_NOT_MANUAL_CLOCK\0",
+        afc_status::AFC_COMPUTE_FAILED => b"AFC_COMPUTE_FAILED\0",
+        afc_status::AFC_PANIC => b"AFC_PANIC\0",
+    };
+    name.as_ptr().cast()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    #[test]
+    fn panics_become_a_status_with_a_message() {
+        let status = guard(|| panic!("boom"));
+        assert_eq!(status, afc_status::AFC_PANIC);
+        // SAFETY: afc_last_error returns a valid NUL-terminated string owned by this thread.
+        let message = unsafe { CStr::from_ptr(afc_last_error()) };
+        assert!(message.to_str().unwrap().contains("boom"));
+    }
+
+    #[test]
+    fn quiet_failures_keep_the_previous_message() {
+        guard(|| Err(Failure::new(afc_status::AFC_INVALID_ARGUMENT, "first")));
+        let status = guard(|| Err(Failure::quiet(afc_status::AFC_NOT_FOUND)));
+        assert_eq!(status, afc_status::AFC_NOT_FOUND);
+        // SAFETY: as above.
+        let message = unsafe { CStr::from_ptr(afc_last_error()) };
+        assert_eq!(message.to_str().unwrap(), "first");
+    }
+}
