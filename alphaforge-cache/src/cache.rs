@@ -71,6 +71,16 @@ struct ShardState {
     pending: HashMap<Box<[u8]>, Arc<PendingSlot>, RandomState>,
 }
 
+impl ShardState {
+    /// Removes `key`'s pending mark if it is still `slot` (another computation of the key may
+    /// have started since, after the value was stored and then removed).
+    fn clear_pending(&mut self, key: &[u8], slot: &Arc<PendingSlot>) {
+        if self.pending.get(key).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            self.pending.remove(key);
+        }
+    }
+}
+
 /// Keeps each shard's lock on its own cache lines, so that two cores working on neighbouring
 /// shards do not contend.
 #[repr(align(128))]
@@ -91,7 +101,7 @@ pub struct Cache {
     default_ttl: Option<u64>,
     budget: Option<ByteBudget>,
     listener: Option<EvictionListener>,
-    /// The entry bound; its lock also serialises resizes.
+    /// The entry bound (written under every shard lock by `resize`).
     max_entries: Mutex<usize>,
 }
 
@@ -192,20 +202,34 @@ impl Cache {
         result
     }
 
-    /// Runs `f` on every shard in turn after reclaiming its expired entries.
-    fn sweep(&self, mut f: impl FnMut(&mut Shard, u64, Option<&ByteBudget>, &mut Removals)) {
+    /// Locks every shard (in index order, the one lock order of the crate) so that a
+    /// whole-cache operation is atomic, runs `f(index, shard, ...)` on each, releases them all,
+    /// then notifies.
+    fn with_all_shards(
+        &self,
+        mut f: impl FnMut(usize, &mut Shard, u64, Option<&ByteBudget>, &mut Removals),
+    ) {
         let now = self.now();
         let mut out = self.removals();
-        for index in 0..self.shards.len() {
-            let mut state = self.lock_shard(index);
-            state.shard.expire(now, self.budget.as_ref(), &mut out);
-            f(&mut state.shard, now, self.budget.as_ref(), &mut out);
+        let mut states: Vec<_> = (0..self.shards.len()).map(|i| self.lock_shard(i)).collect();
+        for (index, state) in states.iter_mut().enumerate() {
+            f(index, &mut state.shard, now, self.budget.as_ref(), &mut out);
         }
+        drop(states);
         self.notify(out);
     }
 
-    /// The weight and deadline of a prospective entry, or why it is refused.
-    fn admit(&self, key: &[u8], value: &[u8], options: PutOptions) -> Result<(u32, u64), Error> {
+    /// Like [`with_all_shards`](Self::with_all_shards), reclaiming expired entries first.
+    fn sweep(&self, mut f: impl FnMut(&mut Shard)) {
+        self.with_all_shards(|_, shard, now, budget, out| {
+            shard.expire(now, budget, out);
+            f(shard);
+        });
+    }
+
+    /// The weight and TTL of a prospective entry, or why it is refused. Call it before reading
+    /// the operation's time: a per-entry TTL switches the clock on.
+    fn admit(&self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Admitted, Error> {
         let size = key.len() as u64 + value.len() as u64;
         let weight = match options.weight {
             Some(w) => u64::from(w),
@@ -233,8 +257,10 @@ impl Cache {
             }
             None => self.default_ttl,
         };
-        let deadline = ttl.map_or(NO_DEADLINE, |ttl| self.now().saturating_add(ttl));
-        Ok((weight as u32, deadline))
+        Ok(Admitted {
+            weight: weight as u32,
+            ttl,
+        })
     }
 
     /// After a put into shard `from`, evicts from the other shards while the byte bound is
@@ -397,7 +423,7 @@ impl Cache {
         options: PutOptions,
     ) -> Result<(), Error> {
         let (key, value) = (key.as_ref(), value.as_ref());
-        let (weight, deadline) = self.admit(key, value, options)?;
+        let admitted = self.admit(key, value, options)?;
         let hash = self.hash(key);
         let index = self.shard_index(hash);
         let now = self.now();
@@ -405,6 +431,7 @@ impl Cache {
         {
             let mut state = self.lock_shard(index);
             let budget = self.budget.as_ref();
+            let (weight, deadline) = (admitted.weight, admitted.deadline(now));
             state
                 .shard
                 .put(hash, key, value, weight, deadline, now, budget, &mut out);
@@ -448,7 +475,10 @@ impl Cache {
                 let mut state = self.lock_shard(run[0].shard);
                 for item in run {
                     let (key, value, _) = entries[item.index];
-                    let (weight, deadline) = admitted[item.index];
+                    let (weight, deadline) = (
+                        admitted[item.index].weight,
+                        admitted[item.index].deadline(now),
+                    );
                     let budget = self.budget.as_ref();
                     state.shard.put(
                         item.hash, key, value, weight, deadline, now, budget, &mut out,
@@ -474,28 +504,15 @@ impl Cache {
 
     /// Removes every entry (the listener hears `Cleared`, or `Expired` for expired ones).
     pub fn clear(&self) {
-        let now = self.now();
-        let mut out = self.removals();
-        for index in 0..self.shards.len() {
-            self.lock_shard(index)
-                .shard
-                .clear(now, self.budget.as_ref(), &mut out);
-        }
-        self.notify(out);
+        self.with_all_shards(|_, shard, now, budget, out| shard.clear(now, budget, out));
     }
 
     /// Reclaims every expired entry now and returns how many there were.
     pub fn expire(&self) -> usize {
-        let now = self.now();
-        let mut out = self.removals();
         let mut expired = 0;
-        for index in 0..self.shards.len() {
-            expired += self
-                .lock_shard(index)
-                .shard
-                .expire(now, self.budget.as_ref(), &mut out);
-        }
-        self.notify(out);
+        self.with_all_shards(|_, shard, now, budget, out| {
+            expired += shard.expire(now, budget, out)
+        });
         expired
     }
 
@@ -512,18 +529,13 @@ impl Cache {
                 max_entries,
             });
         }
-        let mut bound = lock(&self.max_entries);
-        *bound = max_entries;
-        let now = self.now();
-        let mut out = self.removals();
-        for index in 0..shards {
-            let max = split_evenly(max_entries, shards, index);
-            self.lock_shard(index)
-                .shard
-                .resize(max, now, self.budget.as_ref(), &mut out);
-        }
-        drop(bound);
-        self.notify(out);
+        self.with_all_shards(|index, shard, now, budget, out| {
+            if index == 0 {
+                // Set under every shard lock, so concurrent resizes apply in one order.
+                *lock(&self.max_entries) = max_entries;
+            }
+            shard.resize(split_evenly(max_entries, shards, index), now, budget, out);
+        });
         Ok(())
     }
 
@@ -534,16 +546,12 @@ impl Cache {
             Some(budget) if max_bytes > 0 => budget,
             _ => return Err(Error::InvalidMaxBytes),
         };
-        let _resizing = lock(&self.max_entries);
-        budget.set_max(max_bytes);
-        let now = self.now();
-        let mut out = self.removals();
-        for index in 0..self.shards.len() {
-            let mut state = self.lock_shard(index);
-            while budget.exceeded() && state.shard.evict_lru(now, Some(budget), &mut out) {}
-        }
-        drop(_resizing);
-        self.notify(out);
+        self.with_all_shards(|index, shard, now, _, out| {
+            if index == 0 {
+                budget.set_max(max_bytes);
+            }
+            while budget.exceeded() && shard.evict_lru(now, Some(budget), out) {}
+        });
         Ok(())
     }
 
@@ -596,23 +604,27 @@ impl Cache {
             }
         };
         // This thread computes. The guard clears the pending mark even if `compute` panics.
-        let guard = PendingGuard {
+        let mut guard = PendingGuard {
             cache: self,
             key,
             index,
             slot,
+            cleared: false,
         };
         let value = compute()?;
-        if let Ok((weight, deadline)) = self.admit(key, &value, PutOptions::default()) {
+        if let Ok(admitted) = self.admit(key, &value, PutOptions::default()) {
             let now = self.now();
             let mut out = self.removals();
             {
                 let mut state = self.lock_shard(index);
+                let state = &mut *state;
                 let budget = self.budget.as_ref();
+                let (weight, deadline) = (admitted.weight, admitted.deadline(now));
                 state
                     .shard
                     .put(hash, key, &value, weight, deadline, now, budget, &mut out);
-                state.pending.remove(key);
+                state.clear_pending(key, &guard.slot);
+                guard.cleared = true;
             }
             self.trim_other_shards(index, now, &mut out);
             drop(guard);
@@ -626,7 +638,7 @@ impl Cache {
     /// The number of live entries.
     pub fn len(&self) -> usize {
         let mut len = 0;
-        self.sweep(|shard, _, _, _| len += shard.stored_len());
+        self.sweep(|shard| len += shard.stored_len());
         len
     }
 
@@ -638,22 +650,20 @@ impl Cache {
     /// The total weight of the live entries.
     pub fn weight(&self) -> u64 {
         let mut weight = 0;
-        self.sweep(|shard, _, _, _| weight += shard.stats().weight);
+        self.sweep(|shard| weight += shard.stats().weight);
         weight
     }
 
     /// The statistics, summed over the shards.
     pub fn stats(&self) -> Stats {
         let mut stats = Stats::default();
-        self.sweep(|shard, _, _, _| stats += shard.stats());
+        self.sweep(|shard| stats += shard.stats());
         stats
     }
 
     /// Sets every counter back to zero (entries and weight are not counters and stay).
     pub fn reset_stats(&self) {
-        for index in 0..self.shards.len() {
-            self.lock_shard(index).shard.reset_stats();
-        }
+        self.with_all_shards(|_, shard, _, _, _| shard.reset_stats());
     }
 
     /// A consistent snapshot of the live entries: all shards are locked together while it is
@@ -724,12 +734,32 @@ struct PendingGuard<'a> {
     key: &'a [u8],
     index: usize,
     slot: Arc<PendingSlot>,
+    /// Whether the mark was already cleared (with the value stored under the same lock).
+    cleared: bool,
 }
 
 impl Drop for PendingGuard<'_> {
     fn drop(&mut self) {
-        self.cache.lock_shard(self.index).pending.remove(self.key);
+        if !self.cleared {
+            self.cache
+                .lock_shard(self.index)
+                .clear_pending(self.key, &self.slot);
+        }
         self.slot.finish();
+    }
+}
+
+/// An entry that passed the checks of `Cache::admit`.
+#[derive(Clone, Copy)]
+struct Admitted {
+    weight: u32,
+    ttl: Option<u64>,
+}
+
+impl Admitted {
+    /// The deadline of the entry if stored at `now`.
+    fn deadline(self, now: u64) -> u64 {
+        self.ttl.map_or(NO_DEADLINE, |ttl| now.saturating_add(ttl))
     }
 }
 
