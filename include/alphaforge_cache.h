@@ -4,7 +4,8 @@
  * Conventions: opaque handles with one _new and one _free each; every fallible function returns an
  * afc_status; outputs go through out-parameters, written only on success (documented exceptions:
  * a failed _new sets its out-pointer to NULL; AFC_BUFFER_TOO_SMALL writes the needed length);
- * byte buffers are (pointer, length), and a pointer may be NULL only when its length is 0;
+ * byte buffers are (pointer, length), and a pointer may be NULL only when its length is 0; input
+ * and output buffers of one call must not overlap;
  * afc_last_error() gives a readable message of the calling thread's last failure. Every cache
  * function is thread-safe. Link with -lalphaforge_cache (pkg-config: alphaforge_cache).
  */
@@ -677,9 +678,10 @@ void afc_iter_free(afc_iter *iter);
 const char *afc_last_error(void);
 
 /*
- A static, readable name for a status code ("AFC_OK", "AFC_NOT_FOUND", ...).
+ A static, readable name for a status code ("AFC_OK", "AFC_NOT_FOUND", ...;
+ "AFC_UNKNOWN_STATUS" for a code this library does not define).
  */
-const char *afc_status_name(afc_status status);
+const char *afc_status_name(int32_t status);
 
 /*
  The library's version as a static string, e.g. "0.1.0".

@@ -264,11 +264,13 @@ impl Cache {
     }
 
     /// After a put into shard `from`, evicts from the other shards while the byte bound is
-    /// exceeded (the put's own shard could not free enough without evicting the new entry).
+    /// exceeded (the put's own shard could not free enough without evicting the new entry). If the
+    /// bound still does not hold, the new entry itself is too heavy for it: that happens only when
+    /// `set_max_bytes` lowered the bound after the entry was admitted, and then it goes too.
     fn trim_other_shards(&self, from: usize, now: u64, out: &mut Removals) {
         let Some(budget) = &self.budget else { return };
         let n = self.shards.len();
-        for step in 1..n {
+        for step in 1..=n {
             if !budget.exceeded() {
                 return;
             }
@@ -591,7 +593,7 @@ impl Cache {
                 } else if let Some(slot) = state.pending.get(key) {
                     Step::Wait(Arc::clone(slot))
                 } else {
-                    let slot = Arc::new(PendingSlot::default());
+                    let slot = Arc::new(PendingSlot::new());
                     state.pending.insert(key.into(), Arc::clone(&slot));
                     Step::Compute(slot)
                 }
@@ -599,7 +601,15 @@ impl Cache {
             self.notify(out);
             match step {
                 Step::Hit(value) => return Ok(value),
-                Step::Wait(slot) => slot.wait(),
+                Step::Wait(slot) => {
+                    // Waiting for our own computation would never end.
+                    assert!(
+                        !slot.is_owned_by_current_thread(),
+                        "get_or_insert_with: computing a key asked for the same key again \
+                         (a reentrant computation would wait for itself forever)"
+                    );
+                    slot.wait();
+                }
                 Step::Compute(slot) => break slot,
             }
         };

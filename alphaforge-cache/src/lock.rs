@@ -8,6 +8,12 @@
 mod imp {
     pub(crate) use parking_lot::{Condvar, Mutex, MutexGuard};
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64};
+    pub(crate) use std::thread::ThreadId;
+
+    /// The calling thread's id.
+    pub(crate) fn current_thread_id() -> ThreadId {
+        std::thread::current().id()
+    }
 
     /// Locks `mutex`.
     #[inline]
@@ -28,6 +34,12 @@ mod imp {
 mod imp {
     pub(crate) use shuttle::sync::atomic::{AtomicBool, AtomicU64};
     pub(crate) use shuttle::sync::{Condvar, Mutex, MutexGuard};
+    pub(crate) use shuttle::thread::ThreadId;
+
+    /// The calling (shuttle) thread's id: shuttle runs its threads on one OS thread.
+    pub(crate) fn current_thread_id() -> ThreadId {
+        shuttle::thread::current().id()
+    }
 
     /// Locks `mutex`. No code of ours panics while holding one, so poisoning cannot happen.
     #[inline]

@@ -11,7 +11,7 @@
 //!   in flight at a time, with removals racing (fails against the current engine: see the test).
 #![cfg(not(feature = "shuttle"))]
 
-use alphaforge_cache::{Cache, Clock, Error, ManualClock, RemovalCause, Stats};
+use alphaforge_cache::{Cache, Clock, Error, ManualClock, PutOptions, RemovalCause, Stats};
 use std::collections::HashSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -593,4 +593,46 @@ fn get_or_insert_with_never_overlaps_computations_of_one_key() {
         overlaps, 0,
         "two computations of one key were in flight at once"
     );
+}
+
+/// A put admitted under a large byte bound must not outlive a concurrent `set_max_bytes` that
+/// lowers the bound below its weight: after both return, the bound holds.
+#[test]
+fn byte_bound_holds_when_lowered_during_a_put() {
+    const ROUNDS: usize = 50_000;
+    let cache = Arc::new(
+        Cache::builder(64)
+            .shards(4)
+            .max_bytes(1_000)
+            .build()
+            .unwrap(),
+    );
+    let barrier = Arc::new(Barrier::new(2));
+    let putter = {
+        let (cache, barrier) = (Arc::clone(&cache), Arc::clone(&barrier));
+        std::thread::spawn(move || {
+            for round in 0..ROUNDS {
+                barrier.wait();
+                let options = PutOptions {
+                    ttl: None,
+                    weight: Some(900),
+                };
+                // Refused when the bound is already lowered; either outcome is fine.
+                let _ = cache.put_with((round as u64).to_le_bytes(), b"v", options);
+                barrier.wait();
+            }
+        })
+    };
+    for _ in 0..ROUNDS {
+        cache.set_max_bytes(1_000).unwrap();
+        barrier.wait();
+        cache.set_max_bytes(100).unwrap();
+        barrier.wait();
+        assert!(
+            cache.weight() <= 100,
+            "weight {} above the bound 100",
+            cache.weight()
+        );
+    }
+    putter.join().unwrap();
 }

@@ -19,10 +19,24 @@ pub(crate) unsafe fn split_keys<'a>(
     n: usize,
 ) -> Result<Vec<&'a [u8]>, Failure> {
     // SAFETY: per this function's contract.
-    let lens = unsafe { array(key_lens, n, "key_lens") }?;
-    let total = checked_total(lens, "key_lens")?;
+    unsafe { split_buffers(keys, key_lens, n, ["keys", "key_lens"]) }
+}
+
+/// Splits concatenated byte strings by their lengths; `names` name the two arguments in errors.
+///
+/// # Safety
+/// `data` readable for the sum of `lens`; `lens` readable for `n` items.
+pub(crate) unsafe fn split_buffers<'a>(
+    data: *const u8,
+    lens: *const usize,
+    n: usize,
+    names: [&str; 2],
+) -> Result<Vec<&'a [u8]>, Failure> {
     // SAFETY: per this function's contract.
-    let mut rest = unsafe { bytes(keys, total, "keys") }?;
+    let lens = unsafe { array(lens, n, names[1]) }?;
+    let total = checked_total(lens, names[1])?;
+    // SAFETY: per this function's contract.
+    let mut rest = unsafe { bytes(data, total, names[0]) }?;
     Ok(lens
         .iter()
         .map(|&len| {
@@ -118,7 +132,7 @@ pub unsafe extern "C" fn afc_cache_put_many(
     unsafe {
         with_cache(cache, Some(ValueKind::Bytes), |c| {
             let keys = split_keys(keys, key_lens, n)?;
-            let values = split_keys(values, value_lens, n)?;
+            let values = split_buffers(values, value_lens, n, ["values", "value_lens"])?;
             let options = PutOptions {
                 ttl: ttl(ttl_ns),
                 weight: None,

@@ -109,6 +109,7 @@ pub struct afc_config {
 #[no_mangle]
 pub unsafe extern "C" fn afc_config_new(max_entries: u64, out: *mut *mut afc_config) -> afc_status {
     guard(|| {
+        super::args::require(out, "out")?;
         let config = Box::new(afc_config {
             max_entries,
             max_bytes: None,

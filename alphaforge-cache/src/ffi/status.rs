@@ -115,22 +115,36 @@ pub extern "C" fn afc_last_error() -> *const c_char {
     LAST_ERROR.with(|slot| slot.borrow().as_ptr())
 }
 
-/// A static, readable name for a status code ("AFC_OK", "AFC_NOT_FOUND", ...).
+/// A static, readable name for a status code ("AFC_OK", "AFC_NOT_FOUND", ...;
+/// "AFC_UNKNOWN_STATUS" for a code this library does not define).
 #[no_mangle]
-pub extern "C" fn afc_status_name(status: afc_status) -> *const c_char {
+pub extern "C" fn afc_status_name(status: i32) -> *const c_char {
+    const OK: i32 = afc_status::AFC_OK as i32;
+    const NOT_FOUND: i32 = afc_status::AFC_NOT_FOUND as i32;
+    const BUFFER_TOO_SMALL: i32 = afc_status::AFC_BUFFER_TOO_SMALL as i32;
+    const NULL_POINTER: i32 = afc_status::AFC_NULL_POINTER as i32;
+    const INVALID_ARGUMENT: i32 = afc_status::AFC_INVALID_ARGUMENT as i32;
+    const INVALID_CONFIG: i32 = afc_status::AFC_INVALID_CONFIG as i32;
+    const ENTRY_TOO_HEAVY: i32 = afc_status::AFC_ENTRY_TOO_HEAVY as i32;
+    const ENTRY_TOO_LARGE: i32 = afc_status::AFC_ENTRY_TOO_LARGE as i32;
+    const WRONG_VALUE_KIND: i32 = afc_status::AFC_WRONG_VALUE_KIND as i32;
+    const NOT_MANUAL_CLOCK: i32 = afc_status::AFC_NOT_MANUAL_CLOCK as i32;
+    const COMPUTE_FAILED: i32 = afc_status::AFC_COMPUTE_FAILED as i32;
+    const PANIC: i32 = afc_status::AFC_PANIC as i32;
     let name: &'static [u8] = match status {
-        afc_status::AFC_OK => b"AFC_OK\0",
-        afc_status::AFC_NOT_FOUND => b"AFC_NOT_FOUND\0",
-        afc_status::AFC_BUFFER_TOO_SMALL => b"AFC_BUFFER_TOO_SMALL\0",
-        afc_status::AFC_NULL_POINTER => b"AFC_NULL_POINTER\0",
-        afc_status::AFC_INVALID_ARGUMENT => b"AFC_INVALID_ARGUMENT\0",
-        afc_status::AFC_INVALID_CONFIG => b"AFC_INVALID_CONFIG\0",
-        afc_status::AFC_ENTRY_TOO_HEAVY => b"AFC_ENTRY_TOO_HEAVY\0",
-        afc_status::AFC_ENTRY_TOO_LARGE => b"AFC_ENTRY_TOO_LARGE\0",
-        afc_status::AFC_WRONG_VALUE_KIND => b"AFC_WRONG_VALUE_KIND\0",
-        afc_status::AFC_NOT_MANUAL_CLOCK => b"AFC_NOT_MANUAL_CLOCK\0",
-        afc_status::AFC_COMPUTE_FAILED => b"AFC_COMPUTE_FAILED\0",
-        afc_status::AFC_PANIC => b"AFC_PANIC\0",
+        OK => b"AFC_OK\0",
+        NOT_FOUND => b"AFC_NOT_FOUND\0",
+        BUFFER_TOO_SMALL => b"AFC_BUFFER_TOO_SMALL\0",
+        NULL_POINTER => b"AFC_NULL_POINTER\0",
+        INVALID_ARGUMENT => b"AFC_INVALID_ARGUMENT\0",
+        INVALID_CONFIG => b"AFC_INVALID_CONFIG\0",
+        ENTRY_TOO_HEAVY => b"AFC_ENTRY_TOO_HEAVY\0",
+        ENTRY_TOO_LARGE => b"AFC_ENTRY_TOO_LARGE\0",
+        WRONG_VALUE_KIND => b"AFC_WRONG_VALUE_KIND\0",
+        NOT_MANUAL_CLOCK => b"AFC_NOT_MANUAL_CLOCK\0",
+        COMPUTE_FAILED => b"AFC_COMPUTE_FAILED\0",
+        PANIC => b"AFC_PANIC\0",
+        _ => b"AFC_UNKNOWN_STATUS\0",
     };
     name.as_ptr().cast()
 }
