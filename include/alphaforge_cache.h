@@ -131,6 +131,12 @@ typedef enum {
 typedef struct afc_cache afc_cache;
 
 /*
+ A shared manual clock (opaque): `afc_clock_new`, `afc_clock_free`. Give it to caches with
+ `afc_config_use_clock`; moving it moves time for all of them. Thread-safe.
+ */
+typedef struct afc_clock afc_clock;
+
+/*
  The settings of a cache (opaque). Create with `afc_config_new`, free with `afc_config_free`.
  */
 typedef struct afc_config afc_config;
@@ -491,6 +497,46 @@ afc_status afc_cache_get_or_insert(const afc_cache *cache,
                                    size_t *out_len);
 
 /*
+ Creates a manual clock at `start_ns`.
+
+ # Safety
+ `out` NULL or writable.
+ */
+afc_status afc_clock_new(uint64_t start_ns, afc_clock **out);
+
+/*
+ Frees the caller's reference to a clock (caches using it keep theirs). NULL is ignored.
+
+ # Safety
+ `clock` NULL or from `afc_clock_new`, not used afterwards.
+ */
+void afc_clock_free(afc_clock *clock);
+
+/*
+ Sets the clock to `now_ns` (it may move backwards).
+
+ # Safety
+ `clock` NULL or live.
+ */
+afc_status afc_clock_set(const afc_clock *clock, uint64_t now_ns);
+
+/*
+ Moves the clock forward by `by_ns` (saturating).
+
+ # Safety
+ `clock` NULL or live.
+ */
+afc_status afc_clock_advance(const afc_clock *clock, uint64_t by_ns);
+
+/*
+ Writes the clock's time in nanoseconds to `*out_ns`.
+
+ # Safety
+ `clock` NULL or live; `out_ns` NULL or writable.
+ */
+afc_status afc_clock_now(const afc_clock *clock, uint64_t *out_ns);
+
+/*
  Creates a configuration for a cache of at most `max_entries` entries (checked by
  `afc_cache_new`). Free it with `afc_config_free`; a cache built from it does not need it.
 
@@ -540,6 +586,17 @@ afc_status afc_config_set_shards(afc_config *config, uint32_t shards);
  `config` must be NULL or a live configuration not used by another thread meanwhile.
  */
 afc_status afc_config_use_manual_clock(afc_config *config, uint64_t start_ns);
+
+/*
+ Gives the cache the shared manual clock `clock` (several caches may share one; the
+ configuration and every cache built from it keep their own reference, so `clock` may be freed
+ at any time).
+
+ # Safety
+ `config` must be NULL or a live configuration not used by another thread meanwhile; `clock`
+ NULL or live.
+ */
+afc_status afc_config_use_clock(afc_config *config, const afc_clock *clock);
 
 /*
  Installs a listener for a byte cache (replacing any listener or handle release set before).
@@ -638,6 +695,15 @@ afc_status afc_cache_put_many_handles(const afc_cache *cache,
  `cache` NULL or live; `out` NULL or writable.
  */
 afc_status afc_iter_new(const afc_cache *cache, afc_iter **out);
+
+/*
+ Reclaims every expired entry now (as `afc_cache_expire` does) and returns their keys as an
+ iterator: each entry's key, an empty value and a TTL of 0. Most recently used first.
+
+ # Safety
+ `cache` NULL or live; `out` NULL or writable.
+ */
+afc_status afc_cache_expire_keys(const afc_cache *cache, afc_iter **out);
 
 /*
  Writes the next entry: pointers to its key and value (valid until the next call on this

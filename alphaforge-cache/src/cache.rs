@@ -509,6 +509,22 @@ impl Cache {
         self.with_all_shards(|_, shard, now, budget, out| shard.clear(now, budget, out));
     }
 
+    /// Reclaims every expired entry now and returns their keys, most recently used first
+    /// (shard after shard).
+    pub fn expire_keys(&self) -> Vec<Vec<u8>> {
+        let now = self.now();
+        let mut out = Removals::new(true);
+        {
+            let mut states: Vec<_> = (0..self.shards.len()).map(|i| self.lock_shard(i)).collect();
+            for state in states.iter_mut() {
+                state.shard.expire(now, self.budget.as_ref(), &mut out);
+            }
+        }
+        let keys = out.keys();
+        self.notify(out);
+        keys
+    }
+
     /// Reclaims every expired entry now and returns how many there were.
     pub fn expire(&self) -> usize {
         let mut expired = 0;

@@ -65,6 +65,11 @@ impl Removals {
         }
     }
 
+    /// The keys of the kept removals, in order.
+    pub(crate) fn keys(&self) -> Vec<Vec<u8>> {
+        self.items.iter().map(|(r, _)| r.key().to_vec()).collect()
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.items.is_empty()
     }

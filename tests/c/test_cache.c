@@ -117,6 +117,65 @@ static void test_lru_order(void) {
     afc_cache_free(cache);
 }
 
+/* A shared afc_clock moves time for every cache built with it; expire_keys lists what it reclaimed. */
+static void test_shared_clock_and_expire_keys(void) {
+    afc_clock *clock = NULL;
+    afc_config *config = NULL;
+    afc_cache *a = NULL, *b = NULL;
+    afc_iter *it = NULL;
+    const uint8_t *key, *value;
+    size_t key_len, value_len, left = 99;
+    uint64_t now = 0, ttl = 0;
+    bool present = true;
+
+    CHECK_OK(afc_clock_new(1000, &clock));
+    CHECK_OK(afc_clock_now(clock, &now));
+    CHECK_EQ(now, 1000);
+    CHECK_OK(afc_config_new(10, &config));
+    CHECK_OK(afc_config_set_shards(config, 1));
+    CHECK_OK(afc_config_use_clock(config, clock));
+    CHECK_OK(afc_cache_new(config, &a));
+    CHECK_OK(afc_cache_new(config, &b));
+    afc_config_free(config);
+
+    CHECK_OK(afc_cache_put(a, K("x"), K("1"), 50));
+    CHECK_OK(afc_cache_put(a, K("y"), K("2"), 100));
+    CHECK_OK(afc_cache_put(a, K("z"), K("3"), 0));
+    CHECK_OK(afc_cache_put(b, K("w"), K("4"), 50));
+    CHECK_OK(afc_clock_advance(clock, 100));
+    CHECK_OK(afc_cache_clock_now(b, &now));
+    CHECK_EQ(now, 1100);
+
+    CHECK_OK(afc_cache_expire_keys(a, &it));
+    CHECK_OK(afc_iter_remaining(it, &left));
+    CHECK_EQ(left, 2);
+    CHECK_OK(afc_iter_next(it, &key, &key_len, &value, &value_len, &ttl));
+    CHECK_BYTES(key, key_len, "y"); /* most recently used first */
+    CHECK_EQ(value_len, 0);
+    CHECK_OK(afc_iter_next(it, &key, &key_len, &value, &value_len, &ttl));
+    CHECK_BYTES(key, key_len, "x");
+    CHECK_ST(afc_iter_next(it, &key, &key_len, &value, &value_len, &ttl), AFC_NOT_FOUND);
+    afc_iter_free(it);
+    CHECK_OK(afc_cache_contains(b, K("w"), &present));
+    CHECK(!present);
+    CHECK_EQ(afc_test_len(a), 1);
+
+    /* The caller's reference may go first: the caches keep theirs. */
+    afc_clock_free(clock);
+    CHECK_OK(afc_cache_clock_set(a, 5));
+    CHECK_OK(afc_cache_clock_now(b, &now));
+    CHECK_EQ(now, 5);
+    CHECK_NULL_ARG(afc_clock_new(0, NULL), "out");
+    CHECK_NULL_ARG(afc_clock_set(NULL, 1), "clock");
+    CHECK_NULL_ARG(afc_clock_advance(NULL, 1), "clock");
+    CHECK_NULL_ARG(afc_clock_now(NULL, &now), "clock");
+    CHECK_NULL_ARG(afc_config_use_clock(NULL, NULL), "clock");
+    CHECK_NULL_ARG(afc_cache_expire_keys(a, NULL), "out");
+    afc_clock_free(NULL);
+    afc_cache_free(a);
+    afc_cache_free(b);
+}
+
 static void test_iterator_snapshot(void) {
     afc_cache *cache = afc_test_cache(10, 0, 0, 1, 100);
     afc_iter *iter = NULL, *empty = NULL;
@@ -918,6 +977,7 @@ const afc_test_case afc_cache_tests[] = {
     {"cache/put_get_peek_contains_remove", test_put_get_peek_contains_remove},
     {"cache/buffer_too_small", test_buffer_too_small},
     {"cache/lru_order", test_lru_order},
+    {"cache/shared_clock_and_expire_keys", test_shared_clock_and_expire_keys},
     {"cache/iterator_snapshot", test_iterator_snapshot},
     {"cache/iterator_skips_expired", test_iterator_skips_expired},
     {"cache/ttl_manual_clock", test_ttl_manual_clock},

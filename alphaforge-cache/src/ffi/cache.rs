@@ -115,11 +115,7 @@ fn build(config: &afc_config) -> Result<afc_cache, String> {
     if let Some(shards) = config.shards {
         builder = builder.shards(shards as usize);
     }
-    let manual = config.manual_clock_start_ns.map(|start| {
-        let clock = ManualClock::new();
-        clock.set(Duration::from_nanos(start));
-        clock
-    });
+    let manual = config.manual_clock.clone();
     if let Some(clock) = &manual {
         builder = builder.clock(Clock::manual(clock));
     }

@@ -97,7 +97,7 @@ pub struct afc_config {
     pub(crate) max_bytes: Option<u64>,
     pub(crate) default_ttl_ns: Option<u64>,
     pub(crate) shards: Option<u32>,
-    pub(crate) manual_clock_start_ns: Option<u64>,
+    pub(crate) manual_clock: Option<crate::ManualClock>,
     pub(crate) listener: Option<Listener>,
 }
 
@@ -115,7 +115,7 @@ pub unsafe extern "C" fn afc_config_new(max_entries: u64, out: *mut *mut afc_con
             max_bytes: None,
             default_ttl_ns: None,
             shards: None,
-            manual_clock_start_ns: None,
+            manual_clock: None,
             listener: None,
         });
         // SAFETY: out is NULL (refused) or valid for a write, per this function's contract.
@@ -196,7 +196,35 @@ pub unsafe extern "C" fn afc_config_use_manual_clock(
     start_ns: u64,
 ) -> afc_status {
     // SAFETY: per this function's contract.
-    unsafe { set(config, |c| c.manual_clock_start_ns = Some(start_ns)) }
+    unsafe {
+        set(config, |c| {
+            let clock = crate::ManualClock::new();
+            clock.set(std::time::Duration::from_nanos(start_ns));
+            c.manual_clock = Some(clock);
+        })
+    }
+}
+
+/// Gives the cache the shared manual clock `clock` (several caches may share one; the
+/// configuration and every cache built from it keep their own reference, so `clock` may be freed
+/// at any time).
+///
+/// # Safety
+/// `config` must be NULL or a live configuration not used by another thread meanwhile; `clock`
+/// NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn afc_config_use_clock(
+    config: *mut afc_config,
+    clock: *const super::clock::afc_clock,
+) -> afc_status {
+    guard(|| {
+        // SAFETY: per this function's contract.
+        let clock = unsafe { super::args::object(clock, "clock") }?;
+        // SAFETY: per this function's contract.
+        let config = unsafe { object_mut(config, "config") }?;
+        config.manual_clock = Some(clock.0.clone());
+        Ok(())
+    })
 }
 
 /// Installs a listener for a byte cache (replacing any listener or handle release set before).

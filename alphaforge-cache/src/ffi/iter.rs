@@ -34,6 +34,39 @@ pub unsafe extern "C" fn afc_iter_new(
     }
 }
 
+/// Reclaims every expired entry now (as `afc_cache_expire` does) and returns their keys as an
+/// iterator: each entry's key, an empty value and a TTL of 0. Most recently used first.
+///
+/// # Safety
+/// `cache` NULL or live; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn afc_cache_expire_keys(
+    cache: *const afc_cache,
+    out: *mut *mut afc_iter,
+) -> afc_status {
+    // SAFETY: per this function's contract.
+    unsafe {
+        with_cache(cache, None, |c| {
+            require(out, "out")?;
+            let entries = c
+                .cache
+                .expire_keys()
+                .into_iter()
+                .map(|key| CacheEntry {
+                    key,
+                    value: Vec::new(),
+                    ttl: Some(std::time::Duration::ZERO),
+                })
+                .collect();
+            write(
+                out,
+                Box::into_raw(Box::new(afc_iter { entries, next: 0 })),
+                "out",
+            )
+        })
+    }
+}
+
 /// Writes the next entry: pointers to its key and value (valid until the next call on this
 /// iterator or its free), their lengths, and its remaining TTL in nanoseconds (`UINT64_MAX` if it
 /// never expires). `AFC_NOT_FOUND` when there are no more entries. A handle cache's values are

@@ -14,6 +14,7 @@
 mod args;
 mod batch;
 mod cache;
+mod clock;
 mod config;
 mod handles;
 mod iter;
@@ -22,6 +23,7 @@ mod version;
 
 pub use batch::*;
 pub use cache::*;
+pub use clock::*;
 pub use config::*;
 pub use handles::*;
 pub use iter::*;
