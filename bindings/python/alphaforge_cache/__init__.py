@@ -1,0 +1,72 @@
+"""alphaforge_cache: a fast, thread-safe LRU/TTL cache with a Rust engine.
+
+``Cache`` is the Rust engine through a cffi extension when it is installed (``BACKEND ==
+"native"``), else a pure-Python implementation with identical behaviour (``BACKEND ==
+"python"``). Set ``ALPHAFORGE_CACHE_BACKEND=python`` or ``=native`` to force one; forcing
+``native`` where it is not installed raises ``ImportError``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from ._common import (
+    CAUSES,
+    MODES,
+    CacheClosedError,
+    CacheError,
+    EntryTooHeavyError,
+    ManualClock,
+    SnapshotError,
+    Stats,
+)
+from ._decorator import CacheInfo, cached
+from ._fallback import Cache as PythonCache
+
+__all__ = [
+    "BACKEND",
+    "CAUSES",
+    "MODES",
+    "Cache",
+    "CacheClosedError",
+    "CacheError",
+    "CacheInfo",
+    "EntryTooHeavyError",
+    "ManualClock",
+    "NativeCache",
+    "PythonCache",
+    "SnapshotError",
+    "Stats",
+    "__version__",
+    "cached",
+]
+
+__version__ = "0.1.0"
+
+_POLICY = os.environ.get("ALPHAFORGE_CACHE_BACKEND", "").strip().lower()
+if _POLICY not in ("", "native", "python"):
+    raise ImportError(f"ALPHAFORGE_CACHE_BACKEND must be 'native' or 'python', not {_POLICY!r}")
+
+NativeCache = None
+_native_error: "Exception | None" = None
+if _POLICY != "python":
+    try:
+        from ._native import Cache as NativeCache  # type: ignore[assignment]
+    except ImportError as error:  # the extension was not built (no Rust toolchain at install)
+        _native_error = error
+        if _POLICY == "native":
+            raise ImportError(
+                "ALPHAFORGE_CACHE_BACKEND=native, but the native backend is not installed "
+                f"({error}); reinstall with a Rust toolchain, or use the pure-Python backend"
+            ) from error
+
+if TYPE_CHECKING:
+    from ._fallback import Cache as Cache
+elif NativeCache is not None:
+    Cache = NativeCache
+else:
+    Cache = PythonCache
+
+#: Which backend ``Cache`` is: ``"native"`` or ``"python"``.
+BACKEND: str = Cache.backend

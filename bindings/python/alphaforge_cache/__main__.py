@@ -1,0 +1,198 @@
+"""``python -m alphaforge_cache`` (also the ``alphaforge-cache`` command).
+
+- ``bench``: the embedded default workload (a Zipf(0.99) "get, put on miss" mix of 16-byte keys
+  and 64-byte values) through every available backend and value mode, with a progress bar and a
+  table of ns/op and hit ratios.
+- ``replay TRACE --capacity N``: the hit ratio of a cache trace (formats of
+  ``testdata/traces/README.md``: ``.lis.zst`` arc, ``.trace.gz`` lirs, ``.trace.xz`` cache2k).
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import gzip
+import itertools
+import lzma
+import os
+import random
+import sys
+import time
+from typing import Dict, Iterator, List, Optional, Sequence, Type
+
+from . import NativeCache, PythonCache
+
+
+def _backends(choice: str) -> List[Type[PythonCache]]:
+    # Both classes have the same constructor and interface; the fallback's is the typed one.
+    available: Dict[str, Optional[Type[PythonCache]]] = {
+        "native": NativeCache,
+        "python": PythonCache,
+    }
+    names = ["native", "python"] if choice == "all" else [choice]
+    found = [cls for cls in (available[n] for n in names) if cls is not None]
+    if not found:
+        raise SystemExit(f"alphaforge-cache: backend {choice!r} is not installed")
+    return found
+
+
+class _Progress:
+    """A one-line progress bar on stderr (silent when stderr is not a terminal, except at 100%)."""
+
+    def __init__(self, label: str, total: int) -> None:
+        self.label, self.total, self.shown = label, total, -1
+        self.tty = sys.stderr.isatty()
+
+    def update(self, done: int) -> None:
+        percent = done * 100 // self.total
+        if percent != self.shown and (self.tty or percent == 100):
+            self.shown = percent
+            bar = "#" * (percent // 5)
+            end = "\n" if percent == 100 else ""
+            sys.stderr.write(f"\r{self.label:<28} [{bar:<20}] {percent:3d}%{end}")
+            sys.stderr.flush()
+
+
+def _zipf_ranks(n_keys: int, n_ops: int, seed: int) -> List[int]:
+    weights = list(itertools.accumulate(1.0 / (rank**0.99) for rank in range(1, n_keys + 1)))
+    total = weights[-1]
+    rng = random.Random(seed)
+    return [bisect.bisect_left(weights, rng.random() * total) for _ in range(n_ops)]
+
+
+def bench(args: argparse.Namespace) -> int:
+    """Runs the embedded default workload and prints a table."""
+    ranks = _zipf_ranks(args.keys, args.ops, seed=7)
+    keys = [b"bar:%012d" % r for r in range(args.keys)]
+    value = b"o=189.70 h=190.10 l=189.55 c=189.98 v=120300".ljust(64)
+    print(
+        f"workload: Zipf(0.99) get-or-put, {args.ops} ops over {args.keys} keys, "
+        f"capacity {args.capacity}, 16-byte keys, 64-byte values"
+    )
+    rows = []
+    for cls in _backends(args.backend):
+        for mode in ("bytes", "object"):
+            cache = cls(args.capacity, mode=mode)
+            progress = _Progress(f"{cls.backend} / {mode}", len(ranks))
+            get, put = cache.get, cache.put
+            start = time.perf_counter()
+            step = max(1, len(ranks) // 50)
+            for i in range(0, len(ranks), step):
+                for rank in ranks[i : i + step]:
+                    key = keys[rank]
+                    if get(key) is None:
+                        put(key, value)
+                progress.update(min(i + step, len(ranks)))
+            elapsed = time.perf_counter() - start
+            stats = cache.stats()
+            rows.append((cls.backend, mode, elapsed * 1e9 / len(ranks), stats.hit_ratio))
+            cache.close()
+    print("| backend | mode | ns/op | hit ratio |")
+    print("|---|---|---:|---:|")
+    for backend, mode, ns, ratio in rows:
+        print(f"| {backend} | {mode} | {ns:.0f} | {ratio:.4f} |")
+    return 0
+
+
+def read_trace(path: str) -> Iterator[int]:
+    """The keys of a trace file, in order (format from the file name)."""
+    name = os.path.basename(path)
+    if name.endswith(".trace.gz"):
+        with gzip.open(path, "rt") as lines:
+            for line in lines:
+                line = line.strip()
+                if line and line != "*" and not line.startswith("*"):
+                    yield int(line)
+    elif name.endswith(".trace.xz"):
+        with lzma.open(path, "rb") as stream:
+            while True:
+                chunk = stream.read(4 * 65536)
+                if not chunk:
+                    break
+                if len(chunk) % 4:
+                    raise ValueError(f"{path}: truncated cache2k trace")
+                for i in range(0, len(chunk), 4):
+                    yield int.from_bytes(chunk[i : i + 4], "big", signed=True)
+    elif name.endswith(".lis.zst") or name.endswith(".lis"):
+        yield from _read_arc(path)
+    else:
+        raise ValueError(f"{path}: unknown trace format (want .lis.zst, .trace.gz or .trace.xz)")
+
+
+def _read_arc(path: str) -> Iterator[int]:
+    if path.endswith(".zst"):
+        try:
+            import zstandard  # type: ignore[import-not-found]
+        except ImportError as error:
+            raise ValueError(
+                "reading .zst traces needs the zstandard package: pip install zstandard"
+            ) from error
+        import io
+
+        with open(path, "rb") as raw:
+            text = io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(raw), "ascii")
+            yield from _arc_lines(text)
+    else:
+        with open(path, "r", encoding="ascii") as text:
+            yield from _arc_lines(text)
+
+
+def _arc_lines(lines: Iterator[str]) -> Iterator[int]:
+    for line in lines:
+        fields = line.split()
+        if len(fields) >= 2:
+            start, count = int(fields[0]), int(fields[1])
+            yield from range(start, start + count)
+
+
+def replay(args: argparse.Namespace) -> int:
+    """Replays a trace ("get, put on miss") and prints its hit ratio per backend."""
+    if not os.path.isfile(args.trace):
+        print(f"alphaforge-cache: no such trace file: {args.trace}", file=sys.stderr)
+        return 2
+    try:
+        keys = [k.to_bytes(8, "little", signed=True) for k in read_trace(args.trace)]
+    except (ValueError, OSError, EOFError, lzma.LZMAError) as error:
+        print(f"alphaforge-cache: cannot read {args.trace}: {error}", file=sys.stderr)
+        return 2
+    for cls in _backends(args.backend):
+        cache = cls(args.capacity, shards=1)
+        progress = _Progress(f"replay ({cls.backend})", len(keys))
+        step = max(1, len(keys) // 50)
+        for i in range(0, len(keys), step):
+            for key in keys[i : i + step]:
+                if cache.get(key) is None:
+                    cache.put(key, b"")
+            progress.update(min(i + step, len(keys)))
+        stats = cache.stats()
+        print(
+            f"{cls.backend}: {len(keys)} requests, capacity {args.capacity}: "
+            f"{stats.hits} hits, hit ratio {stats.hit_ratio * 100:.2f} %"
+        )
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="alphaforge-cache", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    b = commands.add_parser("bench", help="run the embedded default workload on every backend")
+    b.add_argument("--ops", type=int, default=400_000)
+    b.add_argument("--keys", type=int, default=1_000_000)
+    b.add_argument("--capacity", type=int, default=100_000)
+    b.add_argument("--backend", choices=("all", "native", "python"), default="all")
+    b.set_defaults(run=bench)
+    r = commands.add_parser("replay", help="print the hit ratio of a cache trace")
+    r.add_argument("trace")
+    r.add_argument("--capacity", type=int, required=True)
+    r.add_argument("--backend", choices=("all", "native", "python"), default="all")
+    r.set_defaults(run=replay)
+    args = parser.parse_args(argv)
+    for name in ("ops", "keys", "capacity"):
+        if getattr(args, name, 1) < 1:
+            parser.error(f"--{name} must be at least 1")
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

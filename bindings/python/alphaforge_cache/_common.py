@@ -1,0 +1,275 @@
+"""What both backends share: errors, statistics, the manual clock, and argument checking.
+
+Every check that decides whether an argument is valid lives here, so that the native and the
+pure-Python backends accept and refuse exactly the same things, with the same messages.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Protocol, Union
+
+__all__ = [
+    "CacheError",
+    "CacheClosedError",
+    "EntryTooHeavyError",
+    "SnapshotError",
+    "Stats",
+    "ManualClock",
+    "Key",
+    "CAUSES",
+    "MODES",
+    "MAX_ENTRIES_LIMIT",
+    "MAX_ENTRY_SIZE",
+    "MAX_SHARDS",
+]
+
+#: The key types a cache accepts: bytes-like objects, or ``str`` (encoded as UTF-8).
+Key = Union[bytes, bytearray, memoryview, str]
+
+#: Why an entry left the cache, as ``on_evict`` hears it.
+CAUSES = ("evicted", "expired", "removed", "replaced", "cleared")
+
+#: The value modes of a cache.
+MODES = ("bytes", "pickle", "object")
+
+#: The largest ``max_entries`` (the engine indexes a shard's entries with 32 bits).
+MAX_ENTRIES_LIMIT = 2**32 - 2
+
+#: The largest key, value or weight an entry may have.
+MAX_ENTRY_SIZE = 2**32 - 2
+
+#: The largest shard count.
+MAX_SHARDS = 1024
+
+#: Nanoseconds in a second.
+NANOS = 1_000_000_000
+
+#: The latest time a clock reports, in nanoseconds (2**64 - 2, as in the engine).
+MAX_CLOCK_NANOS = 2**64 - 2
+
+
+class CacheError(Exception):
+    """Base class of the errors this package raises (besides ``KeyError``, ``TypeError`` and
+    ``ValueError`` for bad arguments)."""
+
+
+class CacheClosedError(CacheError):
+    """The cache was closed."""
+
+
+class EntryTooHeavyError(CacheError, ValueError):
+    """An entry heavier than the cache's ``max_bytes`` on its own; the cache is unchanged."""
+
+
+class SnapshotError(CacheError):
+    """A snapshot could not be written or read."""
+
+
+@dataclass(frozen=True)
+class Stats:
+    """A cache's statistics at one moment."""
+
+    hits: int = 0
+    misses: int = 0
+    inserts: int = 0
+    updates: int = 0
+    evictions: int = 0
+    expirations: int = 0
+    removals: int = 0
+    entries: int = 0
+    weight: int = 0
+
+    @property
+    def hit_ratio(self) -> float:
+        """``hits / (hits + misses)``, or 0.0 when both are 0."""
+        lookups = self.hits + self.misses
+        return self.hits / lookups if lookups else 0.0
+
+
+class ClockBacking(Protocol):
+    """A native clock behind a ``ManualClock`` (the engine's ``afc_clock``)."""
+
+    def now_nanos(self) -> int: ...
+
+    def set_nanos(self, nanos: int) -> None: ...
+
+    def advance_nanos(self, nanos: int) -> None: ...
+
+
+class ManualClock:
+    """A clock that moves only when told: pass it as ``Cache(..., timer=clock)``.
+
+    Time is kept in integer nanoseconds (as in the engine), starting at ``start`` seconds. Once a
+    native cache uses the clock, its time lives in a native clock that the engine reads too (so
+    the engine and Python see one time, and several caches can share it).
+    """
+
+    __slots__ = ("_nanos", "_lock", "_backing", "__weakref__")
+
+    def __init__(self, start: float = 0.0) -> None:
+        self._lock = threading.Lock()
+        self._nanos = seconds_to_nanos(start, "start", allow_zero=True)
+        self._backing: Optional[ClockBacking] = None
+
+    def _attach(self, make: Callable[[int], ClockBacking]) -> ClockBacking:
+        """The native clock behind this one, made by ``make(now_nanos)`` on first use."""
+        with self._lock:
+            if self._backing is None:
+                self._backing = make(min(self._nanos, MAX_CLOCK_NANOS))
+            return self._backing
+
+    def now(self) -> float:
+        """The current time in seconds."""
+        backing = self._backing
+        if backing is not None:
+            return backing.now_nanos() / NANOS
+        return self._nanos / NANOS
+
+    def now_nanos(self) -> int:
+        """The current time in nanoseconds, at most 2**64 - 2."""
+        backing = self._backing
+        if backing is not None:
+            return min(backing.now_nanos(), MAX_CLOCK_NANOS)
+        return min(self._nanos, MAX_CLOCK_NANOS)
+
+    def advance(self, seconds: float) -> None:
+        """Moves time forward by ``seconds`` (>= 0)."""
+        step = seconds_to_nanos(seconds, "seconds", allow_zero=True)
+        with self._lock:
+            if self._backing is not None:
+                self._backing.advance_nanos(step)
+            else:
+                self._nanos = min(self._nanos + step, 2**64 - 1)
+
+    def set(self, seconds: float) -> None:
+        """Sets the time (it may move backwards, as a backtest rewinding)."""
+        nanos = seconds_to_nanos(seconds, "seconds", allow_zero=True)
+        with self._lock:
+            if self._backing is not None:
+                self._backing.set_nanos(nanos)
+            else:
+                self._nanos = nanos
+
+    def __repr__(self) -> str:
+        return f"ManualClock({self.now()!r})"
+
+
+def seconds_to_nanos(seconds: Any, name: str, *, allow_zero: bool = False) -> int:
+    """Checks a duration in seconds and converts it to whole nanoseconds (saturating at 2**64-1)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds, not {type(seconds).__name__}")
+    if math.isnan(seconds):
+        raise ValueError(f"{name} must not be NaN")
+    if seconds < 0 or (seconds == 0 and not allow_zero):
+        raise ValueError(
+            f"{name} must be {'>= 0' if allow_zero else '> 0'} seconds, got {seconds!r}"
+        )
+    if math.isinf(seconds):
+        return 2**64 - 1
+    nanos = round(seconds * NANOS) if isinstance(seconds, float) else seconds * NANOS
+    if nanos == 0 and not allow_zero:
+        raise ValueError(f"{name} must be at least one nanosecond, got {seconds!r}")
+    return min(int(nanos), 2**64 - 1)
+
+
+def key_bytes(key: Any) -> bytes:
+    """A key as bytes: bytes-like objects as they are, ``str`` encoded as UTF-8."""
+    if type(key) is bytes:
+        return key
+    if isinstance(key, str):
+        return key.encode("utf-8")
+    if isinstance(key, (bytes, bytearray, memoryview)):
+        return bytes(key)
+    raise TypeError(f"a cache key must be bytes-like or str, not {type(key).__name__}")
+
+
+def check_int(value: Any, name: str, low: int, high: int) -> int:
+    """Checks an integer setting against ``low <= value <= high``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The checked configuration of a cache."""
+
+    max_entries: int
+    max_bytes: Optional[int]
+    ttl_nanos: Optional[int]
+    shards: Optional[int]
+    mode: str
+    getsizeof: Optional[Callable[[Any], int]]
+    timer: Optional[ManualClock]
+    on_evict: Optional[Callable[[bytes, Any, str], object]]
+
+
+def check_settings(
+    max_entries: Any,
+    max_bytes: Any,
+    ttl: Any,
+    shards: Any,
+    mode: Any,
+    getsizeof: Any,
+    timer: Any,
+    on_evict: Any,
+) -> Settings:
+    """Checks every constructor argument; raises ``TypeError``/``ValueError`` with a clear
+    message on the first bad one."""
+    check_int(max_entries, "max_entries", 1, MAX_ENTRIES_LIMIT)
+    if max_bytes is not None:
+        check_int(max_bytes, "max_bytes", 1, 2**64 - 1)
+    ttl_nanos = None if ttl is None else seconds_to_nanos(ttl, "ttl")
+    if shards is not None:
+        check_int(shards, "shards", 1, min(MAX_SHARDS, max_entries))
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if getsizeof is not None and not callable(getsizeof):
+        raise TypeError("getsizeof must be callable")
+    if getsizeof is not None and mode != "object":
+        raise ValueError("getsizeof is for mode='object' (bytes and pickle modes weigh the bytes)")
+    if mode == "object" and max_bytes is not None and getsizeof is None:
+        raise ValueError("mode='object' with max_bytes needs getsizeof to weigh the values")
+    if timer is not None and not isinstance(timer, ManualClock):
+        raise TypeError("timer must be None (monotonic time) or an alphaforge_cache.ManualClock")
+    if on_evict is not None and not callable(on_evict):
+        raise TypeError("on_evict must be callable")
+    return Settings(max_entries, max_bytes, ttl_nanos, shards, mode, getsizeof, timer, on_evict)
+
+
+def default_shard_count(max_entries: int) -> int:
+    """The engine's default shard count (``alphaforge_cache::default_shard_count`` in Rust):
+    8 x the available parallelism rounded up to a power of two, kept within 8..128, then lowered
+    so that each shard holds at least 64 entries."""
+    try:
+        parallelism = len(os.sched_getaffinity(0))  # type: ignore[attr-defined,unused-ignore]
+    except (AttributeError, OSError):
+        parallelism = os.cpu_count() or 1
+    by_cores = min(max(1 << (parallelism * 8 - 1).bit_length(), 8), 128)
+    return max(min(by_cores, max_entries // 64), 1)
+
+
+def check_resize(max_entries: Any, shards: int) -> int:
+    """Checks a new entry bound against the shard count (each shard keeps room for one entry)."""
+    check_int(max_entries, "max_entries", 1, MAX_ENTRIES_LIMIT)
+    if max_entries < shards:
+        raise ValueError(
+            f"shards must be between 1 and min({MAX_SHARDS}, max_entries = {max_entries}) "
+            f"(got {shards})"
+        )
+    return int(max_entries)
+
+
+def check_weight(weight: Any) -> int:
+    """Checks what a ``getsizeof`` callable returned."""
+    if isinstance(weight, bool) or not isinstance(weight, int):
+        raise TypeError(f"getsizeof must return an int, not {type(weight).__name__}")
+    if not 0 <= weight <= MAX_ENTRY_SIZE:
+        raise ValueError(f"getsizeof returned {weight}, outside 0..{MAX_ENTRY_SIZE}")
+    return weight

@@ -1,0 +1,148 @@
+"""``@cached``: memoize a function (plain, method or coroutine) in an ``alphaforge_cache.Cache``.
+
+Arguments are matched as ``functools.lru_cache`` matches them (any hashable arguments, Python
+equality; ``typed=True`` separates ``1`` from ``1.0``). The cache stores each result as a live
+object (``mode="object"``) under a small token; a Python dict maps argument keys to tokens and is
+trimmed as the cache evicts, so bounds, TTLs and statistics are the engine's.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import itertools
+import threading
+from typing import Any, Callable, Dict, Hashable, NamedTuple, Optional, TypeVar, cast
+
+from ._common import ManualClock
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class CacheInfo(NamedTuple):
+    """Statistics of a memoized function, shaped like ``functools.lru_cache``'s."""
+
+    hits: int
+    misses: int
+    maxsize: int
+    currsize: int
+
+
+def _make_key(args: tuple, kwargs: Dict[str, Any], typed: bool) -> Hashable:  # type: ignore[type-arg]
+    key: tuple = args  # type: ignore[type-arg]
+    if kwargs:
+        key += (_KWARGS_MARK,) + tuple(kwargs.items())
+    if typed:
+        key += tuple(type(v) for v in args) + tuple(type(v) for v in kwargs.values())
+    return key
+
+
+_KWARGS_MARK = object()
+
+
+def cached(
+    max_entries: int = 128,
+    *,
+    ttl: Optional[float] = None,
+    typed: bool = False,
+    max_bytes: Optional[int] = None,
+    getsizeof: Optional[Callable[[Any], int]] = None,
+    timer: Optional[ManualClock] = None,
+) -> Callable[[_F], _F]:
+    """Memoizes a function: ``@alphaforge_cache.cached(1024, ttl=60)``.
+
+    The wrapper has ``cache_info()``, ``cache_clear()`` and ``cache`` (the underlying
+    ``Cache``). Concurrent calls with the same arguments compute once (threads); a coroutine
+    function's results are cached when awaited.
+    """
+    from . import Cache  # the selected backend
+
+    def decorator(func: _F) -> _F:
+        tokens: Dict[Hashable, bytes] = {}
+        keys: Dict[bytes, Hashable] = {}
+        lock = threading.Lock()
+        counter = itertools.count()
+
+        def forget(token: bytes, _value: object, cause: str) -> None:
+            if cause != "replaced":
+                with lock:
+                    key = keys.pop(token, None)
+                    if key is not None:
+                        tokens.pop(key, None)
+
+        cache = Cache(
+            max_entries,
+            ttl=ttl,
+            max_bytes=max_bytes,
+            getsizeof=getsizeof,
+            timer=timer,
+            mode="object",
+            on_evict=forget,
+        )
+
+        def token_of(key: Hashable) -> bytes:
+            with lock:
+                token = tokens.get(key)
+                if token is None:
+                    token = next(counter).to_bytes(8, "little")
+                    tokens[key] = token
+                    keys[token] = key
+                return token
+
+        def drop_if_absent(token: bytes) -> None:
+            if token not in cache:
+                forget(token, None, "removed")
+
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                token = token_of(_make_key(args, kwargs, typed))
+                found = cache.get(token, _ABSENT)
+                if found is not _ABSENT:
+                    return found
+                try:
+                    value = await func(*args, **kwargs)
+                except BaseException:
+                    drop_if_absent(token)
+                    raise
+                try:
+                    cache.put(token, value)
+                except ValueError:
+                    drop_if_absent(token)
+                return value
+
+            wrapper: Any = async_wrapper
+        else:
+
+            @functools.wraps(func)
+            def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+                token = token_of(_make_key(args, kwargs, typed))
+                try:
+                    value = cache.get_or_set(token, lambda: func(*args, **kwargs))
+                except BaseException:
+                    drop_if_absent(token)
+                    raise
+                if max_bytes is not None:
+                    drop_if_absent(token)  # a result too heavy to store was returned, not kept
+                return value
+
+            wrapper = sync_wrapper
+
+        def cache_info() -> CacheInfo:
+            stats = cache.stats()
+            return CacheInfo(stats.hits, stats.misses, max_entries, stats.entries)
+
+        def cache_clear() -> None:
+            cache.clear()
+            cache.reset_stats()
+
+        wrapper.cache_info = cache_info
+        wrapper.cache_clear = cache_clear
+        wrapper.cache = cache
+        return cast(_F, wrapper)
+
+    return decorator
+
+
+_ABSENT: Any = object()

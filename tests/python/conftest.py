@@ -1,0 +1,60 @@
+"""Fixtures of the Python conformance suite: every test taking ``backend`` or ``make_cache`` runs
+once per available backend ("python" always, "native" when the extension is built)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Iterator, List
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import alphaforge_cache  # noqa: E402
+from _backends import BACKEND_CLASSES, BACKEND_IDS, Recorder  # noqa: E402
+
+
+def pytest_report_header(config: Any) -> str:
+    return (
+        f"alphaforge_cache {alphaforge_cache.__version__} from {alphaforge_cache.__file__}; "
+        f"backends under test: {', '.join(BACKEND_IDS)}; default BACKEND={alphaforge_cache.BACKEND}"
+    )
+
+
+@pytest.fixture(params=BACKEND_CLASSES, ids=BACKEND_IDS)
+def backend(request: Any) -> Any:
+    """The ``Cache`` class of one backend."""
+    return request.param
+
+
+@pytest.fixture
+def make_cache(backend: Any) -> Iterator[Any]:
+    """``make_cache(max_entries=16, **kwargs)`` builds a cache of the backend under test, with
+    ``shards=1`` unless told otherwise (exact global LRU order), and closes it after the test."""
+    made: List[Any] = []
+
+    def make(max_entries: int = 16, **kwargs: Any) -> Any:
+        kwargs.setdefault("shards", 1)
+        cache = backend(max_entries, **kwargs)
+        made.append(cache)
+        return cache
+
+    yield make
+    for cache in made:
+        try:
+            cache.close()
+        except Exception:  # noqa: BLE001 - a test's listener may raise on close
+            pass
+
+
+@pytest.fixture
+def clock() -> Any:
+    """A manual clock at 0 seconds."""
+    return alphaforge_cache.ManualClock()
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    """An ``on_evict`` listener recording every call."""
+    return Recorder()
