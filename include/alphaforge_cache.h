@@ -271,6 +271,22 @@ afc_status afc_cache_put_many(const afc_cache *cache,
                               uint64_t ttl_ns);
 
 /*
+ Replays reads served from a binding's own mirror of the cache (a read buffer): each of the
+ `n` keys (concatenated in `keys`, lengths in `key_lens`) counts a hit and becomes the most
+ recently used entry if still stored, in order; `misses` more misses are counted. See
+ `Cache::record_reads`. Works on byte and handle caches.
+
+ # Safety
+ `cache` NULL or live; `keys` readable for the sum of `key_lens`; `key_lens` readable for `n`
+ items (NULL only when `n` is 0).
+ */
+afc_status afc_cache_record_reads(const afc_cache *cache,
+                                  const uint8_t *keys,
+                                  const size_t *key_lens,
+                                  size_t n,
+                                  uint64_t misses);
+
+/*
  Builds a cache from `config` (which stays the caller's). On failure `*out` is set to NULL and
  the status is `AFC_INVALID_CONFIG` with the reason in `afc_last_error()`.
 

@@ -375,6 +375,23 @@ impl Cache {
         self.notify(out);
     }
 
+    /// Replays reads that a binding served from its own mirror of the cache (a read buffer, as
+    /// in Caffeine): each key of `hits` counts a hit and becomes the most recently used entry (if
+    /// still stored), in order; `misses` more misses are counted. A binding calls it before any
+    /// operation whose result depends on recency, so LRU order stays exact.
+    pub fn record_reads<K: AsRef<[u8]>>(&self, hits: &[K], misses: u64) {
+        let routed = self.route(hits.iter().map(AsRef::as_ref));
+        for run in routed.chunk_by(|a, b| a.shard == b.shard) {
+            let mut state = self.lock_shard(run[0].shard);
+            for item in run {
+                state.shard.record_hit(item.hash, hits[item.index].as_ref());
+            }
+        }
+        if misses > 0 {
+            self.lock_shard(0).shard.record_misses(misses);
+        }
+    }
+
     /// Hashes keys and orders them by shard, keeping the given order within a shard.
     fn route<'k>(&self, keys: impl Iterator<Item = &'k [u8]>) -> Vec<Routed> {
         let mut routed: Vec<Routed> = keys

@@ -84,6 +84,20 @@ impl Shard {
         }
     }
 
+    /// Replays a read decided elsewhere: counts a hit and, if `key` is still stored, makes it the
+    /// most recently used entry (without checking its deadline: the reader already did).
+    pub(crate) fn record_hit(&mut self, hash: Hash, key: &[u8]) {
+        self.counters.hits += 1;
+        if let Some(idx) = self.find(hash, key) {
+            self.list.move_to_front(idx);
+        }
+    }
+
+    /// Counts misses decided elsewhere.
+    pub(crate) fn record_misses(&mut self, misses: u64) {
+        self.counters.misses += misses;
+    }
+
     /// The live entry under `key`, without touching recency or hit/miss counters. An expired entry
     /// found on the way is reclaimed.
     pub(crate) fn peek(

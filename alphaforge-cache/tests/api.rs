@@ -649,3 +649,20 @@ fn removal_cause_names() {
         ["evicted", "expired", "removed", "replaced", "cleared"]
     );
 }
+
+#[test]
+fn record_reads_replays_recency_and_counts() {
+    let (cache, _, _) = cache_with(3, |b| b);
+    cache.put(b"a", b"1").unwrap();
+    cache.put(b"b", b"2").unwrap();
+    cache.put(b"c", b"3").unwrap();
+    cache.record_reads(&[&b"a"[..], b"gone", b"b"], 2);
+    assert_eq!(keys(&cache), [b"b".to_vec(), b"a".to_vec(), b"c".to_vec()]);
+    let stats = cache.stats();
+    assert_eq!((stats.hits, stats.misses), (3, 2));
+    cache.put(b"d", b"4").unwrap();
+    assert!(
+        !cache.contains(b"c"),
+        "the replayed reads decided the eviction"
+    );
+}

@@ -176,6 +176,29 @@ static void test_shared_clock_and_expire_keys(void) {
     afc_cache_free(b);
 }
 
+/* Reads served from a binding's mirror are replayed: recency and counters as if they were gets. */
+static void test_record_reads(void) {
+    afc_cache *cache = afc_test_cache(3, 0, 0, 1, 0);
+    const uint8_t keys[] = "agoneb";
+    const size_t lens[] = {1, 4, 1};
+    afc_stats s;
+    bool present = true;
+    CHECK_OK(afc_cache_put(cache, K("a"), K("1"), 0));
+    CHECK_OK(afc_cache_put(cache, K("b"), K("2"), 0));
+    CHECK_OK(afc_cache_put(cache, K("c"), K("3"), 0));
+    CHECK_OK(afc_cache_record_reads(cache, keys, lens, 3, 2));
+    CHECK_OK(afc_cache_stats(cache, &s));
+    CHECK_EQ(s.hits, 3);
+    CHECK_EQ(s.misses, 2);
+    CHECK_OK(afc_cache_put(cache, K("d"), K("4"), 0));
+    CHECK_OK(afc_cache_contains(cache, K("c"), &present));
+    CHECK(!present); /* c became the least recently used */
+    CHECK_OK(afc_cache_record_reads(cache, NULL, NULL, 0, 0));
+    CHECK_NULL_ARG(afc_cache_record_reads(cache, keys, NULL, 3, 0), "key_lens");
+    CHECK_NULL_ARG(afc_cache_record_reads(NULL, keys, lens, 3, 0), "cache");
+    afc_cache_free(cache);
+}
+
 static void test_iterator_snapshot(void) {
     afc_cache *cache = afc_test_cache(10, 0, 0, 1, 100);
     afc_iter *iter = NULL, *empty = NULL;
@@ -978,6 +1001,7 @@ const afc_test_case afc_cache_tests[] = {
     {"cache/buffer_too_small", test_buffer_too_small},
     {"cache/lru_order", test_lru_order},
     {"cache/shared_clock_and_expire_keys", test_shared_clock_and_expire_keys},
+    {"cache/record_reads", test_record_reads},
     {"cache/iterator_snapshot", test_iterator_snapshot},
     {"cache/iterator_skips_expired", test_iterator_skips_expired},
     {"cache/ttl_manual_clock", test_ttl_manual_clock},

@@ -147,3 +147,29 @@ pub unsafe extern "C" fn afc_cache_put_many(
         })
     }
 }
+
+/// Replays reads served from a binding's own mirror of the cache (a read buffer): each of the
+/// `n` keys (concatenated in `keys`, lengths in `key_lens`) counts a hit and becomes the most
+/// recently used entry if still stored, in order; `misses` more misses are counted. See
+/// `Cache::record_reads`. Works on byte and handle caches.
+///
+/// # Safety
+/// `cache` NULL or live; `keys` readable for the sum of `key_lens`; `key_lens` readable for `n`
+/// items (NULL only when `n` is 0).
+#[no_mangle]
+pub unsafe extern "C" fn afc_cache_record_reads(
+    cache: *const afc_cache,
+    keys: *const u8,
+    key_lens: *const usize,
+    n: usize,
+    misses: u64,
+) -> afc_status {
+    // SAFETY: per this function's contract.
+    unsafe {
+        with_cache(cache, None, |c| {
+            let keys = split_keys(keys, key_lens, n)?;
+            c.cache.record_reads(&keys, misses);
+            Ok(())
+        })
+    }
+}
