@@ -27,6 +27,21 @@ impl Record {
         }
     }
 
+    /// Whether this record's allocation has exactly the room for `key ++ value`.
+    pub(crate) fn can_hold(&self, key: &[u8], value: &[u8]) -> bool {
+        self.data.len() == key.len() + value.len()
+    }
+
+    /// Reuses this record's allocation for another entry (`can_hold` must be true).
+    pub(crate) fn overwrite(&mut self, key: &[u8], value: &[u8], weight: u32, deadline: u64) {
+        let (key_part, value_part) = self.data.split_at_mut(key.len());
+        key_part.copy_from_slice(key);
+        value_part.copy_from_slice(value);
+        self.key_len = key.len() as u32;
+        self.weight = weight;
+        self.deadline = deadline;
+    }
+
     #[inline]
     pub(crate) fn key(&self) -> &[u8] {
         &self.data[..self.key_len as usize]
@@ -89,6 +104,20 @@ mod tests {
             (r.key(), r.value(), r.weight()),
             (&b"key"[..], &b"longer value"[..], 15)
         );
+    }
+
+    #[test]
+    fn overwrite_reuses_the_allocation() {
+        let mut r = Record::new(b"ab", b"cdef", 6, NO_DEADLINE);
+        assert!(r.can_hold(b"xyz", b"123"));
+        assert!(!r.can_hold(b"xyz", b"1234"));
+        let before = r.data.as_ptr();
+        r.overwrite(b"xyz", b"123", 9, 5);
+        assert_eq!(
+            (r.key(), r.value(), r.weight(), r.deadline),
+            (&b"xyz"[..], &b"123"[..], 9, 5)
+        );
+        assert_eq!(r.data.as_ptr(), before);
     }
 
     #[test]

@@ -148,10 +148,20 @@ impl Shard {
                 PutOutcome::Updated
             }
             None => {
+                // A full shard evicts first; the victim's allocation is reused for the new entry
+                // when nobody is told of it and its size fits (no free + malloc under the lock).
+                let mut victim = None;
                 while self.list.len() >= self.max_entries {
-                    self.evict_lru(now, budget, out);
+                    victim = self.evict_lru_for_reuse(now, budget, out);
                 }
-                self.insert(hash, Record::new(key, value, weight, deadline), budget);
+                let record = match victim {
+                    Some(mut old) if old.can_hold(key, value) => {
+                        old.overwrite(key, value, weight, deadline);
+                        old
+                    }
+                    _ => Record::new(key, value, weight, deadline),
+                };
+                self.insert(hash, record, budget);
                 PutOutcome::Inserted
             }
         };
@@ -234,6 +244,32 @@ impl Shard {
         let hash = self.hasher.hash_one(record.key());
         self.remove_at(idx, hash, cause, budget, out);
         true
+    }
+
+    /// Like [`evict_lru`](Self::evict_lru), but hands the victim's record back instead of
+    /// dropping it when no listener keeps it (`None` otherwise, or when empty).
+    fn evict_lru_for_reuse(
+        &mut self,
+        now: u64,
+        budget: Option<&ByteBudget>,
+        out: &mut Removals,
+    ) -> Option<Record> {
+        let idx = self.list.back()?;
+        let record = self.list.get(idx);
+        let cause = if record.is_expired(now) {
+            RemovalCause::Expired
+        } else {
+            RemovalCause::Evicted
+        };
+        let hash = self.hasher.hash_one(record.key());
+        let record = self.take_at(idx, hash, budget);
+        self.count_removal(cause);
+        if out.keeps() {
+            out.push(record, cause);
+            None
+        } else {
+            Some(record)
+        }
     }
 
     /// Removes the entry at `idx` and counts it under `cause`; the record goes to `out`.
