@@ -6,6 +6,7 @@
 //! ```
 
 use alphaforge_cache::Cache;
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -104,6 +105,7 @@ fn value(rank: usize) -> [u8; 64] {
 fn run(cache: &Cache, ranks: &[u32], progress: Option<&str>) {
     let mut buf = Vec::with_capacity(64);
     let step = (ranks.len() / 10).max(1);
+    let interactive = std::io::stderr().is_terminal();
     for (i, &rank) in ranks.iter().enumerate() {
         let rank = rank as usize;
         let k = key(rank);
@@ -113,7 +115,8 @@ fn run(cache: &Cache, ranks: &[u32], progress: Option<&str>) {
             debug_assert_eq!(buf, value(rank));
         }
         if let Some(label) = progress {
-            if (i + 1) % step == 0 {
+            // Redraw in place on a terminal; in a log, only the end.
+            if (i + 1) % step == 0 && (interactive || i + 1 == ranks.len()) {
                 eprint!("\r{label}: {:>3}%", (i + 1) * 100 / ranks.len());
             }
         }
