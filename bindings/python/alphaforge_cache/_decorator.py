@@ -48,14 +48,18 @@ def cached(
     max_bytes: Optional[int] = None,
     getsizeof: Optional[Callable[[Any], int]] = None,
     timer: Optional[ManualClock] = None,
+    cache_type: Optional[Callable[..., Any]] = None,
 ) -> Callable[[_F], _F]:
     """Memoizes a function: ``@alphaforge_cache.cached(1024, ttl=60)``.
 
     The wrapper has ``cache_info()``, ``cache_clear()`` and ``cache`` (the underlying
-    ``Cache``). Concurrent calls with the same arguments compute once (threads); a coroutine
-    function's results are cached when awaited.
+    ``Cache``; ``cache_type`` picks another class, e.g. ``PythonCache``). Concurrent calls with
+    the same arguments compute once (threads); a coroutine function's results are cached when
+    awaited.
     """
     from . import Cache  # the selected backend
+
+    make_cache = Cache if cache_type is None else cache_type
 
     def decorator(func: _F) -> _F:
         tokens: Dict[Hashable, bytes] = {}
@@ -70,7 +74,7 @@ def cached(
                     if key is not None:
                         tokens.pop(key, None)
 
-        cache = Cache(
+        cache = make_cache(
             max_entries,
             ttl=ttl,
             max_bytes=max_bytes,

@@ -1,0 +1,130 @@
+"""``@alphaforge_cache.cached`` on both backends: functions, methods, coroutines, statistics,
+argument matching like ``functools.lru_cache``, TTL, exceptions, threads."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any, List
+
+import pytest
+
+import alphaforge_cache
+from alphaforge_cache import ManualClock, cached
+
+
+def test_memoizes_and_reports_like_lru_cache(backend: Any) -> None:
+    calls: List[int] = []
+
+    @cached(2, cache_type=backend)
+    def double(x: int) -> int:
+        calls.append(x)
+        return x * 2
+
+    assert [double(1), double(1), double(2), double(3), double(1)] == [2, 2, 4, 6, 2]
+    assert calls == [1, 2, 3, 1], "1 was evicted by 3 (LRU of 2), so it is computed again"
+    info = double.cache_info()  # type: ignore[attr-defined]
+    assert (info.hits, info.misses, info.maxsize, info.currsize) == (1, 4, 2, 2)
+    assert double.__name__ == "double"
+    double.cache_clear()  # type: ignore[attr-defined]
+    assert double.cache_info() == alphaforge_cache.CacheInfo(0, 0, 2, 0)  # type: ignore[attr-defined]
+
+
+def test_arguments_match_as_in_lru_cache(backend: Any) -> None:
+    calls: List[Any] = []
+
+    @cached(16, cache_type=backend)
+    def f(*args: Any, **kwargs: Any) -> int:
+        calls.append((args, kwargs))
+        return len(calls)
+
+    assert f(1) == f(1.0) == f(True) == 1, "equal arguments are one key (typed=False)"
+    assert f(1, b=2) == 2 and f(1, b=2) == 2
+    assert f(x=1, y=2) == 3 and f(y=2, x=1) == 4, "keyword order matters, as in functools"
+
+    @cached(16, typed=True, cache_type=backend)
+    def g(x: Any) -> str:
+        return type(x).__name__
+
+    assert (g(1), g(1.0)) == ("int", "float")
+    with pytest.raises(TypeError):
+        f([1])
+
+
+def test_methods_cache_per_instance(backend: Any) -> None:
+    class Quotes:
+        def __init__(self, base: int) -> None:
+            self.base = base
+            self.calls = 0
+
+        @cached(8, cache_type=backend)
+        def price(self, n: int) -> int:
+            self.calls += 1
+            return self.base + n
+
+    a, b = Quotes(100), Quotes(200)
+    assert (a.price(1), a.price(1), b.price(1)) == (101, 101, 201)
+    assert (a.calls, b.calls) == (1, 1)
+
+
+def test_coroutines(backend: Any) -> None:
+    calls: List[int] = []
+
+    @cached(8, cache_type=backend)
+    async def fetch(x: int) -> int:
+        calls.append(x)
+        await asyncio.sleep(0)
+        return x + 1
+
+    async def main() -> List[int]:
+        return [await fetch(1), await fetch(1), await fetch(2)]
+
+    assert asyncio.run(main()) == [2, 2, 3]
+    assert calls == [1, 2]
+
+
+def test_ttl_and_exceptions(backend: Any) -> None:
+    clock = ManualClock()
+    calls: List[int] = []
+
+    @cached(8, ttl=10, timer=clock, cache_type=backend)
+    def f(x: int) -> int:
+        calls.append(x)
+        if x < 0:
+            raise ValueError("negative")
+        return x
+
+    f(1)
+    clock.advance(9)
+    f(1)
+    clock.advance(1)
+    f(1)
+    assert calls == [1, 1], "recomputed once the result expired"
+    with pytest.raises(ValueError):
+        f(-1)
+    with pytest.raises(ValueError):
+        f(-1)
+    assert calls == [1, 1, -1, -1], "exceptions are not cached"
+
+
+def test_threads_compute_once(backend: Any) -> None:
+    calls: List[int] = []
+    start = threading.Barrier(6)
+
+    @cached(8, cache_type=backend)
+    def slow(x: int) -> int:
+        calls.append(x)
+        time.sleep(0.05)
+        return x
+
+    def worker() -> None:
+        start.wait()
+        assert slow(7) == 7
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == [7]
