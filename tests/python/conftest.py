@@ -11,8 +11,9 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import alphaforge_cache  # noqa: E402
 from _backends import BACKEND_CLASSES, BACKEND_IDS, Recorder  # noqa: E402
+
+import alphaforge_cache  # noqa: E402
 
 
 def pytest_report_header(config: Any) -> str:

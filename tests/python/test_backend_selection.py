@@ -9,9 +9,10 @@ import subprocess
 import sys
 from typing import Dict
 
-import alphaforge_cache
 import pytest
 from _backends import NATIVE_REQUIRED, package_root
+
+import alphaforge_cache
 
 PROBE = """
 import json

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import alphaforge_cache
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LOOP = os.path.join(ROOT, "testdata", "traces", "lirs", "loop.trace.gz")
 
@@ -33,9 +35,8 @@ def test_replay_prints_the_exact_lru_hit_ratio() -> None:
 def test_bench_prints_a_table_for_every_backend_and_mode() -> None:
     done = run("bench", "--ops", "2000", "--keys", "5000", "--capacity", "1000")
     assert done.returncode == 0, done.stderr
-    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and "ns/op" not in line]
-    import alphaforge_cache
-
+    lines = done.stdout.splitlines()
+    rows = [line for line in lines if line.startswith("| ") and "ns/op" not in line]
     backends = 2 if alphaforge_cache.NativeCache is not None else 1
     assert len(rows) == 2 * backends
     assert "100%" in done.stderr, "progress is shown"

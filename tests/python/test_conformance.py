@@ -11,9 +11,10 @@ import threading
 import time
 from typing import Any, List
 
-import alphaforge_cache
 import pytest
 from _backends import Recorder
+
+import alphaforge_cache
 from alphaforge_cache import (
     CacheClosedError,
     CacheError,

@@ -8,6 +8,7 @@ import weakref
 from typing import Any, Callable, List
 
 import pytest
+
 from alphaforge_cache import ManualClock
 
 

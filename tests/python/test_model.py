@@ -9,10 +9,11 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 from _backends import BACKENDS, Recorder
-from alphaforge_cache import EntryTooHeavyError, ManualClock
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from alphaforge_cache import EntryTooHeavyError, ManualClock
 
 NANOS = 1_000_000_000
 NEVER = 2**64 - 1
@@ -357,8 +358,9 @@ def test_native_and_fallback_agree() -> None:
 
 def test_model_machine_catches_a_wrong_backend() -> None:
     """The machine is not vacuous: a backend whose get does not refresh recency is caught."""
-    import alphaforge_cache
     from hypothesis.stateful import run_state_machine_as_test
+
+    import alphaforge_cache
 
     class NoRecency(alphaforge_cache.PythonCache):  # type: ignore[misc, valid-type]
         backend = "broken"

@@ -8,6 +8,7 @@ from collections import Counter
 from typing import Any, List, Optional
 
 import pytest
+
 from alphaforge_cache import EntryTooHeavyError, ManualClock
 
 THREADS = 8
