@@ -1,24 +1,18 @@
 //! An index-based doubly linked list stored in a slab: O(1) push, remove and move-to-front with
 //! no raw pointers and no `unsafe` (indices are `u32`, so a node costs 8 bytes of links).
-//!
-//! Links and items live in two parallel vectors: moving an item to the front touches the links of
-//! its neighbours, and keeping all links dense (8 bytes an entry, rather than inside 40-byte slots)
-//! makes those touches mostly cache hits instead of memory misses.
 
 /// The "no node" index.
 pub(crate) const NIL: u32 = u32::MAX;
 
-#[derive(Clone, Copy)]
-struct Links {
+struct Slot<T> {
+    item: Option<T>,
     prev: u32,
     next: u32,
 }
 
 /// A recency list: the front is the most recently used item, the back the least.
 pub(crate) struct LinkedSlab<T> {
-    items: Vec<Option<T>>,
-    /// `links[i]` are item `i`'s neighbours; for a free slot, `next` chains the free list.
-    links: Vec<Links>,
+    slots: Vec<Slot<T>>,
     head: u32,
     tail: u32,
     free: u32,
@@ -32,8 +26,7 @@ impl<T> LinkedSlab<T> {
     /// are pushed than that.
     pub(crate) fn new(capacity_limit: usize) -> Self {
         LinkedSlab {
-            items: Vec::new(),
-            links: Vec::new(),
+            slots: Vec::new(),
             head: NIL,
             tail: NIL,
             free: NIL,
@@ -49,9 +42,8 @@ impl<T> LinkedSlab<T> {
     /// Changes the growth limit (after a resize).
     pub(crate) fn set_capacity_limit(&mut self, limit: usize) {
         self.capacity_limit = limit;
-        if self.len <= limit && self.free == NIL && self.items.len() <= limit {
-            self.items.shrink_to(limit.max(self.items.len()));
-            self.links.shrink_to(limit.max(self.links.len()));
+        if self.len <= limit && self.free == NIL && self.slots.len() <= limit {
+            self.slots.shrink_to(limit.max(self.slots.len()));
         }
     }
 
@@ -59,25 +51,24 @@ impl<T> LinkedSlab<T> {
     pub(crate) fn push_front(&mut self, item: T) -> u32 {
         let idx = if self.free != NIL {
             let idx = self.free;
-            self.free = self.links[idx as usize].next;
-            self.items[idx as usize] = Some(item);
+            let slot = &mut self.slots[idx as usize];
+            self.free = slot.next;
+            slot.item = Some(item);
             idx
         } else {
-            if self.items.len() == self.items.capacity() {
+            if self.slots.len() == self.slots.capacity() {
                 // Double, but never past the limit: a full shard holds no slack.
-                let cap = self.items.capacity();
+                let cap = self.slots.capacity();
                 let wanted = cap
                     .max(4)
                     .min(self.capacity_limit.saturating_sub(cap))
                     .max(1);
-                self.items.reserve_exact(wanted);
-                self.links
-                    .reserve_exact(self.items.capacity() - self.links.len());
+                self.slots.reserve_exact(wanted);
             }
             let idx =
-                u32::try_from(self.items.len()).expect("a shard holds fewer than 2^32 entries");
-            self.items.push(Some(item));
-            self.links.push(Links {
+                u32::try_from(self.slots.len()).expect("a shard holds fewer than 2^32 entries");
+            self.slots.push(Slot {
+                item: Some(item),
                 prev: NIL,
                 next: NIL,
             });
@@ -91,13 +82,10 @@ impl<T> LinkedSlab<T> {
     /// Removes the item at `idx` (which must be occupied) and returns it.
     pub(crate) fn remove(&mut self, idx: u32) -> T {
         self.unlink(idx);
-        let item = self.items[idx as usize]
-            .take()
-            .expect("removing an occupied slot");
-        self.links[idx as usize] = Links {
-            prev: NIL,
-            next: self.free,
-        };
+        let slot = &mut self.slots[idx as usize];
+        let item = slot.item.take().expect("removing an occupied slot");
+        slot.next = self.free;
+        slot.prev = NIL;
         self.free = idx;
         self.len -= 1;
         item
@@ -119,14 +107,16 @@ impl<T> LinkedSlab<T> {
 
     #[inline]
     pub(crate) fn get(&self, idx: u32) -> &T {
-        self.items[idx as usize]
+        self.slots[idx as usize]
+            .item
             .as_ref()
             .expect("index of an occupied slot")
     }
 
     #[inline]
     pub(crate) fn get_mut(&mut self, idx: u32) -> &mut T {
-        self.items[idx as usize]
+        self.slots[idx as usize]
+            .item
             .as_mut()
             .expect("index of an occupied slot")
     }
@@ -144,11 +134,11 @@ impl<T> LinkedSlab<T> {
         let mut items = Vec::with_capacity(self.len);
         let mut idx = self.head;
         while idx != NIL {
-            items.extend(self.items[idx as usize].take());
-            idx = self.links[idx as usize].next;
+            let slot = &mut self.slots[idx as usize];
+            idx = slot.next;
+            items.extend(slot.item.take());
         }
-        self.items = Vec::new();
-        self.links = Vec::new();
+        self.slots = Vec::new();
         self.head = NIL;
         self.tail = NIL;
         self.free = NIL;
@@ -158,12 +148,13 @@ impl<T> LinkedSlab<T> {
 
     fn link_front(&mut self, idx: u32) {
         let old_head = self.head;
-        self.links[idx as usize] = Links {
-            prev: NIL,
-            next: old_head,
-        };
+        {
+            let slot = &mut self.slots[idx as usize];
+            slot.prev = NIL;
+            slot.next = old_head;
+        }
         if old_head != NIL {
-            self.links[old_head as usize].prev = idx;
+            self.slots[old_head as usize].prev = idx;
         } else {
             self.tail = idx;
         }
@@ -171,14 +162,17 @@ impl<T> LinkedSlab<T> {
     }
 
     fn unlink(&mut self, idx: u32) {
-        let Links { prev, next } = self.links[idx as usize];
+        let (prev, next) = {
+            let slot = &self.slots[idx as usize];
+            (slot.prev, slot.next)
+        };
         if prev != NIL {
-            self.links[prev as usize].next = next;
+            self.slots[prev as usize].next = next;
         } else {
             self.head = next;
         }
         if next != NIL {
-            self.links[next as usize].prev = prev;
+            self.slots[next as usize].prev = prev;
         } else {
             self.tail = prev;
         }
@@ -199,7 +193,7 @@ impl<T> Iterator for FrontToBack<'_, T> {
             return None;
         }
         let idx = self.next;
-        self.next = self.slab.links[idx as usize].next;
+        self.next = self.slab.slots[idx as usize].next;
         Some(idx)
     }
 }
@@ -240,7 +234,6 @@ mod tests {
         for i in 0..5 {
             s.push_front(i);
         }
-        assert_eq!(s.items.capacity(), 5);
-        assert_eq!(s.links.capacity(), 5);
+        assert_eq!(s.slots.capacity(), 5);
     }
 }
