@@ -23,11 +23,13 @@ from ._common import (
     check_settings,
     check_weight,
     default_shard_count,
+    key_bytes,
     seconds_to_nanos,
 )
 from ._shared import CacheBase, Notifications
 
 _NO_DEADLINE = 2**64 - 1
+_ABSENT: Any = object()
 
 
 class _Entry:
@@ -182,6 +184,36 @@ class Cache(CacheBase):
         return expired
 
     # ----- reads -------------------------------------------------------------------------------
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        """The value of ``key`` (which becomes the most recently used), or ``default``."""
+        # The hit path in one frame: no clock read for an entry without a deadline, no
+        # notification buffer unless something expired. Anything else takes the general path.
+        if type(key) is not bytes:
+            key = key_bytes(key)
+        with self._lock:
+            entry = self._entries.get(key)
+            if (
+                entry is not None
+                and not self._closed
+                and (entry.deadline == _NO_DEADLINE or self._now() < entry.deadline)
+            ):
+                self._counters[0] += 1
+                self._entries.move_to_end(key)
+                stored = entry.stored
+                hit = True
+            else:
+                hit = False
+        if hit:
+            return pickle.loads(stored) if self._mode == "pickle" else stored
+        found, value = self._lookup(key, True)
+        return value if found else default
+
+    def __getitem__(self, key: Any) -> Any:
+        value = self.get(key, _ABSENT)
+        if value is _ABSENT:
+            raise KeyError(key)
+        return value
 
     def _lookup(self, key: bytes, touch: bool) -> Tuple[bool, Any]:
         out = Notifications(self)
