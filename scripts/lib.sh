@@ -11,6 +11,7 @@ step() {
         exit 1
     fi
     printf '==> ok: %s (%ss)\n' "$name" "$((SECONDS - start))"
+    STEPS_PASSED=$((${STEPS_PASSED:-0} + 1))
 }
 
 # Makes sure cargo (with rustfmt and clippy) is on PATH, installing Debian's packages if it is not.
