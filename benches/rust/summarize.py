@@ -23,9 +23,7 @@ WORKLOADS = [
     ("zipf_mix_threads/{}/1", "Zipf mix, thread harness, 1 thread"),
     ("zipf_mix_threads/{}/2", "Zipf mix, thread harness, 2 threads (total throughput)"),
 ]
-LINE = re.compile(
-    r"^(?P<name>\S+)\s+time:\s+\[\S+ \S+ (?P<est>[\d.]+) (?P<unit>\S+) \S+ \S+\]"
-)
+LINE = re.compile(r"^(?P<name>\S+)\s+time:\s+\[\S+ \S+ (?P<est>[\d.]+) (?P<unit>\S+) \S+ \S+\]")
 
 
 def parse(path):
@@ -71,9 +69,13 @@ def main(paths):
     for w, label in WORKLOADS:
         print(f"| {label} | " + " | ".join(cell(key(w, c)) for c in CACHES) + " |")
     if "get_hit/alphaforge_get_alloc" in med:
-        print(f"| get hit, engine's allocating `get` | {cell('get_hit/alphaforge_get_alloc')} | | | |")
+        print(
+            f"| get hit, engine's allocating `get` | {cell('get_hit/alphaforge_get_alloc')} | | | |"
+        )
 
-    print("\nspeed-up of alphaforge (peer ns/op ÷ alphaforge ns/op; > 1 means alphaforge is faster)\n")
+    print(
+        "\nspeed-up of alphaforge (peer ns/op ÷ alphaforge ns/op; > 1 means alphaforge is faster)\n"
+    )
     print("| workload | vs quick_cache | vs moka | vs lru |")
     print("|---|---:|---:|---:|")
     for w, label in WORKLOADS:
