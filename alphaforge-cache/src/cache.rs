@@ -207,16 +207,25 @@ impl Cache {
     /// then notifies.
     fn with_all_shards(
         &self,
+        f: impl FnMut(usize, &mut Shard, u64, Option<&ByteBudget>, &mut Removals),
+    ) {
+        let mut out = self.removals();
+        self.with_all_shards_into(&mut out, f);
+        self.notify(out);
+    }
+
+    /// The locking part of [`with_all_shards`](Self::with_all_shards): removals go to `out`,
+    /// which the caller notifies.
+    fn with_all_shards_into(
+        &self,
+        out: &mut Removals,
         mut f: impl FnMut(usize, &mut Shard, u64, Option<&ByteBudget>, &mut Removals),
     ) {
         let now = self.now();
-        let mut out = self.removals();
         let mut states: Vec<_> = (0..self.shards.len()).map(|i| self.lock_shard(i)).collect();
         for (index, state) in states.iter_mut().enumerate() {
-            f(index, &mut state.shard, now, self.budget.as_ref(), &mut out);
+            f(index, &mut state.shard, now, self.budget.as_ref(), out);
         }
-        drop(states);
-        self.notify(out);
     }
 
     /// Like [`with_all_shards`](Self::with_all_shards), reclaiming expired entries first.
@@ -529,14 +538,10 @@ impl Cache {
     /// Reclaims every expired entry now and returns their keys, most recently used first
     /// (shard after shard).
     pub fn expire_keys(&self) -> Vec<Vec<u8>> {
-        let now = self.now();
         let mut out = Removals::new(true);
-        {
-            let mut states: Vec<_> = (0..self.shards.len()).map(|i| self.lock_shard(i)).collect();
-            for state in states.iter_mut() {
-                state.shard.expire(now, self.budget.as_ref(), &mut out);
-            }
-        }
+        self.with_all_shards_into(&mut out, |_, shard, now, budget, out| {
+            shard.expire(now, budget, out);
+        });
         let keys = out.keys();
         self.notify(out);
         keys

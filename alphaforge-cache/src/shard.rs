@@ -232,18 +232,13 @@ impl Shard {
         budget: Option<&ByteBudget>,
         out: &mut Removals,
     ) -> bool {
-        let Some(idx) = self.list.back() else {
-            return false;
-        };
-        let record = self.list.get(idx);
-        let cause = if record.is_expired(now) {
-            RemovalCause::Expired
-        } else {
-            RemovalCause::Evicted
-        };
-        let hash = self.hasher.hash_one(record.key());
-        self.remove_at(idx, hash, cause, budget, out);
-        true
+        match self.pop_lru(now, budget) {
+            Some((record, cause)) => {
+                out.push(record, cause);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Like [`evict_lru`](Self::evict_lru), but hands the victim's record back instead of
@@ -254,6 +249,17 @@ impl Shard {
         budget: Option<&ByteBudget>,
         out: &mut Removals,
     ) -> Option<Record> {
+        let (record, cause) = self.pop_lru(now, budget)?;
+        if out.keeps() {
+            out.push(record, cause);
+            None
+        } else {
+            Some(record)
+        }
+    }
+
+    /// Takes the least recently used entry out and counts it (as expired if it is).
+    fn pop_lru(&mut self, now: u64, budget: Option<&ByteBudget>) -> Option<(Record, RemovalCause)> {
         let idx = self.list.back()?;
         let record = self.list.get(idx);
         let cause = if record.is_expired(now) {
@@ -264,12 +270,7 @@ impl Shard {
         let hash = self.hasher.hash_one(record.key());
         let record = self.take_at(idx, hash, budget);
         self.count_removal(cause);
-        if out.keeps() {
-            out.push(record, cause);
-            None
-        } else {
-            Some(record)
-        }
+        Some((record, cause))
     }
 
     /// Removes the entry at `idx` and counts it under `cause`; the record goes to `out`.
