@@ -97,15 +97,13 @@ class ClockBacking(Protocol):
 
     def set_nanos(self, nanos: int) -> None: ...
 
-    def advance_nanos(self, nanos: int) -> None: ...
-
 
 class ManualClock:
     """A clock that moves only when told: pass it as ``Cache(..., timer=clock)``.
 
     Time is kept in integer nanoseconds (as in the engine), starting at ``start`` seconds. Once a
-    native cache uses the clock, its time lives in a native clock that the engine reads too (so
-    the engine and Python see one time, and several caches can share it).
+    native cache uses the clock, a native clock that the engine reads holds the same time (every
+    change goes to both, so the engine and Python see one time, and several caches can share it).
     """
 
     __slots__ = ("_nanos", "_lock", "_backing", "__weakref__")
@@ -124,26 +122,20 @@ class ManualClock:
 
     def now(self) -> float:
         """The current time in seconds."""
-        backing = self._backing
-        if backing is not None:
-            return backing.now_nanos() / NANOS
         return self._nanos / NANOS
 
     def now_nanos(self) -> int:
         """The current time in nanoseconds, at most 2**64 - 2."""
-        backing = self._backing
-        if backing is not None:
-            return min(backing.now_nanos(), MAX_CLOCK_NANOS)
         return min(self._nanos, MAX_CLOCK_NANOS)
 
     def advance(self, seconds: float) -> None:
         """Moves time forward by ``seconds`` (>= 0)."""
         step = seconds_to_nanos(seconds, "seconds", allow_zero=True)
         with self._lock:
+            nanos = min(self._nanos + step, 2**64 - 1)
             if self._backing is not None:
-                self._backing.advance_nanos(step)
-            else:
-                self._nanos = min(self._nanos + step, 2**64 - 1)
+                self._backing.set_nanos(nanos)
+            self._nanos = nanos
 
     def set(self, seconds: float) -> None:
         """Sets the time (it may move backwards, as a backtest rewinding)."""
@@ -151,8 +143,7 @@ class ManualClock:
         with self._lock:
             if self._backing is not None:
                 self._backing.set_nanos(nanos)
-            else:
-                self._nanos = nanos
+            self._nanos = nanos
 
     def __repr__(self) -> str:
         return f"ManualClock({self.now()!r})"

@@ -1,12 +1,25 @@
 """The public interface both backends share, written once on top of a few primitives that each
-backend implements (``_lookup``, ``_get_many``, ``_remaining_ttl``, ``_put``, ``_put_many``,
+backend implements (``_replay``, ``_lookup``, ``_remaining_ttl``, ``_put``, ``_put_many``,
 ``_remove``, ``_snapshot``, ``clear``, ``expire``, ``resize``, ``set_max_bytes``, ``__len__``,
-``weight``, ``stats``, ``reset_stats``, ``close``, ``max_entries``, ``max_bytes``)."""
+``weight``, ``stats``, ``reset_stats``, ``close``, ``max_entries``, ``max_bytes``).
+
+Reads are served from a **mirror** without a lock and without crossing into the engine, as in
+Caffeine (``docs/design.md``, "Python reads"): the mirror maps every stored key to its stored
+value (wrapped in ``Timed`` when it has a deadline), and every change of the engine's entries
+goes through the backend under ``_lock``, which updates the mirror before it releases the lock.
+A get served by the mirror appends its key to the **read buffer**; the backend replays the
+buffer into the engine (recency, hit and miss counters) before every other engine operation and
+whenever the buffer fills, so eviction order and statistics are those of a cache that had seen
+each get as it happened. ``dict.get`` and ``list.append`` are atomic under the GIL, which is
+what makes the lock-free read path safe.
+"""
 
 from __future__ import annotations
 
+import pickle
 import threading
 from collections.abc import MutableMapping
+from itertools import repeat
 from typing import (
     Any,
     Callable,
@@ -21,9 +34,10 @@ from typing import (
     Union,
 )
 
-from ._common import NANOS, Key, Settings, key_bytes
+from ._common import NANOS, CacheClosedError, Key, Settings, key_bytes
 
 _MISSING: Any = object()
+_loads = pickle.loads
 _D = TypeVar("_D")
 
 
@@ -70,6 +84,24 @@ class _Computation:
         self.owner = threading.get_ident()
 
 
+class Timed:
+    """A mirror entry with a deadline: served while the time is below ``deadline``."""
+
+    __slots__ = ("stored", "deadline")
+
+    def __init__(self, stored: Any, deadline: int) -> None:
+        self.stored = stored
+        self.deadline = deadline
+
+
+#: The mirror's answer for a key it does not hold: a ``Timed`` whose deadline has always passed,
+#: so that the read path needs one type test for "absent or timed".
+ABSENT = Timed(None, 0)
+
+#: Reads buffered before they are replayed into the engine.
+FLUSH_AT = 256
+
+
 class CacheBase(MutableMapping):  # type: ignore[type-arg]
     """The interface of ``alphaforge_cache.Cache`` (see its documentation)."""
 
@@ -78,19 +110,44 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._mode = settings.mode
+        self._pickled = settings.mode == "pickle"
         self._on_evict = settings.on_evict
         self._computing: Dict[bytes, _Computation] = {}
         self._computing_lock = threading.Lock()
+        self._closed = False
+        # Every engine call and mirror change happens under this lock.
+        self._lock = threading.Lock()
+        # key -> stored value, or Timed(stored, deadline): exactly the engine's entries.
+        self._mirror: Dict[Any, Any] = {}
+        # Keys of gets served by the mirror (hits, and misses of a stored key length), and one
+        # item per other miss, not yet replayed.
+        self._reads: List[Any] = []
+        self._misses: List[None] = []
+        # The length every stored key has had: -1 before the first put, -2 once two differ.
+        # While it is one length, a flush passes it instead of one length per key, and a miss
+        # of another length is counted without its key (no such key can be stored).
+        self._key_len = -1
+        # Whether any entry was ever stored with a deadline (get_many's fast path needs none).
+        self._has_deadlines = settings.ttl_nanos is not None
 
     # ----- backend primitives (overridden) -----------------------------------------------------
 
-    def _decode(self, stored: Any) -> Any:
+    def _now(self) -> int:
+        """The time in nanoseconds, as the mirror's deadlines count it."""
         raise NotImplementedError
+
+    def _replay(self, keys: List[Any], misses: int) -> None:
+        """Replays buffered gets into the engine (lock held): a key still stored counts a hit
+        and becomes the most recently used entry, a key not stored counts a miss; ``misses``
+        more misses are counted."""
+        raise NotImplementedError
+
+    def _decode(self, stored: Any) -> Any:
+        return _loads(stored) if self._pickled else stored
 
     def _lookup(self, key: bytes, touch: bool) -> Tuple[bool, Any]:
-        raise NotImplementedError
-
-    def _get_many(self, keys: List[bytes]) -> List[Tuple[bool, Any]]:
+        """A read decided by the engine (the read buffer is flushed first): (found, the stored
+        form of the value)."""
         raise NotImplementedError
 
     def _remaining_ttl(self, key: bytes) -> Tuple[bool, Optional[int]]:
@@ -113,30 +170,143 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         raises ``CacheClosedError``. Closing twice is harmless."""
         raise NotImplementedError
 
+    # ----- the mirror and the read buffer ------------------------------------------------------
+
+    def _take_reads(self) -> Tuple[List[Any], int]:
+        """Takes the buffered reads (lock held). Only appends happen meanwhile, so reads
+        buffered while this runs stay for the next flush."""
+        reads = self._reads
+        n = len(reads)
+        keys = reads[:n]
+        del reads[:n]
+        misses = self._misses
+        m = len(misses)
+        if m:
+            del misses[:m]
+        return keys, m
+
+    def _flush(self) -> None:
+        """Replays the read buffer into the engine."""
+        with self._lock:
+            if self._reads or self._misses:
+                self._replay(*self._take_reads())
+
+    def _mirror_store(self, key: bytes, stored: Any, deadline: Optional[int]) -> None:
+        """A key's entry as stored in the engine (lock held)."""
+        # The key length first: a flush must never see a key of a length it does not know of.
+        if self._key_len != len(key):
+            self._key_len = len(key) if self._key_len == -1 else -2
+        if deadline is None:
+            self._mirror[key] = stored
+        else:
+            self._has_deadlines = True
+            self._mirror[key] = Timed(stored, deadline)
+
+    def _read_miss(self, key: Any) -> None:
+        """Buffers a get that the mirror could not serve."""
+        if len(key) == self._key_len or self._key_len == -2:
+            reads = self._reads
+            reads.append(key)
+            if len(reads) > FLUSH_AT:
+                self._flush()
+        else:
+            misses = self._misses
+            misses.append(None)
+            if len(misses) > FLUSH_AT:
+                self._flush()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise CacheClosedError("the cache is closed")
+
     # ----- reads -------------------------------------------------------------------------------
 
     def get(self, key: Key, default: Any = None) -> Any:
         """The value of ``key`` (which becomes the most recently used), or ``default``."""
-        found, value = self._lookup(key_bytes(key), True)
-        return value if found else default
+        try:
+            stored = self._mirror.get(key, ABSENT)
+        except TypeError:  # unhashable (bytearray): normalized below
+            stored = ABSENT
+        if type(stored) is Timed:
+            return self._get_slow(key, stored, default)
+        reads = self._reads
+        reads.append(key)
+        if len(reads) > FLUSH_AT:
+            self._flush()
+        if self._pickled:
+            return _loads(stored)
+        return stored
+
+    def __getitem__(self, key: Key) -> Any:
+        try:
+            stored = self._mirror.get(key, ABSENT)
+        except TypeError:
+            stored = ABSENT
+        if type(stored) is Timed:
+            value = self._get_slow(key, stored, _MISSING)
+            if value is _MISSING:
+                raise KeyError(key)
+            return value
+        reads = self._reads
+        reads.append(key)
+        if len(reads) > FLUSH_AT:
+            self._flush()
+        if self._pickled:
+            return _loads(stored)
+        return stored
+
+    def _get_slow(self, key: Any, stored: Timed, default: Any) -> Any:
+        """A get the mirror cannot answer alone: a miss, another key type, or a deadline."""
+        if stored is ABSENT:
+            if type(key) is not bytes:
+                raw = key_bytes(key)
+                stored = self._mirror.get(raw, ABSENT)
+                if type(stored) is not Timed:
+                    return self.get(raw, default)
+                key = raw
+            if stored is ABSENT:
+                self._check_open()
+                self._read_miss(key)
+                return default
+        if self._now() < stored.deadline:
+            reads = self._reads
+            reads.append(key)
+            if len(reads) > FLUSH_AT:
+                self._flush()
+            return self._decode(stored.stored)
+        found, stored_value = self._lookup(key, True)  # expired: the engine decides, reclaims
+        return self._decode(stored_value) if found else default
+
+    def _peeked(self, key: Any) -> Any:
+        """The stored value of a live key, or ``_MISSING``; recency and counters unchanged."""
+        try:
+            stored = self._mirror.get(key, ABSENT)
+        except TypeError:
+            stored = ABSENT
+        if type(stored) is not Timed:
+            return stored
+        if stored is ABSENT:
+            if type(key) is not bytes:
+                return self._peeked(key_bytes(key))
+            self._check_open()
+            return _MISSING
+        if self._now() < stored.deadline:
+            return stored.stored
+        found, stored_value = self._lookup(key, False)
+        return stored_value if found else _MISSING
 
     def peek(self, key: Key, default: Any = None) -> Any:
         """Like ``get`` without changing recency or the hit/miss counters."""
-        found, value = self._lookup(key_bytes(key), False)
-        return value if found else default
-
-    def __getitem__(self, key: Key) -> Any:
-        found, value = self._lookup(key_bytes(key), True)
-        if not found:
-            raise KeyError(key)
-        return value
+        stored = self._peeked(key)
+        if stored is _MISSING:
+            return default
+        return self._decode(stored)
 
     def __contains__(self, key: object) -> bool:
         try:
-            raw = key_bytes(key)
+            return self._peeked(key) is not _MISSING
         except TypeError:
             return False
-        return self._lookup(raw, False)[0]
 
     def ttl_of(self, key: Key) -> Optional[float]:
         """Seconds ``key`` has left (``None`` if it never expires); ``KeyError`` if absent."""
@@ -147,8 +317,31 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
 
     def get_many(self, keys: Iterable[Key], default: Any = None) -> List[Any]:
         """The values of many keys in one call (``default`` for a miss), in order."""
-        results = self._get_many([key_bytes(k) for k in keys])
-        return [value if found else default for found, value in results]
+        keys = keys if type(keys) is list else list(keys)
+        if not self._has_deadlines and not self._pickled:
+            try:
+                # A str key makes the join raise: such calls take the general path below.
+                joined = b"".join(keys)  # type: ignore[arg-type]
+                values = list(map(self._mirror.get, keys, repeat(default, len(keys))))
+            except TypeError:
+                pass
+            else:
+                self._check_open()
+                n = len(keys)
+                key_len = self._key_len
+                if key_len == -2 or (
+                    len(joined) == n * key_len and max(map(len, keys), default=key_len) == key_len
+                ):
+                    reads = self._reads
+                    reads.extend(keys)
+                    if len(reads) > FLUSH_AT:
+                        self._flush()
+                else:
+                    for key in keys:
+                        self._read_miss(key)
+                return values
+        raws = [key_bytes(key) for key in keys]  # every key is checked before any is read
+        return [self.get(raw, default) for raw in raws]
 
     # ----- writes ------------------------------------------------------------------------------
 
@@ -189,8 +382,8 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         again raises ``RuntimeError`` (it would wait for itself)."""
         raw = key_bytes(key)
         while True:
-            found, value = self._lookup(raw, True)
-            if found:
+            value = self.get(raw, _MISSING)
+            if value is not _MISSING:
                 return value
             with self._computing_lock:
                 running = self._computing.get(raw)
