@@ -7,7 +7,6 @@ pure-Python backends accept and refuse exactly the same things, with the same me
 from __future__ import annotations
 
 import math
-import os
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Protocol, Union
@@ -194,7 +193,7 @@ class Settings:
     max_entries: int
     max_bytes: Optional[int]
     ttl_nanos: Optional[int]
-    shards: Optional[int]
+    shards: int
     mode: str
     getsizeof: Optional[Callable[[Any], int]]
     timer: Optional[ManualClock]
@@ -217,8 +216,12 @@ def check_settings(
     if max_bytes is not None:
         check_int(max_bytes, "max_bytes", 1, 2**64 - 1)
     ttl_nanos = None if ttl is None else seconds_to_nanos(ttl, "ttl")
-    if shards is not None:
-        check_int(shards, "shards", 1, min(MAX_SHARDS, max_entries))
+    if shards is None:
+        # One shard unless told otherwise: the binding serializes its calls into the engine
+        # (see docs/design.md), so more shards would cost without adding concurrency, and one
+        # shard makes the whole cache one exact LRU, as the pure-Python backend is.
+        shards = 1
+    check_int(shards, "shards", 1, min(MAX_SHARDS, max_entries))
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if getsizeof is not None and not callable(getsizeof):
@@ -232,18 +235,6 @@ def check_settings(
     if on_evict is not None and not callable(on_evict):
         raise TypeError("on_evict must be callable")
     return Settings(max_entries, max_bytes, ttl_nanos, shards, mode, getsizeof, timer, on_evict)
-
-
-def default_shard_count(max_entries: int) -> int:
-    """The engine's default shard count (``alphaforge_cache::default_shard_count`` in Rust):
-    8 x the available parallelism rounded up to a power of two, kept within 8..128, then lowered
-    so that each shard holds at least 64 entries."""
-    try:
-        parallelism = len(os.sched_getaffinity(0))  # type: ignore[attr-defined,unused-ignore]
-    except (AttributeError, OSError):
-        parallelism = os.cpu_count() or 1
-    by_cores = min(max(1 << (parallelism * 8 - 1).bit_length(), 8), 128)
-    return max(min(by_cores, max_entries // 64), 1)
 
 
 def check_resize(max_entries: Any, shards: int) -> int:

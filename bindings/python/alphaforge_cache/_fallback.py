@@ -23,7 +23,6 @@ from ._common import (
     check_resize,
     check_settings,
     check_weight,
-    default_shard_count,
     seconds_to_nanos,
 )
 from ._shared import CacheBase, Notifications
@@ -69,7 +68,7 @@ class Cache(CacheBase):
         self._max_entries = settings.max_entries
         # The fallback is one exact LRU whatever the shard count; the count is kept so that
         # resize accepts and refuses exactly what the engine does.
-        self._shards = settings.shards or default_shard_count(settings.max_entries)
+        self._shards = settings.shards
         self._max_bytes = settings.max_bytes
         self._weight = 0
         self._origin = time.monotonic_ns()
@@ -144,7 +143,7 @@ class Cache(CacheBase):
 
     def _take(self, key: bytes, cause: str, out: Notifications) -> _Entry:
         entry = self._entries.pop(key)
-        self._mirror.pop(key, None)
+        self._mirror_drop(key)
         self._weight -= entry.weight
         index = {"evicted": 4, "expired": 5, "removed": 6, "cleared": 6}[cause]
         self._counters[index] += 1

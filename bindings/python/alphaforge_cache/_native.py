@@ -43,7 +43,12 @@ from ._common import (
     check_weight,
     seconds_to_nanos,
 )
-from ._shared import CacheBase, Notifications
+from ._shared import ABSENT, CacheBase, Notifications
+
+try:  # the read path in C (absent on PyPy, or when it could not be built): _shared.py otherwise
+    from ._reads import Reader as _Reader  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # pragma: no cover - depends on the build
+    _Reader = None
 
 if lib.afc_abi_version() != lib.AFC_ABI_VERSION:  # pragma: no cover - a broken install
     raise ImportError(
@@ -138,7 +143,7 @@ class Cache(CacheBase):
             settings.max_entries,
             settings.max_bytes or 0,
             settings.ttl_nanos or 0,
-            settings.shards or 0,
+            settings.shards,
             clock,
             out,
         )
@@ -147,6 +152,28 @@ class Cache(CacheBase):
         self._ptr = ffi.gc(out[0], lib.afcpy_destroy)
         # Read after the engine's monotonic clock started: mirror time never runs ahead of it.
         self._origin = _monotonic_ns()
+        self._reader: Any = None
+        if _Reader is not None and type(self).get is Cache.get:
+            # The same get as CacheBase.get, in C: an instance attribute, so one call serves it.
+            self._reader = _Reader(self._mirror, self._reads, self._get_other, self._flush, ABSENT)
+            self.get = self._reader.get  # type: ignore[method-assign]
+            self._getitem = self._reader.getitem
+
+    if _Reader is not None:
+
+        def __getitem__(self, key: Any) -> Any:
+            return self._getitem(key)
+
+    def get_many(self, keys: Any, default: Any = None) -> List[Any]:
+        """The values of many keys in one call (``default`` for a miss), in order."""
+        reader = self._reader
+        if reader is not None and not self._timed:
+            keys = keys if type(keys) is list else list(keys)
+            self._check_open()
+            values = reader.get_many(keys, default, self._key_len, self._misses)
+            if values is not None:
+                return values  # type: ignore[no-any-return]
+        return super().get_many(keys, default)
 
     # ----- time, removals, errors --------------------------------------------------------------
 
@@ -173,12 +200,12 @@ class Cache(CacheBase):
         else:
             return []
         values = self._values
-        mirror = self._mirror
+        drop = self._mirror_drop
         removed = []
         for item in items:
             key, stored = values.pop(item >> 3)
             if key != keep:
-                mirror.pop(key, None)
+                drop(key)
             removed.append((key, stored, item & 7))
         return removed
 
@@ -338,7 +365,7 @@ class Cache(CacheBase):
                     if handle in values:
                         self._mirror_store(key, stored, deadline)
                     else:  # evicted by a later entry of the same batch
-                        self._mirror.pop(key, None)
+                        self._mirror_drop(key)
         self._finish(code, removed)
 
     def _remove(self, key: bytes) -> Tuple[bool, Any]:
@@ -464,5 +491,5 @@ class Cache(CacheBase):
             code = lib.afcpy_close(self._ptr)
             removed = self._removed(code)
             self._values.clear()  # every entry was reported above; nothing may stay referenced
-            self._mirror.clear()
+            self._mirror_clear()
         self._finish(code, removed)

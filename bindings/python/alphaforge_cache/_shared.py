@@ -4,9 +4,11 @@ backend implements (``_replay``, ``_lookup``, ``_remaining_ttl``, ``_put``, ``_p
 ``weight``, ``stats``, ``reset_stats``, ``close``, ``max_entries``, ``max_bytes``).
 
 Reads are served from a **mirror** without a lock and without crossing into the engine, as in
-Caffeine (``docs/design.md``, "Python reads"): the mirror maps every stored key to its stored
-value (wrapped in ``Timed`` when it has a deadline), and every change of the engine's entries
-goes through the backend under ``_lock``, which updates the mirror before it releases the lock.
+Caffeine (``docs/design.md``, "Python reads"): two dicts hold every stored key, ``_mirror`` those
+served as they are (key -> stored value) and ``_timed`` those that need a check first (key ->
+``Timed``: an entry with a deadline, or any entry of a pickle cache, which must be unpickled).
+Every change of the engine's entries goes through the backend under ``_lock``, which updates the
+mirror before it releases the lock.
 A get served by the mirror appends its key to the **read buffer**; the backend replays the
 buffer into the engine (recency, hit and miss counters) before every other engine operation and
 whenever the buffer fills, so eviction order and statistics are those of a cache that had seen
@@ -94,9 +96,11 @@ class Timed:
         self.deadline = deadline
 
 
-#: The mirror's answer for a key it does not hold: a ``Timed`` whose deadline has always passed,
-#: so that the read path needs one type test for "absent or timed".
-ABSENT = Timed(None, 0)
+#: ``dict.get``'s answer for a key the mirror does not hold.
+ABSENT: Any = object()
+
+#: The deadline of a ``Timed`` entry that never expires (a pickle cache's entry without TTL).
+NEVER = 2**64 - 1
 
 #: Reads buffered before they are replayed into the engine.
 FLUSH_AT = 256
@@ -117,8 +121,9 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         self._closed = False
         # Every engine call and mirror change happens under this lock.
         self._lock = threading.Lock()
-        # key -> stored value, or Timed(stored, deadline): exactly the engine's entries.
+        # The engine's entries: key -> stored value, or key -> Timed(stored, deadline).
         self._mirror: Dict[Any, Any] = {}
+        self._timed: Dict[Any, Timed] = {}
         # Keys of gets served by the mirror (hits, and misses of a stored key length), and one
         # item per other miss, not yet replayed.
         self._reads: List[Any] = []
@@ -127,8 +132,6 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         # While it is one length, a flush passes it instead of one length per key, and a miss
         # of another length is counted without its key (no such key can be stored).
         self._key_len = -1
-        # Whether any entry was ever stored with a deadline (get_many's fast path needs none).
-        self._has_deadlines = settings.ttl_nanos is not None
 
     # ----- backend primitives (overridden) -----------------------------------------------------
 
@@ -196,11 +199,23 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         # The key length first: a flush must never see a key of a length it does not know of.
         if self._key_len != len(key):
             self._key_len = len(key) if self._key_len == -1 else -2
-        if deadline is None:
+        # Into the new place before out of the old one: a concurrent get sees one of the two.
+        if deadline is None and not self._pickled:
             self._mirror[key] = stored
+            if self._timed:
+                self._timed.pop(key, None)
         else:
-            self._has_deadlines = True
-            self._mirror[key] = Timed(stored, deadline)
+            self._timed[key] = Timed(stored, NEVER if deadline is None else deadline)
+            self._mirror.pop(key, None)
+
+    def _mirror_drop(self, key: Any) -> None:
+        """A key's entry left the engine (lock held)."""
+        if self._mirror.pop(key, ABSENT) is ABSENT and self._timed:
+            self._timed.pop(key, None)
+
+    def _mirror_clear(self) -> None:
+        self._mirror.clear()
+        self._timed.clear()
 
     def _read_miss(self, key: Any) -> None:
         """Buffers a get that the mirror could not serve."""
@@ -225,16 +240,14 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         """The value of ``key`` (which becomes the most recently used), or ``default``."""
         try:
             stored = self._mirror.get(key, ABSENT)
-        except TypeError:  # unhashable (bytearray): normalized below
+        except TypeError:  # unhashable (bytearray): normalized on the other path
             stored = ABSENT
-        if type(stored) is Timed:
-            return self._get_slow(key, stored, default)
+        if stored is ABSENT:
+            return self._get_other(key, default)
         reads = self._reads
         reads.append(key)
-        if len(reads) > FLUSH_AT:
+        if len(reads) > 256:  # FLUSH_AT, inlined
             self._flush()
-        if self._pickled:
-            return _loads(stored)
         return stored
 
     def __getitem__(self, key: Key) -> Any:
@@ -242,69 +255,67 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
             stored = self._mirror.get(key, ABSENT)
         except TypeError:
             stored = ABSENT
-        if type(stored) is Timed:
-            value = self._get_slow(key, stored, _MISSING)
-            if value is _MISSING:
+        if stored is ABSENT:
+            stored = self._get_other(key, ABSENT)
+            if stored is ABSENT:
                 raise KeyError(key)
-            return value
+            return stored
         reads = self._reads
         reads.append(key)
-        if len(reads) > FLUSH_AT:
+        if len(reads) > 256:  # FLUSH_AT, inlined
             self._flush()
-        if self._pickled:
-            return _loads(stored)
         return stored
 
-    def _get_slow(self, key: Any, stored: Timed, default: Any) -> Any:
-        """A get the mirror cannot answer alone: a miss, another key type, or a deadline."""
-        if stored is ABSENT:
+    def _get_other(self, key: Any, default: Any) -> Any:
+        """A get the plain mirror cannot serve: an entry to check first, another key type, or a
+        miss."""
+        try:
+            entry = self._timed.get(key)
+        except TypeError:
+            entry = None
+        if entry is None:
             if type(key) is not bytes:
-                raw = key_bytes(key)
-                stored = self._mirror.get(raw, ABSENT)
-                if type(stored) is not Timed:
-                    return self.get(raw, default)
-                key = raw
-            if stored is ABSENT:
-                self._check_open()
-                self._read_miss(key)
-                return default
-        if self._now() < stored.deadline:
+                return self.get(key_bytes(key), default)
+            self._check_open()
+            self._read_miss(key)
+            return default
+        if self._now() < entry.deadline:
             reads = self._reads
             reads.append(key)
             if len(reads) > FLUSH_AT:
                 self._flush()
-            return self._decode(stored.stored)
-        found, stored_value = self._lookup(key, True)  # expired: the engine decides, reclaims
-        return self._decode(stored_value) if found else default
+            return _loads(entry.stored) if self._pickled else entry.stored
+        found, stored = self._lookup(key, True)  # expired: the engine decides, and reclaims
+        return self._decode(stored) if found else default
 
     def _peeked(self, key: Any) -> Any:
-        """The stored value of a live key, or ``_MISSING``; recency and counters unchanged."""
+        """The stored value of a live key, or ``ABSENT``; recency and counters unchanged."""
         try:
             stored = self._mirror.get(key, ABSENT)
+            entry = self._timed.get(key) if stored is ABSENT else None
         except TypeError:
-            stored = ABSENT
-        if type(stored) is not Timed:
-            return stored
-        if stored is ABSENT:
-            if type(key) is not bytes:
+            return self._peeked(key_bytes(key))
+        if entry is None:
+            if stored is ABSENT and type(key) is not bytes:
                 return self._peeked(key_bytes(key))
-            self._check_open()
-            return _MISSING
-        if self._now() < stored.deadline:
-            return stored.stored
-        found, stored_value = self._lookup(key, False)
-        return stored_value if found else _MISSING
+            if stored is ABSENT:
+                self._check_open()
+            return stored
+        if self._now() < entry.deadline:
+            return entry.stored
+        found, stored = self._lookup(key, False)
+        return stored if found else ABSENT
 
     def peek(self, key: Key, default: Any = None) -> Any:
         """Like ``get`` without changing recency or the hit/miss counters."""
         stored = self._peeked(key)
-        if stored is _MISSING:
+        if stored is ABSENT:
             return default
         return self._decode(stored)
 
     def __contains__(self, key: object) -> bool:
         try:
-            return self._peeked(key) is not _MISSING
+            return self._peeked(key) is not ABSENT
         except TypeError:
             return False
 
@@ -318,7 +329,7 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
     def get_many(self, keys: Iterable[Key], default: Any = None) -> List[Any]:
         """The values of many keys in one call (``default`` for a miss), in order."""
         keys = keys if type(keys) is list else list(keys)
-        if not self._has_deadlines and not self._pickled:
+        if not self._timed:
             try:
                 # A str key makes the join raise: such calls take the general path below.
                 joined = b"".join(keys)  # type: ignore[arg-type]
