@@ -26,6 +26,7 @@ import itertools
 import pickle
 import struct
 import time
+from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ._alphaforge_cache_cffi import ffi, lib  # type: ignore[import-not-found,unused-ignore]
@@ -153,9 +154,20 @@ class Cache(CacheBase):
         # Read after the engine's monotonic clock started: mirror time never runs ahead of it.
         self._origin = _monotonic_ns()
         self._reader: Any = None
-        if _Reader is not None and type(self).get is Cache.get:
+        self._getitem: Callable[[Any], Any] = partial(CacheBase.__getitem__, self)
+        if _Reader is not None and type(self).get is Cache.get and not self._pickled:
             # The same get as CacheBase.get, in C: an instance attribute, so one call serves it.
-            self._reader = _Reader(self._mirror, self._reads, self._get_other, self._flush, ABSENT)
+            self._reader = _Reader(
+                self._mirror,
+                self._reads,
+                self._get_other,
+                self._flush,
+                ABSENT,
+                self._timed,
+                timer,
+                _monotonic_ns,
+                self._origin,
+            )
             self.get = self._reader.get  # type: ignore[method-assign]
             self._getitem = self._reader.getitem
 

@@ -2,16 +2,19 @@
  * alphaforge_cache._reads: the native backend's read path in C (optional; the same logic is
  * written in Python in _shared.py, which is used when this module is absent, and always on PyPy).
  *
- * A Reader serves a cache's gets from its mirror (a dict: key -> value) without a lock and
- * without crossing into the engine: it looks the key up, appends the key to the read buffer (a
- * list the cache replays into the engine in batches), and returns the value. Anything else (a
- * key the mirror does not hold, an entry with a deadline, another key type, a full buffer) is
- * handed back to Python. The GIL is held throughout, so one get is one atomic step for the other
+ * A Reader serves a cache's gets from its mirror (a dict: key -> value, and a dict of entries with
+ * deadlines: key -> (value, deadline)) without a lock and without crossing into the engine: it
+ * looks the key up, checks the deadline against the cache's clock, appends the key to the read
+ * buffer (a list the cache replays into the engine in batches), and returns the value. Anything
+ * else (a key the mirror does not hold, an expired or pickled entry, another key type) is handed
+ * back to Python. The GIL is held throughout, so one get is one atomic step for the other
  * threads. Built against the stable ABI of CPython 3.8 (one binary for every version).
  */
 #define Py_LIMITED_API 0x03080000
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
+#include <time.h>
 
 /* Read buffer length at which the buffer is flushed (FLUSH_AT in _shared.py). */
 #define FLUSH_AT 256
@@ -23,7 +26,14 @@ typedef struct {
     PyObject *other;  /* callable(key, default): the Python path for everything else */
     PyObject *flush;  /* callable(): replays the read buffer */
     PyObject *absent; /* the default that tells getitem `other` found nothing */
+    PyObject *timed;  /* dict: key -> (stored value, deadline) */
+    PyObject *timer;  /* None (monotonic time) or the ManualClock (its `_nanos`) */
+    PyObject *clock;  /* time.monotonic_ns, where CLOCK_MONOTONIC is not the same clock */
+    long long origin; /* monotonic nanoseconds at the cache's time 0 */
 } Reader;
+
+/* The latest time a clock reports (MAX_CLOCK_NANOS in _common.py). */
+#define MAX_CLOCK_NANOS (UINT64_MAX - 1)
 
 static int Reader_traverse(Reader *self, visitproc visit, void *arg) {
     Py_VISIT(self->mirror);
@@ -31,6 +41,9 @@ static int Reader_traverse(Reader *self, visitproc visit, void *arg) {
     Py_VISIT(self->other);
     Py_VISIT(self->flush);
     Py_VISIT(self->absent);
+    Py_VISIT(self->timed);
+    Py_VISIT(self->timer);
+    Py_VISIT(self->clock);
     return 0;
 }
 
@@ -40,6 +53,9 @@ static int Reader_clear(Reader *self) {
     Py_CLEAR(self->other);
     Py_CLEAR(self->flush);
     Py_CLEAR(self->absent);
+    Py_CLEAR(self->timed);
+    Py_CLEAR(self->timer);
+    Py_CLEAR(self->clock);
     return 0;
 }
 
@@ -53,33 +69,63 @@ static void Reader_dealloc(Reader *self) {
 }
 
 static int Reader_init(Reader *self, PyObject *args, PyObject *kwargs) {
-    PyObject *mirror, *reads, *other, *flush, *absent;
+    PyObject *mirror, *reads, *other, *flush, *absent, *timed, *timer, *clock;
+    long long origin;
     if (kwargs != NULL && PyDict_Size(kwargs) != 0) {
         PyErr_SetString(PyExc_TypeError, "Reader() takes no keyword arguments");
         return -1;
     }
-    if (!PyArg_UnpackTuple(args, "Reader", 5, 5, &mirror, &reads, &other, &flush, &absent))
+    if (!PyArg_ParseTuple(args, "O!O!OOOO!OOL:Reader", &PyDict_Type, &mirror, &PyList_Type,
+                          &reads, &other, &flush, &absent, &PyDict_Type, &timed, &timer, &clock,
+                          &origin))
         return -1;
-    if (!PyDict_Check(mirror) || !PyList_Check(reads)) {
-        PyErr_SetString(PyExc_TypeError,
-                        "Reader(mirror: dict, reads: list, other, flush, absent)");
-        return -1;
-    }
-    if (!PyCallable_Check(other) || !PyCallable_Check(flush)) {
-        PyErr_SetString(PyExc_TypeError, "Reader: other and flush must be callable");
+    if (!PyCallable_Check(other) || !PyCallable_Check(flush) || !PyCallable_Check(clock)) {
+        PyErr_SetString(PyExc_TypeError, "Reader: other, flush and clock must be callable");
         return -1;
     }
-    Py_INCREF(mirror);
-    Py_INCREF(reads);
-    Py_INCREF(other);
-    Py_INCREF(flush);
-    Py_INCREF(absent);
+    PyObject *fields[] = {mirror, reads, other, flush, absent, timed, timer, clock};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) Py_INCREF(fields[i]);
     Reader_clear(self);
     self->mirror = mirror;
     self->reads = reads;
     self->other = other;
     self->flush = flush;
     self->absent = absent;
+    self->timed = timed;
+    self->timer = timer;
+    self->clock = clock;
+    self->origin = origin;
+    return 0;
+}
+
+/* The cache's time in nanoseconds (CacheBase._now). 0, or -1 with an exception set. */
+static int Reader_now(Reader *self, unsigned long long *now) {
+    if (self->timer != Py_None) {
+        PyObject *nanos = PyObject_GetAttrString(self->timer, "_nanos");
+        if (nanos == NULL) return -1;
+        *now = PyLong_AsUnsignedLongLong(nanos);
+        Py_DECREF(nanos);
+        if (*now == (unsigned long long)-1 && PyErr_Occurred()) return -1;
+        if (*now > MAX_CLOCK_NANOS) *now = MAX_CLOCK_NANOS;
+        return 0;
+    }
+    long long mono;
+#if defined(__linux__)
+    /* time.monotonic_ns() is CLOCK_MONOTONIC on Linux: the same clock, without a call. */
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    mono = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+#else
+    PyObject *nanos = PyObject_CallObject(self->clock, NULL);
+    if (nanos == NULL) return -1;
+    mono = PyLong_AsLongLong(nanos);
+    Py_DECREF(nanos);
+    if (mono == -1 && PyErr_Occurred()) return -1;
+#endif
+    *now = mono > self->origin ? (unsigned long long)(mono - self->origin) : 0;
     return 0;
 }
 
@@ -92,20 +138,38 @@ static int Reader_maybe_flush(Reader *self) {
     return 0;
 }
 
-/* The stored value of `key` (a new reference), with its read buffered; NULL with no exception
-   when the mirror does not hold it (or cannot hash it); NULL with an exception on an error. */
-static PyObject *Reader_lookup(Reader *self, PyObject *key) {
-    PyObject *value = PyDict_GetItemWithError(self->mirror, key); /* borrowed */
-    if (value == NULL) {
-        if (PyErr_Occurred() && PyErr_ExceptionMatches(PyExc_TypeError)) PyErr_Clear();
-        return NULL;
-    }
+/* Appends a served read; the value (a new reference) or NULL with an exception. */
+static PyObject *Reader_serve(Reader *self, PyObject *key, PyObject *value) {
     Py_INCREF(value);
     if (PyList_Append(self->reads, key) < 0 || Reader_maybe_flush(self) < 0) {
         Py_DECREF(value);
         return NULL;
     }
     return value;
+}
+
+/* The stored value of `key` (a new reference), with its read buffered; NULL with no exception
+   when Python must decide (absent, expired, not a (value, deadline) pair, unhashable); NULL
+   with an exception on an error. */
+static PyObject *Reader_lookup(Reader *self, PyObject *key) {
+    PyObject *value = PyDict_GetItemWithError(self->mirror, key); /* borrowed */
+    if (value != NULL) return Reader_serve(self, key, value);
+    if (PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) PyErr_Clear();
+        return NULL;
+    }
+    if (PyDict_Size(self->timed) == 0) return NULL;
+    PyObject *entry = PyDict_GetItemWithError(self->timed, key);
+    if (entry == NULL || !PyTuple_Check(entry) || PyTuple_Size(entry) != 2) return NULL;
+    Py_INCREF(entry); /* reading the clock may run Python code */
+    PyObject *served = NULL;
+    unsigned long long deadline = PyLong_AsUnsignedLongLong(PyTuple_GetItem(entry, 1));
+    unsigned long long now = 0;
+    if (!(deadline == (unsigned long long)-1 && PyErr_Occurred()) && Reader_now(self, &now) == 0
+        && now < deadline) /* else expired: the engine decides */
+        served = Reader_serve(self, key, PyTuple_GetItem(entry, 0));
+    Py_DECREF(entry);
+    return served;
 }
 
 PyDoc_STRVAR(Reader_get_doc,

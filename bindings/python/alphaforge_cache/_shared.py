@@ -6,7 +6,8 @@ backend implements (``_replay``, ``_lookup``, ``_remaining_ttl``, ``_put``, ``_p
 Reads are served from a **mirror** without a lock and without crossing into the engine, as in
 Caffeine (``docs/design.md``, "Python reads"): two dicts hold every stored key, ``_mirror`` those
 served as they are (key -> stored value) and ``_timed`` those that need a check first (key ->
-``Timed``: an entry with a deadline, or any entry of a pickle cache, which must be unpickled).
+``(stored value, deadline)``: an entry with a deadline, or any entry of a pickle cache, which must
+be unpickled).
 Every change of the engine's entries goes through the backend under ``_lock``, which updates the
 mirror before it releases the lock.
 A get served by the mirror appends its key to the **read buffer**; the backend replays the
@@ -86,20 +87,10 @@ class _Computation:
         self.owner = threading.get_ident()
 
 
-class Timed:
-    """A mirror entry with a deadline: served while the time is below ``deadline``."""
-
-    __slots__ = ("stored", "deadline")
-
-    def __init__(self, stored: Any, deadline: int) -> None:
-        self.stored = stored
-        self.deadline = deadline
-
-
 #: ``dict.get``'s answer for a key the mirror does not hold.
 ABSENT: Any = object()
 
-#: The deadline of a ``Timed`` entry that never expires (a pickle cache's entry without TTL).
+#: The deadline of a ``_timed`` entry that never expires (a pickle cache's entry without TTL).
 NEVER = 2**64 - 1
 
 #: Reads buffered before they are replayed into the engine.
@@ -121,9 +112,9 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         self._closed = False
         # Every engine call and mirror change happens under this lock.
         self._lock = threading.Lock()
-        # The engine's entries: key -> stored value, or key -> Timed(stored, deadline).
+        # The engine's entries: key -> stored value, or key -> (stored value, deadline).
         self._mirror: Dict[Any, Any] = {}
-        self._timed: Dict[Any, Timed] = {}
+        self._timed: Dict[Any, Tuple[Any, int]] = {}
         # Keys of gets served by the mirror (hits, and misses of a stored key length), and one
         # item per other miss, not yet replayed.
         self._reads: List[Any] = []
@@ -205,7 +196,7 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
             if self._timed:
                 self._timed.pop(key, None)
         else:
-            self._timed[key] = Timed(stored, NEVER if deadline is None else deadline)
+            self._timed[key] = (stored, NEVER if deadline is None else deadline)
             self._mirror.pop(key, None)
 
     def _mirror_drop(self, key: Any) -> None:
@@ -279,12 +270,13 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
             self._check_open()
             self._read_miss(key)
             return default
-        if self._now() < entry.deadline:
+        stored, deadline = entry
+        if self._now() < deadline:
             reads = self._reads
             reads.append(key)
             if len(reads) > FLUSH_AT:
                 self._flush()
-            return _loads(entry.stored) if self._pickled else entry.stored
+            return _loads(stored) if self._pickled else stored
         found, stored = self._lookup(key, True)  # expired: the engine decides, and reclaims
         return self._decode(stored) if found else default
 
@@ -301,8 +293,8 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
             if stored is ABSENT:
                 self._check_open()
             return stored
-        if self._now() < entry.deadline:
-            return entry.stored
+        if self._now() < entry[1]:
+            return entry[0]
         found, stored = self._lookup(key, False)
         return stored if found else ABSENT
 
