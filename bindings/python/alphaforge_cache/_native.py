@@ -167,6 +167,12 @@ class Cache(CacheBase):
                 timer,
                 _monotonic_ns,
                 self._origin,
+                self._values,
+                self._misses,
+                self._ptr,
+                int(ffi.cast("uintptr_t", self._ptr)),
+                int(ffi.cast("uintptr_t", ffi.addressof(lib, "afcpy_put"))),
+                int(ffi.cast("uintptr_t", ffi.addressof(lib, "afcpy_replay"))),
             )
             self.get = self._reader.get  # type: ignore[method-assign]
             self._getitem = self._reader.getitem
@@ -248,7 +254,22 @@ class Cache(CacheBase):
         """Starts a locked operation: the cache must be open; buffered reads are replayed."""
         self._check_open()
         if self._reads or self._misses:
+            self._drain_reads()
+
+    def _drain_reads(self) -> None:
+        """Replays the read buffer (lock held): through the C read path when it can (the GIL
+        kept), else through cffi."""
+        reader = self._reader
+        code = None if reader is None else reader.replay(self._key_len)
+        if code is None:
             self._replay(*self._take_reads())
+        elif code & _ERR:
+            raise _error(code & 0xFFFFFFFF)
+
+    def _flush(self) -> None:
+        with self._lock:
+            if self._reads or self._misses:
+                self._drain_reads()
 
     def _replay(self, keys: List[Any], misses: int) -> None:
         joined, lens, key_len = self._pack(keys)
@@ -323,26 +344,48 @@ class Cache(CacheBase):
         handle = next(_handles)
         with self._lock:
             self._check_open()
-            if self._reads or self._misses:
-                keys, misses = self._take_reads()
-                joined, lens, key_len = self._pack(keys)
-                n = len(keys)
-            else:
-                joined, lens, key_len, n, misses = b"", _NULL, 0, 0, 0
             # The mirror's deadline is computed before the engine reads its clock.
-            now = 0 if ttl_nanos is None else self._now()
-            code = _put_call(
-                self._ptr, joined, lens, key_len, n, misses, key, len(key), handle, weight,
-                ttl_nanos or 0,
-            )  # fmt: skip
-            if code & _ERR:
-                removed = self._removed(code)
+            deadline = None if ttl_nanos is None else self._deadline(ttl_nanos, self._now())
+            reader = self._reader
+            result = None
+            if reader is not None:
+                # The common put in one C call, the GIL kept (see _reads.c).
+                result = reader.put(
+                    key, stored, weight, ttl_nanos or 0, deadline, handle, self._key_len
+                )
+            if result is None:
+                if self._reads or self._misses:
+                    keys, misses = self._take_reads()
+                    joined, lens, key_len = self._pack(keys)
+                    n = len(keys)
+                else:
+                    joined, lens, key_len, n, misses = b"", _NULL, 0, 0, 0
+                code = _put_call(
+                    self._ptr, joined, lens, key_len, n, misses, key, len(key), handle, weight,
+                    ttl_nanos or 0,
+                )  # fmt: skip
+                removed = self._stored(code, key, stored, handle, deadline)
+            elif type(result) is tuple:
+                code, gone_key, gone_value = result
+                removed = [(gone_key, gone_value, code & 7)]
             else:
-                self._values[handle] = (key, stored)
-                removed = self._removed(code, keep=key) if code else []
-                self._mirror_store(key, stored, self._deadline(ttl_nanos, now))
-        if code:
-            self._finish(code, removed)
+                code = result
+                if not code:
+                    return
+                removed = self._stored(code, key, stored, handle, deadline)
+        self._finish(code, removed)
+
+    def _stored(
+        self, code: int, key: bytes, stored: Any, handle: int, deadline: Optional[int]
+    ) -> List[Tuple[bytes, Any, int]]:
+        """After the engine call of a put (lock held): the value table and the mirror follow it;
+        the entries it removed."""
+        if code & _ERR:
+            return self._removed(code)
+        self._values[handle] = (key, stored)
+        removed = self._removed(code, keep=key) if code else []
+        self._mirror_store(key, stored, deadline)
+        return removed
 
     def _put_many(self, items: List[Tuple[bytes, Any]], ttl: Optional[float]) -> None:
         admitted = [(key, self._admit(key, value, ttl)) for key, value in items]

@@ -9,15 +9,37 @@
  * else (a key the mirror does not hold, an expired or pickled entry, another key type) is handed
  * back to Python. The GIL is held throughout, so one get is one atomic step for the other
  * threads. Built against the stable ABI of CPython 3.8 (one binary for every version).
+ *
+ * It also makes the two frequent engine calls, a put (with the replay of the buffered reads) and
+ * a flush of the buffer, through the cffi module's own C functions (their addresses are given at
+ * construction), without releasing the GIL: their engine work is ~100 ns, less than a GIL
+ * hand-off, and a thread that released the GIL while holding the cache's lock would make the
+ * others queue on that lock (see docs/design.md). It then updates the mirror for the common
+ * results (stored, with at most one entry evicted or replaced); any other result is returned to
+ * Python unhandled.
  */
 #define Py_LIMITED_API 0x03080000
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 /* Read buffer length at which the buffer is flushed (FLUSH_AT in _shared.py). */
 #define FLUSH_AT 256
+
+/* The cffi module's afcpy_put and afcpy_replay (see _ffi_build.py). */
+typedef uint64_t (*afcpy_put_fn)(void *c, const char *reads, const size_t *read_lens,
+                                 size_t read_len, size_t n_reads, uint64_t misses,
+                                 const char *key, size_t key_len, uint64_t handle, uint64_t weight,
+                                 uint64_t ttl_ns);
+typedef uint64_t (*afcpy_replay_fn)(void *c, const char *reads, const size_t *read_lens,
+                                    size_t read_len, size_t n_reads, uint64_t misses);
+
+/* The codes of afcpy_* calls (_ffi_build.py). */
+#define AFCPY_ERR ((uint64_t)1 << 63)
+#define AFCPY_ONE ((uint64_t)1 << 62)
+#define AFCPY_MANY ((uint64_t)1 << 61)
 
 typedef struct {
     PyObject_HEAD
@@ -30,6 +52,14 @@ typedef struct {
     PyObject *timer;  /* None (monotonic time) or the ManualClock (its `_nanos`) */
     PyObject *clock;  /* time.monotonic_ns, where CLOCK_MONOTONIC is not the same clock */
     long long origin; /* monotonic nanoseconds at the cache's time 0 */
+    PyObject *values; /* dict: handle -> (key, stored value) */
+    PyObject *misses; /* list: one None per buffered miss without its key */
+    PyObject *engine; /* the cffi pointer object, kept alive while `cache` is used */
+    void *cache;      /* the afcpy_cache */
+    afcpy_put_fn put;
+    afcpy_replay_fn replay;
+    char *scratch;    /* the buffered keys, concatenated */
+    size_t scratch_cap;
 } Reader;
 
 /* The latest time a clock reports (MAX_CLOCK_NANOS in _common.py). */
@@ -44,6 +74,9 @@ static int Reader_traverse(Reader *self, visitproc visit, void *arg) {
     Py_VISIT(self->timed);
     Py_VISIT(self->timer);
     Py_VISIT(self->clock);
+    Py_VISIT(self->values);
+    Py_VISIT(self->misses);
+    Py_VISIT(self->engine);
     return 0;
 }
 
@@ -56,6 +89,9 @@ static int Reader_clear(Reader *self) {
     Py_CLEAR(self->timed);
     Py_CLEAR(self->timer);
     Py_CLEAR(self->clock);
+    Py_CLEAR(self->values);
+    Py_CLEAR(self->misses);
+    Py_CLEAR(self->engine);
     return 0;
 }
 
@@ -63,27 +99,36 @@ static void Reader_dealloc(Reader *self) {
     PyTypeObject *type = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
     Reader_clear(self);
+    PyMem_Free(self->scratch);
     freefunc tp_free = (freefunc)PyType_GetSlot(type, Py_tp_free);
     tp_free(self);
     Py_DECREF(type);
 }
 
 static int Reader_init(Reader *self, PyObject *args, PyObject *kwargs) {
-    PyObject *mirror, *reads, *other, *flush, *absent, *timed, *timer, *clock;
+    PyObject *mirror, *reads, *other, *flush, *absent, *timed, *timer, *clock, *values, *misses;
+    PyObject *engine;
     long long origin;
+    unsigned long long cache, put, replay;
     if (kwargs != NULL && PyDict_Size(kwargs) != 0) {
         PyErr_SetString(PyExc_TypeError, "Reader() takes no keyword arguments");
         return -1;
     }
-    if (!PyArg_ParseTuple(args, "O!O!OOOO!OOL:Reader", &PyDict_Type, &mirror, &PyList_Type,
-                          &reads, &other, &flush, &absent, &PyDict_Type, &timed, &timer, &clock,
-                          &origin))
+    if (!PyArg_ParseTuple(args, "O!O!OOOO!OOLO!O!OKKK:Reader", &PyDict_Type, &mirror,
+                          &PyList_Type, &reads, &other, &flush, &absent, &PyDict_Type, &timed,
+                          &timer, &clock, &origin, &PyDict_Type, &values, &PyList_Type, &misses,
+                          &engine, &cache, &put, &replay))
         return -1;
+    if (cache == 0 || put == 0 || replay == 0) {
+        PyErr_SetString(PyExc_ValueError, "Reader: null engine pointer");
+        return -1;
+    }
     if (!PyCallable_Check(other) || !PyCallable_Check(flush) || !PyCallable_Check(clock)) {
         PyErr_SetString(PyExc_TypeError, "Reader: other, flush and clock must be callable");
         return -1;
     }
-    PyObject *fields[] = {mirror, reads, other, flush, absent, timed, timer, clock};
+    PyObject *fields[] = {mirror, reads, other, flush, absent, timed,
+                          timer,  clock, values, misses, engine};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) Py_INCREF(fields[i]);
     Reader_clear(self);
     self->mirror = mirror;
@@ -95,6 +140,12 @@ static int Reader_init(Reader *self, PyObject *args, PyObject *kwargs) {
     self->timer = timer;
     self->clock = clock;
     self->origin = origin;
+    self->values = values;
+    self->misses = misses;
+    self->engine = engine;
+    self->cache = (void *)(uintptr_t)cache;
+    self->put = (afcpy_put_fn)(uintptr_t)put;
+    self->replay = (afcpy_replay_fn)(uintptr_t)replay;
     return 0;
 }
 
@@ -244,10 +295,165 @@ fail:
     return NULL;
 }
 
+/* The buffered keys, all `key_len` bytes long, concatenated into the scratch buffer: 1 when
+   done, 0 when a key is not `bytes` of that length (Python packs them), -1 on an error. */
+static int Reader_pack(Reader *self, Py_ssize_t n, Py_ssize_t key_len) {
+    size_t need = (size_t)n * (size_t)key_len;
+    if (need > self->scratch_cap || self->scratch == NULL) {
+        char *grown = (char *)PyMem_Realloc(self->scratch, need ? need : 1);
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        self->scratch = grown;
+        self->scratch_cap = need;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *key = PyList_GetItem(self->reads, i);
+        if (!PyBytes_CheckExact(key) || PyBytes_Size(key) != key_len) return 0;
+        memcpy(self->scratch + (size_t)i * (size_t)key_len, PyBytes_AsString(key),
+               (size_t)key_len);
+    }
+    return 1;
+}
+
+/* Drops the first n buffered reads and the first m buffered misses. */
+static int Reader_consume(Reader *self, Py_ssize_t n, Py_ssize_t m) {
+    if (n && PyList_SetSlice(self->reads, 0, n, NULL) < 0) return -1;
+    if (m && PyList_SetSlice(self->misses, 0, m, NULL) < 0) return -1;
+    return 0;
+}
+
+PyDoc_STRVAR(Reader_replay_doc,
+             "replay(key_len) -> int | None\n--\n\n"
+             "Replays the read buffer into the engine (the cache's lock held) without releasing "
+             "the GIL; the call's code, or None (nothing done) when a buffered key is not "
+             "``bytes`` of ``key_len`` bytes.");
+
+static PyObject *Reader_replay(Reader *self, PyObject *arg) {
+    Py_ssize_t key_len = PyLong_AsSsize_t(arg);
+    if (key_len == -1 && PyErr_Occurred()) return NULL;
+    if (key_len < 0) Py_RETURN_NONE;
+    Py_ssize_t n = PyList_Size(self->reads), m = PyList_Size(self->misses);
+    int packed = Reader_pack(self, n, key_len);
+    if (packed <= 0) {
+        if (packed < 0) return NULL;
+        Py_RETURN_NONE;
+    }
+    uint64_t code = self->replay(self->cache, self->scratch, NULL, (size_t)key_len, (size_t)n,
+                                 (uint64_t)m);
+    if (Reader_consume(self, n, m) < 0) return NULL;
+    return PyLong_FromUnsignedLongLong(code);
+}
+
+/* mirror[key] = stored (deadline None) or timed[key] = (stored, deadline), out of the other
+   dict afterwards (CacheBase._mirror_store, for a key of the known length, not pickled). */
+static int Reader_store(Reader *self, PyObject *key, PyObject *stored, PyObject *deadline) {
+    if (deadline == Py_None) {
+        if (PyDict_SetItem(self->mirror, key, stored) < 0) return -1;
+        if (PyDict_Size(self->timed) && PyDict_DelItem(self->timed, key) < 0) {
+            if (!PyErr_ExceptionMatches(PyExc_KeyError)) return -1;
+            PyErr_Clear();
+        }
+        return 0;
+    }
+    PyObject *entry = PyTuple_Pack(2, stored, deadline);
+    if (entry == NULL) return -1;
+    int failed = PyDict_SetItem(self->timed, key, entry);
+    Py_DECREF(entry);
+    if (failed < 0) return -1;
+    if (PyDict_DelItem(self->mirror, key) < 0) {
+        if (!PyErr_ExceptionMatches(PyExc_KeyError)) return -1;
+        PyErr_Clear();
+    }
+    return 0;
+}
+
+/* Drops a removed entry's key from the mirror (CacheBase._mirror_drop). */
+static int Reader_drop(Reader *self, PyObject *key) {
+    PyObject *dicts[] = {self->mirror, self->timed};
+    for (int i = 0; i < 2; i++) {
+        if (PyDict_DelItem(dicts[i], key) == 0) return 0;
+        if (!PyErr_ExceptionMatches(PyExc_KeyError)) return -1;
+        PyErr_Clear();
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(Reader_put_doc,
+             "put(key, stored, weight, ttl_ns, deadline, handle, key_len) -> int | tuple | None"
+             "\n--\n\n"
+             "Replays the read buffer and stores ``key`` (``bytes`` of ``key_len`` bytes, the "
+             "length every stored key has) under ``handle``, the cache's lock held, without "
+             "releasing the GIL. Returns None (nothing done) when a buffered key is not ``bytes``"
+             " of that length; the call's code when it failed or removed several entries (the "
+             "mirror and the value table untouched: Python finishes); 0 when it stored the entry "
+             "and removed none; (code, key, stored) of the one entry it evicted or replaced, "
+             "the mirror and the value table updated.");
+
+static PyObject *Reader_put(Reader *self, PyObject *args) {
+    PyObject *key, *stored, *deadline;
+    unsigned long long weight, ttl_ns, handle;
+    Py_ssize_t key_len;
+    if (!PyArg_ParseTuple(args, "O!OKKOKn:put", &PyBytes_Type, &key, &stored, &weight, &ttl_ns,
+                          &deadline, &handle, &key_len))
+        return NULL;
+    if (key_len < 0 || PyBytes_Size(key) != key_len) Py_RETURN_NONE;
+    Py_ssize_t n = PyList_Size(self->reads), m = PyList_Size(self->misses);
+    int packed = Reader_pack(self, n, key_len);
+    if (packed <= 0) {
+        if (packed < 0) return NULL;
+        Py_RETURN_NONE;
+    }
+    uint64_t code = self->put(self->cache, self->scratch, NULL, (size_t)key_len, (size_t)n,
+                              (uint64_t)m, PyBytes_AsString(key), (size_t)key_len, handle,
+                              weight, ttl_ns);
+    if (Reader_consume(self, n, m) < 0) return NULL;
+    if (code & (AFCPY_ERR | AFCPY_MANY)) return PyLong_FromUnsignedLongLong(code);
+    PyObject *pair = PyTuple_Pack(2, key, stored);
+    PyObject *h = PyLong_FromUnsignedLongLong(handle);
+    int failed = pair == NULL || h == NULL || PyDict_SetItem(self->values, h, pair) < 0;
+    Py_XDECREF(pair);
+    Py_XDECREF(h);
+    if (failed) return NULL;
+    PyObject *result = NULL;
+    if (code & AFCPY_ONE) {
+        PyObject *gone = PyLong_FromUnsignedLongLong((code & (AFCPY_ONE - 1)) >> 3);
+        if (gone == NULL) return NULL;
+        PyObject *entry = PyDict_GetItemWithError(self->values, gone); /* borrowed */
+        if (entry == NULL || !PyTuple_Check(entry) || PyTuple_Size(entry) != 2) {
+            Py_DECREF(gone);
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_RuntimeError, "alphaforge_cache: unknown handle removed");
+            return NULL;
+        }
+        PyObject *gone_key = PyTuple_GetItem(entry, 0), *gone_value = PyTuple_GetItem(entry, 1);
+        result = Py_BuildValue("(KOO)", (unsigned long long)code, gone_key, gone_value);
+        int same = result == NULL ? -1 : PyObject_RichCompareBool(gone_key, key, Py_EQ);
+        if (same < 0 || PyDict_DelItem(self->values, gone) < 0 ||
+            (!same && Reader_drop(self, PyTuple_GetItem(result, 1)) < 0)) {
+            Py_DECREF(gone);
+            Py_XDECREF(result);
+            return NULL;
+        }
+        Py_DECREF(gone);
+    } else {
+        result = PyLong_FromLong(0);
+        if (result == NULL) return NULL;
+    }
+    if (Reader_store(self, key, stored, deadline) < 0) {
+        Py_DECREF(result);
+        return NULL;
+    }
+    return result;
+}
+
 static PyMethodDef Reader_methods[] = {
     {"get", (PyCFunction)Reader_get, METH_VARARGS, Reader_get_doc},
     {"getitem", (PyCFunction)Reader_getitem, METH_O, Reader_getitem_doc},
     {"get_many", (PyCFunction)Reader_get_many, METH_VARARGS, Reader_get_many_doc},
+    {"put", (PyCFunction)Reader_put, METH_VARARGS, Reader_put_doc},
+    {"replay", (PyCFunction)Reader_replay, METH_O, Reader_replay_doc},
     {NULL, NULL, 0, NULL},
 };
 
