@@ -391,6 +391,16 @@ impl Cache {
     /// the read saw it live). A binding calls it before any operation whose result depends on
     /// recency or the counters, so LRU order and statistics stay exact.
     pub fn record_reads<K: AsRef<[u8]>>(&self, keys: &[K], misses: u64) {
+        if self.shards.len() == 1 {
+            // One shard (a binding's usual setting): no routing, one lock for the whole batch.
+            let mut state = self.lock_shard(0);
+            for key in keys {
+                let key = key.as_ref();
+                state.shard.record_get(self.hash(key), key);
+            }
+            state.shard.record_misses(misses);
+            return;
+        }
         let routed = self.route(keys.iter().map(AsRef::as_ref));
         for run in routed.chunk_by(|a, b| a.shard == b.shard) {
             let mut state = self.lock_shard(run[0].shard);
