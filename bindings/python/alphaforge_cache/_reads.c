@@ -25,6 +25,16 @@
 #include <string.h>
 #include <time.h>
 
+/* METH_FASTCALL (no argument tuple per call) joined the stable ABI in 3.10, but CPython has
+   implemented it with this value and this signature since 3.7, so it is safe on every version
+   this module supports. */
+#ifndef METH_FASTCALL
+#define METH_FASTCALL 0x0080
+#endif
+#ifndef METH_KEYWORDS
+#define METH_KEYWORDS 0x0002
+#endif
+
 /* Read buffer length at which the buffer is flushed (FLUSH_AT in _shared.py). */
 #define FLUSH_AT 256
 
@@ -227,9 +237,27 @@ PyDoc_STRVAR(Reader_get_doc,
              "get(key, default=None)\n--\n\n"
              "The value of ``key`` (which becomes the most recently used), or ``default``.");
 
-static PyObject *Reader_get(Reader *self, PyObject *args) {
-    PyObject *key, *dflt = Py_None;
-    if (!PyArg_UnpackTuple(args, "get", 1, 2, &key, &dflt)) return NULL;
+static PyObject *Reader_get(Reader *self, PyObject *const *args, Py_ssize_t nargs,
+                            PyObject *kwnames) {
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_Size(kwnames);
+    PyObject *key = nargs >= 1 ? args[0] : NULL, *dflt = nargs == 2 ? args[1] : Py_None;
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *name = PyTuple_GetItem(kwnames, i);
+        int is_key = PyUnicode_CompareWithASCIIString(name, "key") == 0;
+        int is_default = PyUnicode_CompareWithASCIIString(name, "default") == 0;
+        PyObject **slot = is_key ? &key : &dflt;
+        if ((!is_key && !is_default) || (is_key && key != NULL) || (is_default && nargs == 2)) {
+            PyErr_Format(PyExc_TypeError, "get() got an unexpected or repeated argument %R",
+                         name);
+            return NULL;
+        }
+        *slot = args[nargs + i];
+    }
+    if (key == NULL || nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "get() takes a key and an optional default (%zd given)",
+                     nargs + nkw);
+        return NULL;
+    }
     PyObject *value = Reader_lookup(self, key);
     if (value != NULL || PyErr_Occurred()) return value;
     return PyObject_CallFunctionObjArgs(self->other, key, dflt, NULL);
@@ -449,7 +477,8 @@ static PyObject *Reader_put(Reader *self, PyObject *args) {
 }
 
 static PyMethodDef Reader_methods[] = {
-    {"get", (PyCFunction)Reader_get, METH_VARARGS, Reader_get_doc},
+    {"get", (PyCFunction)(void (*)(void))Reader_get, METH_FASTCALL | METH_KEYWORDS,
+     Reader_get_doc},
     {"getitem", (PyCFunction)Reader_getitem, METH_O, Reader_getitem_doc},
     {"get_many", (PyCFunction)Reader_get_many, METH_VARARGS, Reader_get_many_doc},
     {"put", (PyCFunction)Reader_put, METH_VARARGS, Reader_put_doc},
