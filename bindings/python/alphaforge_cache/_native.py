@@ -153,6 +153,7 @@ class Cache(CacheBase):
         self._ptr = ffi.gc(out[0], lib.afcpy_destroy)
         # Read after the engine's monotonic clock started: mirror time never runs ahead of it.
         self._origin = _monotonic_ns()
+        self._plain_objects = mode == "object" and getsizeof is None and max_bytes is None
         self._reader: Any = None
         self._getitem: Callable[[Any], Any] = partial(CacheBase.__getitem__, self)
         if _Reader is not None and type(self).get is Cache.get and not self._pickled:
@@ -340,7 +341,12 @@ class Cache(CacheBase):
         return stored, weight, ttl_nanos
 
     def _put(self, key: bytes, value: Any, ttl: Optional[float]) -> None:
-        stored, weight, ttl_nanos = self._admit(key, value, ttl)
+        if self._plain_objects and ttl is None:  # object mode, weight 1, no byte bound
+            stored, weight, ttl_nanos = value, 1, self._settings.ttl_nanos
+            if len(key) > MAX_ENTRY_SIZE:
+                raise ValueError(f"key of {len(key)} bytes exceeds the limit of {MAX_ENTRY_SIZE}")
+        else:
+            stored, weight, ttl_nanos = self._admit(key, value, ttl)
         handle = next(_handles)
         with self._lock:
             self._check_open()

@@ -351,10 +351,10 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
     def put(self, key: Key, value: Any, ttl: Optional[float] = None) -> None:
         """Stores ``key -> value`` as the most recently used entry, expiring ``ttl`` seconds
         from now (default: the cache's TTL). ``EntryTooHeavyError`` leaves the cache unchanged."""
-        self._put(key_bytes(key), value, ttl)
+        self._put(key if type(key) is bytes else key_bytes(key), value, ttl)
 
     def __setitem__(self, key: Key, value: Any) -> None:
-        self._put(key_bytes(key), value, None)
+        self._put(key if type(key) is bytes else key_bytes(key), value, None)
 
     def put_many(
         self,
