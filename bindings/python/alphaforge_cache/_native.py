@@ -22,7 +22,6 @@ engine, which decides).
 
 from __future__ import annotations
 
-import itertools
 import pickle
 import struct
 import sys
@@ -71,7 +70,6 @@ _NULL = ffi.NULL
 
 _put_call = lib.afcpy_put
 _monotonic_ns = time.monotonic_ns
-_handles = itertools.count(1)
 #: A key that is not an int, stored in every value table on PyPy: PyPy's dict for int keys only
 #: keeps popped values alive until it compacts (about 18 of them in test_leaks); one key of
 #: another type makes it a general dict, which releases them at once.
@@ -143,6 +141,7 @@ class Cache(CacheBase):
         self._timer = timer
         # handle -> (key, stored value): the values of the engine's entries.
         self._values: Dict[int, Tuple[bytes, Any]] = {}
+        self._next_handle = 1  # handles are per cache, taken under the lock
         if _PYPY_STRATEGY_KEY is not None:
             self._values[_PYPY_STRATEGY_KEY] = (b"", None)
         clock = _NULL if timer is None else timer._attach(_NativeClock).ptr  # type: ignore[attr-defined]
@@ -354,9 +353,10 @@ class Cache(CacheBase):
                 raise ValueError(f"key of {len(key)} bytes exceeds the limit of {MAX_ENTRY_SIZE}")
         else:
             stored, weight, ttl_nanos = self._admit(key, value, ttl)
-        handle = next(_handles)
         with self._lock:
             self._check_open()
+            handle = self._next_handle
+            self._next_handle = handle + 1
             # The mirror's deadline is computed before the engine reads its clock.
             deadline = None if ttl_nanos is None else self._deadline(ttl_nanos, self._now())
             reader = self._reader
@@ -401,37 +401,43 @@ class Cache(CacheBase):
         return removed
 
     def _put_many(self, items: List[Tuple[bytes, Any]], ttl: Optional[float]) -> None:
-        admitted = [(key, self._admit(key, value, ttl)) for key, value in items]
-        n = len(admitted)
-        handles = [next(_handles) for _ in range(n)]
-        keys = [key for key, _ in admitted]
+        n = len(items)
+        keys = [key for key, _ in items]
+        if self._plain_objects and ttl is None and max(map(len, keys), default=0) <= MAX_ENTRY_SIZE:
+            stored = [value for _, value in items]
+            weights = [1] * n
+            ttl_nanos = self._settings.ttl_nanos
+        else:
+            admitted = [self._admit(key, value, ttl) for key, value in items]
+            stored = [entry[0] for entry in admitted]
+            weights = [entry[1] for entry in admitted]
+            ttl_nanos = admitted[0][2] if admitted else None
         with self._lock:
             self._begin()
-            ttl_nanos = admitted[0][1][2] if admitted else None
+            first = self._next_handle
+            self._next_handle = first + n
+            handles = list(range(first, first + n))
             now = 0 if ttl_nanos is None else self._now()
             code = lib.afcpy_put_many(
                 self._ptr,
                 b"".join(keys),
-                ffi.new("size_t[]", [len(key) for key in keys]),
+                ffi.new("size_t[]", list(map(len, keys))),
                 ffi.new("uint64_t[]", handles),
-                ffi.new("uint64_t[]", [weight for _, (_s, weight, _t) in admitted]),
+                ffi.new("uint64_t[]", weights),
                 n,
                 ttl_nanos or 0,
             )
-            removed: List[Tuple[bytes, Any, int]] = []
             if code & _ERR:
                 removed = self._removed(code)
             else:
                 values = self._values
-                last: Dict[bytes, Tuple[int, Any]] = {}
-                for handle, (key, (stored, _w, _t)) in zip(handles, admitted):
-                    values[handle] = (key, stored)
-                    last[key] = (handle, stored)
+                values.update(zip(handles, zip(keys, stored)))
+                last = dict(zip(keys, zip(handles, stored)))  # a key's last entry wins
                 removed = self._removed(code)
                 deadline = self._deadline(ttl_nanos, now)
-                for key, (handle, stored) in last.items():
+                for key, (handle, value) in last.items():
                     if handle in values:
-                        self._mirror_store(key, stored, deadline)
+                        self._mirror_store(key, value, deadline)
                     else:  # evicted by a later entry of the same batch
                         self._mirror_drop(key)
         self._finish(code, removed)

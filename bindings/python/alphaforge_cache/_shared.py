@@ -363,7 +363,7 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
     ) -> None:
         """Stores many entries in one call, in order: all of them, or (on an error) none."""
         pairs = items.items() if isinstance(items, Mapping) else items
-        self._put_many([(key_bytes(k), v) for k, v in pairs], ttl)
+        self._put_many([(k if type(k) is bytes else key_bytes(k), v) for k, v in pairs], ttl)
 
     def __delitem__(self, key: Key) -> None:
         if not self._remove(key_bytes(key))[0]:
