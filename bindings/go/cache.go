@@ -106,7 +106,7 @@ type Item struct {
 // Cache is a thread-safe LRU/TTL cache of byte strings. Create it with New; Close it when done
 // (a finalizer closes a cache that becomes unreachable, but only Close is prompt).
 type Cache struct {
-	ptr *C.afc_cache
+	ptr C.afcgo_cache // the C handle (0 once closed)
 	// state counts the calls in flight; closedBit marks a closed (or closing) cache.
 	state    atomic.Int64
 	listener *listener
@@ -159,7 +159,7 @@ func New(opts Options) (*Cache, error) {
 		c.freeListener()
 		return nil, err
 	}
-	c.ptr = (*C.afc_cache)(r.ptr)
+	c.ptr = C.afcgo_cache(r.n)
 	runtime.SetFinalizer(c, (*Cache).finalize)
 	return c, nil
 }
@@ -218,8 +218,8 @@ func (c *Cache) Close() error {
 // re-raises a panic of the listener if asked to.
 func (c *Cache) closeNow(repanic bool) {
 	defer close(c.done)
-	C.afc_cache_free(c.ptr)
-	c.ptr = nil
+	C.afcgo_cache_free(c.ptr)
+	c.ptr = 0
 	l := c.listener
 	c.freeListener()
 	if l != nil {

@@ -6,6 +6,9 @@
 #include "afcgo.h"
 #include "_cgo_export.h"
 
+// The cache behind a handle.
+#define CACHE(handle) ((const afc_cache *)(handle))
+
 static afcgo_result afcgo_status(afc_status status) {
     afcgo_result r = {status, 0, NULL, NULL};
     if (status != AFC_OK && status != AFC_NOT_FOUND && status != AFC_BUFFER_TOO_SMALL) {
@@ -37,13 +40,15 @@ afcgo_result afcgo_config_use_clock(afc_config *config, const afc_clock *clock) 
 afcgo_result afcgo_cache_new(const afc_config *config) {
     afc_cache *cache = NULL;
     afc_status status = afc_cache_new(config, &cache);
-    return with(status, 0, cache);
+    return with(status, (uintptr_t)cache, NULL);
 }
 
-afcgo_result afcgo_get(const afc_cache *cache, const uint8_t *key, size_t key_len, uint8_t *buf,
+void afcgo_cache_free(afcgo_cache cache) { afc_cache_free((afc_cache *)cache); }
+
+afcgo_result afcgo_get(afcgo_cache cache, const uint8_t *key, size_t key_len, uint8_t *buf,
                        size_t buf_len) {
     size_t len = 0;
-    afc_status status = afc_cache_get(cache, key, key_len, buf, buf_len, &len);
+    afc_status status = afc_cache_get(CACHE(cache), key, key_len, buf, buf_len, &len);
     if (status == AFC_OK || status == AFC_BUFFER_TOO_SMALL) {
         afcgo_result r = {status, len, NULL, NULL};
         return r;
@@ -51,76 +56,76 @@ afcgo_result afcgo_get(const afc_cache *cache, const uint8_t *key, size_t key_le
     return with(status, len, NULL);
 }
 
-afcgo_result afcgo_peek(const afc_cache *cache, const uint8_t *key, size_t key_len, uint8_t *buf,
+afcgo_result afcgo_peek(afcgo_cache cache, const uint8_t *key, size_t key_len, uint8_t *buf,
                         size_t buf_len) {
     size_t len = 0;
-    afc_status status = afc_cache_peek(cache, key, key_len, buf, buf_len, &len);
+    afc_status status = afc_cache_peek(CACHE(cache), key, key_len, buf, buf_len, &len);
     return with(status, len, NULL);
 }
 
-afcgo_result afcgo_contains(const afc_cache *cache, const uint8_t *key, size_t key_len) {
+afcgo_result afcgo_contains(afcgo_cache cache, const uint8_t *key, size_t key_len) {
     bool found = false;
-    afc_status status = afc_cache_contains(cache, key, key_len, &found);
+    afc_status status = afc_cache_contains(CACHE(cache), key, key_len, &found);
     return with(status, found ? 1 : 0, NULL);
 }
 
-afcgo_result afcgo_remaining_ttl(const afc_cache *cache, const uint8_t *key, size_t key_len) {
+afcgo_result afcgo_remaining_ttl(afcgo_cache cache, const uint8_t *key, size_t key_len) {
     uint64_t ns = 0;
-    afc_status status = afc_cache_remaining_ttl(cache, key, key_len, &ns);
+    afc_status status = afc_cache_remaining_ttl(CACHE(cache), key, key_len, &ns);
     return with(status, ns, NULL);
 }
 
-afcgo_result afcgo_get_or_insert(const afc_cache *cache, const uint8_t *key, size_t key_len,
+afcgo_result afcgo_get_or_insert(afcgo_cache cache, const uint8_t *key, size_t key_len,
                                  void *user_data, uint8_t *buf, size_t buf_len) {
     size_t len = 0;
-    afc_status status =
-        afc_cache_get_or_insert(cache, key, key_len, afcgo_compute, user_data, buf, buf_len, &len);
+    afc_status status = afc_cache_get_or_insert(CACHE(cache), key, key_len, afcgo_compute,
+                                                user_data, buf, buf_len, &len);
     return with(status, len, NULL);
 }
 
-afcgo_result afcgo_get_many(const afc_cache *cache, const uint8_t *keys, const size_t *key_lens,
+afcgo_result afcgo_get_many(afcgo_cache cache, const uint8_t *keys, const size_t *key_lens,
                             size_t n, uint8_t *values, size_t values_cap, size_t *value_offsets,
                             size_t *value_lens) {
     size_t needed = 0;
-    afc_status status = afc_cache_get_many(cache, keys, key_lens, n, values, values_cap,
+    afc_status status = afc_cache_get_many(CACHE(cache), keys, key_lens, n, values, values_cap,
                                            value_offsets, value_lens, &needed);
     return with(status, needed, NULL);
 }
 
-afcgo_result afcgo_len(const afc_cache *cache) {
+afcgo_result afcgo_len(afcgo_cache cache) {
     size_t n = 0;
-    afc_status status = afc_cache_len(cache, &n);
+    afc_status status = afc_cache_len(CACHE(cache), &n);
     return with(status, n, NULL);
 }
 
-afcgo_result afcgo_weight(const afc_cache *cache) {
+afcgo_result afcgo_weight(afcgo_cache cache) {
     uint64_t n = 0;
-    afc_status status = afc_cache_weight(cache, &n);
+    afc_status status = afc_cache_weight(CACHE(cache), &n);
     return with(status, n, NULL);
 }
 
-afcgo_result afcgo_expire(const afc_cache *cache) {
+afcgo_result afcgo_expire(afcgo_cache cache) {
     size_t n = 0;
-    afc_status status = afc_cache_expire(cache, &n);
+    afc_status status = afc_cache_expire(CACHE(cache), &n);
     return with(status, n, NULL);
 }
 
-afcgo_result afcgo_clock_now(const afc_cache *cache) {
+afcgo_result afcgo_clock_now(afcgo_cache cache) {
     uint64_t ns = 0;
-    afc_status status = afc_cache_clock_now(cache, &ns);
+    afc_status status = afc_cache_clock_now(CACHE(cache), &ns);
     return with(status, ns, NULL);
 }
 
-afcgo_stats_result afcgo_stats(const afc_cache *cache) {
+afcgo_stats_result afcgo_stats(afcgo_cache cache) {
     afcgo_stats_result r;
     memset(&r, 0, sizeof r);
-    r.status = afc_cache_stats(cache, &r.stats);
+    r.status = afc_cache_stats(CACHE(cache), &r.stats);
     return r;
 }
 
-afcgo_result afcgo_iter_new(const afc_cache *cache) {
+afcgo_result afcgo_iter_new(afcgo_cache cache) {
     afc_iter *iter = NULL;
-    afc_status status = afc_iter_new(cache, &iter);
+    afc_status status = afc_iter_new(CACHE(cache), &iter);
     return with(status, 0, iter);
 }
 
@@ -148,41 +153,42 @@ afcgo_result afcgo_value_out_set(afc_value_out *out, const uint8_t *value, size_
     return afcgo_status(afc_value_out_set(out, value, value_len));
 }
 
-afcgo_result afcgo_put(const afc_cache *cache, const uint8_t *key, size_t key_len,
+afcgo_result afcgo_put(afcgo_cache cache, const uint8_t *key, size_t key_len,
                        const uint8_t *value, size_t value_len, uint64_t ttl_ns) {
-    return afcgo_status(afc_cache_put(cache, key, key_len, value, value_len, ttl_ns));
+    return afcgo_status(afc_cache_put(CACHE(cache), key, key_len, value, value_len, ttl_ns));
 }
 
-afcgo_result afcgo_put_many(const afc_cache *cache, const uint8_t *keys, const size_t *key_lens,
+afcgo_result afcgo_put_many(afcgo_cache cache, const uint8_t *keys, const size_t *key_lens,
                             const uint8_t *values, const size_t *value_lens, size_t n,
                             uint64_t ttl_ns) {
-    return afcgo_status(afc_cache_put_many(cache, keys, key_lens, values, value_lens, n, ttl_ns));
+    return afcgo_status(
+        afc_cache_put_many(CACHE(cache), keys, key_lens, values, value_lens, n, ttl_ns));
 }
 
-afcgo_result afcgo_remove(const afc_cache *cache, const uint8_t *key, size_t key_len) {
-    return afcgo_status(afc_cache_remove(cache, key, key_len));
+afcgo_result afcgo_remove(afcgo_cache cache, const uint8_t *key, size_t key_len) {
+    return afcgo_status(afc_cache_remove(CACHE(cache), key, key_len));
 }
 
-afcgo_result afcgo_clear(const afc_cache *cache) { return afcgo_status(afc_cache_clear(cache)); }
+afcgo_result afcgo_clear(afcgo_cache cache) { return afcgo_status(afc_cache_clear(CACHE(cache))); }
 
-afcgo_result afcgo_reset_stats(const afc_cache *cache) {
-    return afcgo_status(afc_cache_reset_stats(cache));
+afcgo_result afcgo_reset_stats(afcgo_cache cache) {
+    return afcgo_status(afc_cache_reset_stats(CACHE(cache)));
 }
 
-afcgo_result afcgo_resize(const afc_cache *cache, uint64_t max_entries) {
-    return afcgo_status(afc_cache_resize(cache, max_entries));
+afcgo_result afcgo_resize(afcgo_cache cache, uint64_t max_entries) {
+    return afcgo_status(afc_cache_resize(CACHE(cache), max_entries));
 }
 
-afcgo_result afcgo_set_max_bytes(const afc_cache *cache, uint64_t max_bytes) {
-    return afcgo_status(afc_cache_set_max_bytes(cache, max_bytes));
+afcgo_result afcgo_set_max_bytes(afcgo_cache cache, uint64_t max_bytes) {
+    return afcgo_status(afc_cache_set_max_bytes(CACHE(cache), max_bytes));
 }
 
-afcgo_result afcgo_clock_set(const afc_cache *cache, uint64_t now_ns) {
-    return afcgo_status(afc_cache_clock_set(cache, now_ns));
+afcgo_result afcgo_clock_set(afcgo_cache cache, uint64_t now_ns) {
+    return afcgo_status(afc_cache_clock_set(CACHE(cache), now_ns));
 }
 
-afcgo_result afcgo_clock_advance(const afc_cache *cache, uint64_t by_ns) {
-    return afcgo_status(afc_cache_clock_advance(cache, by_ns));
+afcgo_result afcgo_clock_advance(afcgo_cache cache, uint64_t by_ns) {
+    return afcgo_status(afc_cache_clock_advance(CACHE(cache), by_ns));
 }
 
 void afcgo_listener(void *user_data, const uint8_t *key, size_t key_len, const uint8_t *value,
