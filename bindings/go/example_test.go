@@ -37,7 +37,8 @@ func Example() {
 		fmt.Println(err)
 	}
 	s := cache.Stats() // reclaims expired entries first: the listener hears quote:AAPL
-	fmt.Println(s.Hits, "hits,", s.Misses, "misses, ratio", s.HitRatio(), "live", cache.Contains([]byte("quote:AAPL")))
+	fmt.Println(s.Hits, "hits,", s.Misses, "misses, ratio", s.HitRatio())
+	fmt.Println("quote:AAPL live:", cache.Contains([]byte("quote:AAPL")))
 	// Output:
 	// 189.70,190.10,189.55,189.98 true
 	// 189.97/189.99
@@ -45,5 +46,6 @@ func Example() {
 	// bar:AAPL:1m:0930 left: removed
 	// afcache: AFC_INVALID_ARGUMENT: max_entries must be between 1 and 4294967294 (got 0)
 	// quote:AAPL left: expired
-	// 3 hits, 1 misses, ratio 0.75 live false
+	// 3 hits, 1 misses, ratio 0.75
+	// quote:AAPL live: false
 }

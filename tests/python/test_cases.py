@@ -1,5 +1,6 @@
-"""The shared operation scripts of ``tests/cases/*.json`` (see the README there), replayed through the
-package's public API on every backend. The C, C++, Go and Node.js bindings replay the same files."""
+"""The shared operation scripts of ``tests/cases/*.json`` (see the README there), replayed
+through the package's public API on every backend. The C, C++, Go and Node.js bindings replay
+the same files."""
 
 from __future__ import annotations
 
