@@ -7,7 +7,8 @@
 //   cpp        cache.get(key, out) into a reused std::string           (the wrapper's hot path)
 //   cpp_alloc  cache.get(key) -> std::optional<std::string>            (allocates a string)
 //
-// Usage: bench [gets_per_round]   (default 2,000,000). Not a test: it checks only that the gets hit.
+// Usage: bench [gets_per_round [c|cpp]]   (default 1,000,000; c or cpp runs that series alone, for
+// callgrind). Not a test: it checks only that the gets hit.
 #include <alphaforge_cache.hpp>
 
 #include <algorithm>
@@ -22,7 +23,7 @@ namespace {
 
 constexpr std::uint64_t kCapacity = 100000;
 constexpr std::size_t kKeyLen = 16, kValueLen = 64;
-constexpr int kRounds = 9;
+constexpr int kRounds = 15;
 
 using Key = std::array<std::uint8_t, kKeyLen>;
 
@@ -74,10 +75,51 @@ struct Series {
     }
 };
 
+/// What the rounds read: the cache, its resident keys, where the next round resumes.
+struct Workload {
+    const afc_cache *raw;
+    afc::Cache *cache;
+    const std::vector<Key> *keys;
+    std::size_t cursor, checksum, gets;
+
+    const Key &next() {
+        const Key &k = (*keys)[cursor];
+        if (++cursor == keys->size()) cursor = 0;
+        return k;
+    }
+};
+
+// Each round is a function of its own (not inlined) so that callgrind can count it alone.
+__attribute__((noinline)) double c_round(Workload &w) {
+    std::uint8_t buf[kValueLen];
+    std::size_t len = 0;
+    const double start = now_ns();
+    for (std::size_t i = 0; i < w.gets; i++) {
+        const Key &k = w.next();
+        if (afc_cache_get(w.raw, k.data(), kKeyLen, buf, sizeof buf, &len) == AFC_OK) w.checksum += len;
+    }
+    return (now_ns() - start) / static_cast<double>(w.gets);
+}
+
+__attribute__((noinline)) double cpp_round(Workload &w) {
+    static std::string out;
+    const double start = now_ns();
+    for (std::size_t i = 0; i < w.gets; i++)
+        if (w.cache->get(view(w.next()), out)) w.checksum += out.size();
+    return (now_ns() - start) / static_cast<double>(w.gets);
+}
+
+__attribute__((noinline)) double alloc_round(Workload &w) {
+    const double start = now_ns();
+    for (std::size_t i = 0; i < w.gets; i++)
+        if (auto v = w.cache->get(view(w.next()))) w.checksum += v->size();
+    return (now_ns() - start) / static_cast<double>(w.gets);
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
-    const std::size_t gets = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 2000000;
+    const std::size_t gets = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 1000000;
     afc::Cache cache = afc::Cache::builder(kCapacity).build();
     const std::string value(kValueLen, '\xA5');
     for (const Key &k : shuffled_keys(0, kCapacity, 1)) cache.put(view(k), value);
@@ -90,43 +132,24 @@ int main(int argc, char **argv) {
                 kValueLen, gets);
 
     const afc_cache *raw = cache.native_handle();
-    std::size_t cursor = 0, checksum = 0;
-    auto next = [&]() -> const Key & {
-        const Key &k = resident[cursor];
-        if (++cursor == resident.size()) cursor = 0;
-        return k;
-    };
-    auto c_round = [&] {
-        std::uint8_t buf[kValueLen];
-        std::size_t len = 0;
-        const double start = now_ns();
-        for (std::size_t i = 0; i < gets; i++) {
-            const Key &k = next();
-            if (afc_cache_get(raw, k.data(), kKeyLen, buf, sizeof buf, &len) == AFC_OK) checksum += len;
-        }
-        return (now_ns() - start) / static_cast<double>(gets);
-    };
-    std::string out;
-    auto cpp_round = [&] {
-        const double start = now_ns();
-        for (std::size_t i = 0; i < gets; i++)
-            if (cache.get(view(next()), out)) checksum += out.size();
-        return (now_ns() - start) / static_cast<double>(gets);
-    };
-    auto alloc_round = [&] {
-        const double start = now_ns();
-        for (std::size_t i = 0; i < gets; i++)
-            if (auto v = cache.get(view(next()))) checksum += v->size();
-        return (now_ns() - start) / static_cast<double>(gets);
-    };
-
+    Workload w{raw, &cache, &resident, 0, 0, gets};
+    const std::string mode = argc > 2 ? argv[2] : "both";
+    if (mode == "c" || mode == "cpp") {
+        // One series alone, for an instruction count: valgrind --tool=callgrind
+        // --toggle-collect='*c_round*' (or cpp_round) bench N c|cpp
+        for (int r = 0; r < 3; r++) (mode == "c" ? c_round : cpp_round)(w);
+        std::printf("(checksum %zu)\n", w.checksum);
+        return 0;
+    }
     Series c{"c", {}}, cpp{"cpp", {}}, alloc{"cpp_alloc", {}};
-    c_round(); // warm-up
-    cpp_round();
+    std::vector<double> ratios;
+    c_round(w); // warm-up
+    cpp_round(w);
     for (int r = 0; r < kRounds; r++) {
-        c.per_get.push_back(c_round());
-        cpp.per_get.push_back(cpp_round());
-        alloc.per_get.push_back(alloc_round());
+        c.per_get.push_back(c_round(w));
+        cpp.per_get.push_back(cpp_round(w));
+        ratios.push_back(cpp.per_get.back() / c.per_get.back());
+        alloc.per_get.push_back(alloc_round(w));
     }
     const double c_median = c.median();
     for (Series *s : {&c, &cpp, &alloc}) {
@@ -135,7 +158,10 @@ int main(int argc, char **argv) {
                     s->name, median, kRounds, s->per_get.front(),
                     100.0 * (median - c_median) / c_median);
     }
-    std::printf("(checksum %zu)\n", checksum);
+    std::sort(ratios.begin(), ratios.end());
+    std::printf("cpp / c, round by round: median %.3f (min %.3f, max %.3f)\n",
+                ratios[ratios.size() / 2], ratios.front(), ratios.back());
+    std::printf("(checksum %zu)\n", w.checksum);
     const afc::Stats s = cache.stats();
     return s.misses == 0 ? 0 : 1;
 }
