@@ -35,6 +35,7 @@
 
 #include "alphaforge_cache.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -187,16 +188,25 @@ inline void rethrow_pending() {
     }
 }
 
+/// A cache's listener, and how many calls of it are running (close() refuses to free the cache
+/// under one: the C call that runs it still uses the cache).
+struct ListenerState {
+    Listener fn;
+    std::atomic<int> running{0};
+};
+
 inline void listener_trampoline(void *user_data, const std::uint8_t *key, std::size_t key_len,
                                 const std::uint8_t *value, std::size_t value_len,
                                 afc_removal_cause cause) noexcept {
-    auto *listener = static_cast<Listener *>(user_data);
+    auto *state = static_cast<ListenerState *>(user_data);
     ++callback_depth();
+    state->running.fetch_add(1, std::memory_order_relaxed);
     try {
-        (*listener)(view(key, key_len), view(value, value_len), static_cast<Cause>(cause));
+        state->fn(view(key, key_len), view(value, value_len), static_cast<Cause>(cause));
     } catch (...) {
         if (!pending_exception()) pending_exception() = std::current_exception();
     }
+    state->running.fetch_sub(1, std::memory_order_relaxed);
     --callback_depth();
 }
 
@@ -283,9 +293,10 @@ public:
             if (shards_) detail::check(afc_config_set_shards(config, *shards_));
             if (manual_start_) detail::check(afc_config_use_manual_clock(config, *manual_start_));
             if (shared_clock_) detail::check(afc_config_use_clock(config, shared_clock_));
-            std::unique_ptr<Listener> listener;
+            std::unique_ptr<detail::ListenerState> listener;
             if (listener_) {
-                listener = std::make_unique<Listener>(listener_);
+                listener = std::make_unique<detail::ListenerState>();
+                listener->fn = listener_;
                 detail::check(afc_config_set_listener(config, detail::listener_trampoline,
                                                       listener.get()));
             }
@@ -327,8 +338,14 @@ public:
 
     /// Frees the cache: the listener hears every remaining entry as cleared (its first exception
     /// is rethrown; the cache is already closed then, so a listener calling it gets an
-    /// AFC_NULL_POINTER error). Later calls throw `afc::Error` (AFC_NULL_POINTER); closing twice is harmless.
+    /// AFC_NULL_POINTER error). Called from the listener, it throws AFC_INVALID_ARGUMENT. Like
+    /// moving and destroying, it must not race with other calls, nor run from a get_or_insert
+    /// compute function. Later calls throw `afc::Error` (AFC_NULL_POINTER); closing twice is harmless.
     void close() {
+        if (listener_ && listener_->running.load(std::memory_order_relaxed) > 0)
+            throw Error(AFC_INVALID_ARGUMENT,
+                        "AFC_INVALID_ARGUMENT: close() while the listener runs (from the listener, "
+                        "the call that runs it still uses the cache)");
         release();
         detail::rethrow_pending();
     }
@@ -598,7 +615,7 @@ public:
     const afc_cache *native_handle() const noexcept { return ptr_; }
 
 private:
-    Cache(afc_cache *ptr, std::unique_ptr<Listener> listener) noexcept
+    Cache(afc_cache *ptr, std::unique_ptr<detail::ListenerState> listener) noexcept
         : ptr_(ptr), listener_(std::move(listener)) {}
 
     /// Frees the C cache; the listener (kept alive until after the free) hears what was left.
@@ -678,7 +695,7 @@ private:
 
     afc_cache *ptr_ = nullptr;
     // Heap-allocated so that its address, given to the C library, survives moves of the Cache.
-    std::unique_ptr<Listener> listener_;
+    std::unique_ptr<detail::ListenerState> listener_;
 };
 
 } // namespace afc

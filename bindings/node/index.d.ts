@@ -146,7 +146,9 @@ export class Cache {
   /** Whether close() was called. */
   readonly closed: boolean;
   /** Frees the cache now (the listener hears the entries left as cleared); later calls throw
-   * CacheError 'AFC_NULL_POINTER'. A cache never closed is freed when collected. */
+   * CacheError 'AFC_NULL_POINTER'. A cache never closed is freed when collected. From its own
+   * listener or getOrSet function it throws CacheError 'AFC_INVALID_ARGUMENT' (the call that runs
+   * them still uses the cache). */
   close(): void;
 }
 

@@ -228,10 +228,13 @@ const cacheRegistry = new FinalizationRegistry((held) => {
 
 /** Tells the listener of one entry that left; keeps the first exception it throws. */
 function notify(state, key, keyLen, value, valueLen, cause) {
+  state.callbacks++;
   try {
     state.listener(copyOut(key, Number(keyLen)), copyOut(value, Number(valueLen)), CAUSES[cause]);
   } catch (error) {
     if (state.pending === null) state.pending = { error };
+  } finally {
+    state.callbacks--;
   }
 }
 
@@ -244,7 +247,9 @@ class Cache {
   // The listener and the first exception it threw during the current call. The registered
   // callback refers to this object, not to the cache, so that a cache nobody refers to can be
   // collected (and freed by the registry).
-  #state = { listener: null, pending: null };
+  // `callbacks` counts the listener and getOrSet calls running: close() refuses to free the cache
+  // under a C call that is still using it.
+  #state = { listener: null, pending: null, callbacks: 0 };
   #buf = new Uint8Array(SCRATCH); // what the C calls write into (a plain Uint8Array: cheaper for koffi)
   #view = Buffer.from(this.#buf.buffer); // the same memory, to copy from
   #out = new BigUint64Array(1);
@@ -399,13 +404,17 @@ class Cache {
     if (typeof compute !== 'function') throw new TypeError('compute must be a function');
     const k = toBytes(key, 'key');
     let thrown = null;
+    const state = this.#state;
     const trampoline = (_, keyPtr, keyLen, out) => {
+      state.callbacks++;
       try {
         const v = toBytes(compute(copyOut(keyPtr, Number(keyLen))), 'the computed value');
         return C.value_out_set(out, v, v.length) === OK ? 0 : 1;
       } catch (error) {
         thrown = { error };
         return 1;
+      } finally {
+        state.callbacks--;
       }
     };
     const buf = this.#buf;
@@ -573,6 +582,9 @@ class Cache {
 
   close() {
     if (this.#ptr === null) return;
+    if (this.#state.callbacks > 0) {
+      throw new CacheError(4, 'close() from the listener or a getOrSet function: the call that runs it still uses the cache');
+    }
     const { ptr, callback } = this.#held;
     this.#ptr = null;
     cacheRegistry.unregister(this);

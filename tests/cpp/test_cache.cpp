@@ -253,6 +253,27 @@ TEST("listener: it may call the cache (re-entrancy, no lock held)") {
     CHECK(seen == std::vector<std::string>{"a-1"});
 }
 
+TEST("listener: close() from it is refused (the call that runs it still uses the cache)") {
+    afc::Cache *self = nullptr;
+    int refused = 0;
+    afc::Cache cache = afc::Cache::builder(1).listener([&](std::string_view, std::string_view,
+                                                          afc::Cause cause) {
+        if (cause == afc::Cause::cleared) return;
+        try {
+            self->close();
+        } catch (const afc::Error &e) {
+            if (e.status() == AFC_INVALID_ARGUMENT) refused++;
+        }
+    }).build();
+    self = &cache;
+    cache.put("a", "1");
+    cache.put("b", "2");
+    CHECK_EQ(refused, 1);
+    CHECK(cache.get("b") == std::optional<std::string>("2"));
+    cache.close();
+    CHECK(!cache);
+}
+
 TEST("get_or_insert: computes on a miss only; an exception stores nothing") {
     afc::Cache cache = afc::Cache::builder(8).build();
     int computed = 0;

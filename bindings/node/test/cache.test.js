@@ -82,6 +82,27 @@ test('close: the listener hears what was left; later calls throw; twice is harml
   cache.close();
 });
 
+test('close from the listener or a getOrSet function is refused (the cache is still in use)', () => {
+  let refused = 0;
+  const cache = new Cache({
+    maxEntries: 1,
+    onEvict: (key, value, cause) => {
+      if (cause === 'cleared') return;
+      assert.throws(() => cache.close(), isCacheError('AFC_INVALID_ARGUMENT'));
+      refused++;
+    },
+  });
+  cache.set('a', '1').set('b', '2');
+  cache.getOrSet('c', () => {
+    assert.throws(() => cache.close(), isCacheError('AFC_INVALID_ARGUMENT'));
+    refused++;
+    return '3';
+  });
+  assert.equal(refused, 3); // a evicted by b, b evicted by c, and the getOrSet function
+  assert.equal(cache.get('c', 'utf8'), '3');
+  cache.close();
+});
+
 test('a cache nobody refers to is freed when collected', async () => {
   v8.setFlagsFromString('--expose-gc');
   const gc = vm.runInNewContext('gc');
