@@ -165,5 +165,6 @@ def call(cache: Any, clock: ManualClock, op: Dict[str, Any]) -> Any:
     elif name == "close":
         cache.close()
     elif name != "events":
+        # TODO(snapshots): "save" and "load" (cache.save / cache.load) go here.
         raise AssertionError(f"unknown operation {name!r}")
     return None
