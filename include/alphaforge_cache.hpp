@@ -370,11 +370,11 @@ public:
         return finish_read(key, out, status, len);
     }
 
-    /// The value of `key` (the entry becomes the most recently used), or nullopt.
+    /// The value of `key` (the entry becomes the most recently used), or nullopt. It reads into
+    /// a buffer of the thread's, then copies the value out: one C call and one allocation of the
+    /// value's size (none up to 15 bytes).
     std::optional<std::string> get(std::string_view key) const {
-        std::string out;
-        if (!get(key, out)) return std::nullopt;
-        return out;
+        return read_copy(key, false);
     }
 
     /// As `get(key, out)`, leaving recency and the hit/miss counters unchanged.
@@ -389,9 +389,7 @@ public:
 
     /// As `get(key)`, leaving recency and the hit/miss counters unchanged.
     std::optional<std::string> peek(std::string_view key) const {
-        std::string out;
-        if (!peek(key, out)) return std::nullopt;
-        return out;
+        return read_copy(key, true);
     }
 
     /// Whether `key` has a live entry (recency and counters unchanged).
@@ -651,6 +649,21 @@ private:
     void put_ns(std::string_view key, std::string_view value, std::uint64_t ttl_ns) {
         settle(afc_cache_put(ptr_, detail::bytes(key), key.size(), detail::bytes(value),
                              value.size(), ttl_ns));
+    }
+
+    /// get(key) or peek(key): through the thread's scratch buffer, or a string of its own in a
+    /// listener (which may run while an outer call on this thread still reads into the scratch).
+    std::optional<std::string> read_copy(std::string_view key, bool is_peek) const {
+        if (detail::callback_depth() > 0) {
+            std::string out;
+            if (!(is_peek ? peek(key, out) : get(key, out))) return std::nullopt;
+            return out;
+        }
+        thread_local std::string scratch;
+        if (!(is_peek ? peek(key, scratch) : get(key, scratch))) return std::nullopt;
+        std::string out(scratch);
+        if (scratch.capacity() > (std::size_t{1} << 16)) std::string().swap(scratch); // keep it small
+        return out;
     }
 
     /// The end of a get or peek into `out` that returned `status` with `len`: the value's length

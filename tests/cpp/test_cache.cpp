@@ -245,12 +245,21 @@ TEST("listener: it may call the cache (re-entrancy, no lock held)") {
         [&](std::string_view key, std::string_view, afc::Cause) {
             // The entry has left, the new one is there; a get from here works.
             seen.push_back(std::string(key) + (self->contains(key) ? "+" : "-") +
-                           std::to_string(self->size()));
+                           std::to_string(self->size()) + self->get("b").value_or("?") +
+                           self->peek("b").value_or("?"));
         }).build();
     self = &cache;
     cache.put("a", "1");
     cache.put("b", "2");
-    CHECK(seen == std::vector<std::string>{"a-1"});
+    CHECK(seen == std::vector<std::string>{"a-122"});
+    // get(key) and peek(key) read through a buffer of the thread's: values of every size.
+    const std::string big(3000, 'g');
+    cache.put("big", big);
+    CHECK(cache.get("big") == std::optional<std::string>(big));
+    CHECK(cache.peek("big") == std::optional<std::string>(big));
+    cache.put("s", "x");
+    CHECK(cache.get("s") == std::optional<std::string>("x"));
+    CHECK(!cache.get("big").has_value());
 }
 
 TEST("listener: close() from it is refused (the call that runs it still uses the cache)") {
