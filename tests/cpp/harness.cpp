@@ -10,12 +10,13 @@
 #include <vector>
 
 namespace harness {
-namespace {
 
 std::vector<std::pair<const char *, std::function<void()>>> &tests() {
     static std::vector<std::pair<const char *, std::function<void()>>> all;
     return all;
 }
+
+namespace {
 
 std::atomic<long> failures{0};
 std::mutex print_lock;
@@ -35,7 +36,26 @@ void check(bool ok, const char *file, int line, const std::string &what) {
 
 } // namespace harness
 
+/// --check-groups GROUP...: fails (listing them) if some tests' names start with no "GROUP: ".
+static int check_groups(int argc, char **argv) {
+    int orphans = 0;
+    for (auto &test : harness::tests()) {
+        bool grouped = false;
+        for (int i = 2; i < argc && !grouped; i++) {
+            const std::string prefix = std::string(argv[i]) + ": ";
+            grouped = std::strncmp(test.first, prefix.c_str(), prefix.size()) == 0;
+        }
+        if (!grouped) {
+            std::fprintf(stderr, "test in no group: %s\n", test.first);
+            orphans++;
+        }
+    }
+    std::printf("%zu tests, %d in no group\n", harness::tests().size(), orphans);
+    return orphans == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
+    if (argc > 1 && std::strcmp(argv[1], "--check-groups") == 0) return check_groups(argc, argv);
     const char *filter = argc > 1 ? argv[1] : "";
     int passed = 0, failed = 0;
     for (auto &test : harness::tests()) {

@@ -7,8 +7,13 @@
 #include <functional>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace harness {
+
+/// Every test registered, in order: (name, body).
+std::vector<std::pair<const char *, std::function<void()>>> &tests();
 
 /// Registers a test (used by TEST).
 struct Registration {

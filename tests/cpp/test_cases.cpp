@@ -1,5 +1,5 @@
 // The shared cases (tests/cases/*.json, format in tests/cases/README.md) replayed through the C++
-// wrapper: one test per case. The files come from AFC_CASES_DIR (set by the Makefile).
+// wrapper: one test per case. The files come from AFC_CASES_DIR (set by CMakeLists.txt).
 #include "alphaforge_cache.hpp"
 #include "harness.hpp"
 #include "json.h"

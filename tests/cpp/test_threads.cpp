@@ -1,7 +1,7 @@
-// Several std::threads on one afc::Cache (run under ThreadSanitizer and AddressSanitizer by the
-// Makefile): bounds, exact counters after the threads stop, the listener's counts, values never
-// torn, get_or_insert computing once per key, and listener exceptions reaching the thread whose
-// call caused them. AFC_TEST_THREAD_OPS sets the operations per thread (20000 by default).
+// Several std::threads on one afc::Cache (built with ThreadSanitizer and with AddressSanitizer by
+// CMakeLists.txt): bounds, exact counters after the threads stop, the listener's counts, values
+// never torn, get_or_insert computing once per key, and listener exceptions reaching the thread
+// whose call caused them. AFC_TEST_THREAD_OPS sets the operations per thread (20000 by default).
 #include "alphaforge_cache.hpp"
 #include "harness.hpp"
 
