@@ -30,6 +30,8 @@
 //   made the entry leave. If it throws, the exception is caught at the C boundary, the remaining
 //   notifications still happen, and the first exception is rethrown by the cache call that
 //   caused it, once that call has finished.
+// - Snapshots (save/load) come with the C ABI's afc_cache_save/afc_cache_load: their place is
+//   marked TODO(snapshots) below.
 #ifndef ALPHAFORGE_CACHE_HPP
 #define ALPHAFORGE_CACHE_HPP
 
