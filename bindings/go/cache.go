@@ -91,10 +91,14 @@ type Options struct {
 	// Clock gives the cache a shared manual clock instead (several caches may share one).
 	Clock *ManualClock
 	// OnEvict, if set, is told of every entry that leaves the cache, after the cache's locks are
-	// released (it may call the cache, but not Close it), on the goroutine whose call made the
-	// entry leave. key and value are its own copies. If it panics, the remaining notifications
-	// still happen and the method that caused it panics with a *ListenerPanic once it is done.
-	// A listener that refers to its cache keeps it reachable: Close such a cache explicitly.
+	// released (it may call the cache, but not Close it: Close would wait for the call running
+	// the listener, forever), on the goroutine whose call made the entry leave. key and value
+	// are its own copies. If it panics, the panic is recovered at the C boundary (a panic must
+	// not unwind through C frames), the remaining notifications still happen, and the first
+	// panic is kept for the cache: the cache method that caused it panics with a *ListenerPanic
+	// once it is done, unless a method finishing at the same moment on another goroutine takes
+	// it first. A listener that refers to its cache keeps it reachable: Close such a cache
+	// explicitly.
 	OnEvict func(key, value []byte, cause Cause)
 }
 
