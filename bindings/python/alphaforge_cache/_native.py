@@ -48,8 +48,9 @@ from ._shared import ABSENT, CacheBase, Notifications
 
 try:  # the read path in C (absent on PyPy, or when it could not be built): _shared.py otherwise
     from ._reads import Reader as _Reader  # type: ignore[import-not-found,unused-ignore]
+    from ._reads import TimedEntry as _TimedEntry  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # pragma: no cover - depends on the build
-    _Reader = None
+    _Reader = _TimedEntry = None
 
 if lib.afc_abi_version() != lib.AFC_ABI_VERSION:  # pragma: no cover - a broken install
     raise ImportError(
@@ -182,6 +183,7 @@ class Cache(CacheBase):
                 int(ffi.cast("uintptr_t", ffi.addressof(lib, "afcpy_replay"))),
             )
             self.get = self._reader.get  # type: ignore[method-assign]
+            self._timed_entry = _TimedEntry
             self._getitem = self._reader.getitem
 
     if _Reader is not None:

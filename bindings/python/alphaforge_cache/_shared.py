@@ -93,6 +93,10 @@ ABSENT: Any = object()
 #: The deadline of a ``_timed`` entry that never expires (a pickle cache's entry without TTL).
 NEVER = 2**64 - 1
 
+def _pair(stored: Any, deadline: int) -> Tuple[Any, int]:
+    return (stored, deadline)
+
+
 #: Reads buffered before they are replayed into the engine.
 FLUSH_AT = 256
 
@@ -115,6 +119,8 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         # The engine's entries: key -> stored value, or key -> (stored value, deadline).
         self._mirror: Dict[Any, Any] = {}
         self._timed: Dict[Any, Tuple[Any, int]] = {}
+        # Makes a _timed entry: a (stored, deadline) pair, or an object that reads as one.
+        self._timed_entry: Callable[[Any, int], Any] = _pair
         # Keys of gets served by the mirror (hits, and misses of a stored key length), and one
         # item per other miss, not yet replayed.
         self._reads: List[Any] = []
@@ -196,7 +202,7 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
             if self._timed:
                 self._timed.pop(key, None)
         else:
-            self._timed[key] = (stored, NEVER if deadline is None else deadline)
+            self._timed[key] = self._timed_entry(stored, NEVER if deadline is None else deadline)
             self._mirror.pop(key, None)
 
     def _mirror_drop(self, key: Any) -> None:
