@@ -104,7 +104,9 @@ impl<R: Read> ChecksumReader<R> {
         self.flush_crc();
         while self.large.len() < n {
             let have = self.large.len();
-            let step = (n - have).min(MAX_BUFFER);
+            // Grow by what has arrived so far (at least a buffer's worth): never more than
+            // twice the bytes the file really has.
+            let step = (n - have).min(have.max(self.buf.len())).min(MAX_BUFFER);
             self.large.resize(have + step, 0);
             let read = loop {
                 match self.inner.read(&mut self.large[have..]) {
@@ -274,7 +276,7 @@ impl<R: Read> SnapshotReader<R> {
                         "{} claims {data_len} bytes of key and value, but only {} remain before \
                          the end of the body",
                         entry(),
-                        body_end - data_start
+                        body_end.saturating_sub(data_start)
                     ),
                 ));
             }
