@@ -372,9 +372,7 @@ class _Input:
         self._pos = 0
         self._crc_from = 0
         if len(self._buf) < n:
-            self.offset += len(self._buf)
-            self._pos = len(self._buf)
-            return None
+            return None  # nothing consumed: the bytes there are stay buffered
         self._pos = n
         self.offset += n
         return self._buf[:n]
@@ -432,11 +430,11 @@ class Reader:
             )
         rest = inp.take(header_len - _TRAILER_LEN - 16)
         if rest is None:
-            raise self._too_short(inp.offset, minimum)
+            raise self._too_short(inp.offset + len(inp.buffered()), minimum)
         computed = inp.checksum()
         stored_bytes = inp.take(_TRAILER_LEN)
         if stored_bytes is None:
-            raise self._too_short(inp.offset, minimum)
+            raise self._too_short(inp.offset + len(inp.buffered()), minimum)
         (stored,) = _U32.unpack(stored_bytes)
         if stored != computed:
             raise SnapshotFileError(
