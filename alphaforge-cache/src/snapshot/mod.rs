@@ -5,7 +5,8 @@
 //!   used first, into a temporary file beside the target, flushes it to disk and renames it over
 //!   the target: a crash or a full disk during a save leaves the previous file intact. The save
 //!   holds every shard's lock while it copies the entries out (a consistent snapshot, no second
-//!   copy of the values in memory), and none while it flushes to disk.
+//!   copy of the values in memory: 1 MiB blocks, which a helper thread writes to the file while
+//!   the next is filled), and none while it flushes to disk.
 //! - [`Cache::load`] reads and checks the whole file (checksums, lengths, limits) before it
 //!   changes the cache. It then replaces the cache's entries with the file's, as if the cache
 //!   were cleared and the entries put in file order: with smaller bounds, the most recently used
@@ -49,7 +50,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
-use writer::{write_entries, ChecksumWriter};
+use writer::{with_writer_thread, write_entries, BlockSink, ChecksumWriter, Direct};
 
 /// What a snapshot's values are, as recorded in its header (byte 20). The engine stores and
 /// restores values as bytes whatever this says; bindings use it to refuse a file whose values
@@ -135,8 +136,12 @@ impl Cache {
     ) -> Result<SnapshotInfo, SnapshotError> {
         let path = path.as_ref();
         let mut file = AtomicFile::create(path)?;
-        let info = self
-            .save_to(file.file(), options)
+        // A helper thread writes each block to the file while the next is filled.
+        let written =
+            with_writer_thread(file.file(), |sink| Ok(self.write_snapshot(sink, options)));
+        let info = written
+            .map_err(write_error)
+            .and_then(|result| result)
             .map_err(|e| e.with_path(path))?;
         file.commit()?;
         Ok(info)
@@ -149,13 +154,24 @@ impl Cache {
         writer: impl Write,
         options: SaveOptions,
     ) -> Result<SnapshotInfo, SnapshotError> {
-        let fail = |e| SnapshotError::io("cannot write the snapshot", e);
-        let mut out = ChecksumWriter::new(writer);
+        let mut writer = writer;
+        let info = self.write_snapshot(Direct(&mut writer), options)?;
+        writer.flush().map_err(write_error)?;
+        Ok(info)
+    }
+
+    /// Writes the snapshot's blocks to `sink`: every shard locked while the entries are copied.
+    fn write_snapshot(
+        &self,
+        sink: impl BlockSink,
+        options: SaveOptions,
+    ) -> Result<SnapshotInfo, SnapshotError> {
+        let mut out = ChecksumWriter::new(sink);
         let encoding = options.value_encoding;
         let entries = self
             .with_locked_shards(|shards, now| write_entries(&mut out, shards, now, encoding.0))
-            .map_err(fail)?;
-        let (_, file_bytes) = out.finish().map_err(fail)?;
+            .map_err(write_error)?;
+        let (_, file_bytes) = out.finish().map_err(write_error)?;
         Ok(SnapshotInfo {
             format_major: FORMAT_MAJOR,
             format_minor: FORMAT_MINOR,
@@ -249,6 +265,10 @@ pub fn verify(path: impl AsRef<Path>) -> Result<SnapshotInfo, SnapshotError> {
         })
     };
     check().map_err(|e: SnapshotError| e.with_path(path))
+}
+
+fn write_error(e: std::io::Error) -> SnapshotError {
+    SnapshotError::io("cannot write the snapshot", e)
 }
 
 /// Opens a snapshot for reading; its length when it is a regular file.
