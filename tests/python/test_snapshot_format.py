@@ -141,6 +141,18 @@ def test_the_header_is_the_documented_layout() -> None:
     assert data[64:75] == b"\x00\x01\x00\x00\x00\x01\x00\x00\x00a1"
 
 
+def test_the_worked_example_of_the_format_document() -> None:
+    example = bytes.fromhex(
+        "894146430d0a1a0a0100000040000000"
+        "00000000000000000100000000000000"
+        "0b000000000000000000000000000000"
+        "000000000000000000000000e41fbfff"
+        "0001000000010000006131a0e175de"
+    )
+    assert encode([fmt.Entry(b"a", b"1")]) == example
+    assert parse(example) == [fmt.Entry(b"a", b"1")]
+
+
 @pytest.mark.parametrize(
     "entry, error",
     [
