@@ -330,7 +330,7 @@ static void test_smaller_bounds_keep_the_newest(void) {
     scratch s;
     afc_cache *source = byte_cache(100, 0, 0), *by_count, *by_bytes;
     afc_snapshot_info info;
-    char key[8], keys[128];
+    char key[16], keys[128];
     int i;
     scratch_open(&s);
     for (i = 0; i < 10; i++) {

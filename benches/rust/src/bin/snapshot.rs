@@ -9,6 +9,10 @@
 //!   buffer (pure I/O), and `std::fs::read` (I/O plus fresh memory for the bytes, as a load needs
 //!   fresh memory for the entries). The file is in the page cache for all three.
 //!
+//! Then the same for reads from the disk rather than the page cache ("cold"): the file's cached
+//! pages are dropped with `posix_fadvise(POSIX_FADV_DONTNEED)` (this file only, no root needed)
+//! before the load and before the baseline read.
+//!
 //! For context, each round also times putting the same 1M entries into an empty cache (what a
 //! load does besides reading and checking the file).
 //!
@@ -33,6 +37,25 @@ fn build() -> Cache {
         builder = builder.shards(shards.parse().expect("AFC_SHARDS"));
     }
     builder.build().unwrap()
+}
+
+extern "C" {
+    /// POSIX: advice about a file's pages (here: drop them from the page cache).
+    fn posix_fadvise(fd: i32, offset: i64, len: i64, advice: i32) -> i32;
+}
+
+/// `POSIX_FADV_DONTNEED` on Linux.
+const FADV_DONTNEED: i32 = 4;
+
+/// Drops the (clean, synced) pages of `path` from the page cache, so the next read comes from
+/// the disk.
+fn drop_cached(path: &Path) {
+    use std::os::unix::io::AsRawFd;
+    let file = File::open(path).unwrap();
+    file.sync_all().unwrap();
+    // SAFETY: a valid open descriptor; the call only advises the kernel about its pages.
+    let status = unsafe { posix_fadvise(file.as_raw_fd(), 0, 0, FADV_DONTNEED) };
+    assert_eq!(status, 0, "posix_fadvise");
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -111,6 +134,7 @@ fn main() {
     let mut buf = vec![0u8; 1 << 20];
     let (mut save, mut write, mut load, mut read, mut read_fresh, mut puts) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut cold_load, mut cold_read) = (vec![], vec![]);
     for round in 0..rounds {
         let start = Instant::now();
         cache.save(&snapshot).unwrap();
@@ -131,6 +155,15 @@ fn main() {
         read_fresh.push(start.elapsed());
         assert_eq!(all.len() as u64, bytes);
         drop(all);
+        drop_cached(&snapshot);
+        let target = build();
+        let start = Instant::now();
+        target.load(&snapshot).unwrap();
+        cold_load.push(start.elapsed());
+        drop(target);
+        drop_cached(&snapshot);
+        cold_read.push(read_plain(&snapshot, &mut buf).0);
+
         let target = build();
         let start = Instant::now();
         for i in 0..ENTRIES {
@@ -140,12 +173,14 @@ fn main() {
         drop(target);
         println!(
             "round {round}: save {:.1} ms, write {:.1} ms, load {:.1} ms, read {:.1} ms, \
-             fs::read {:.1} ms, 1M puts {:.1} ms",
+             fs::read {:.1} ms, cold load {:.1} ms, cold read {:.1} ms, 1M puts {:.1} ms",
             ms(save[round]),
             ms(write[round]),
             ms(load[round]),
             ms(read[round]),
             ms(read_fresh[round]),
+            ms(cold_load[round]),
+            ms(cold_read[round]),
             ms(puts[round])
         );
     }
@@ -157,6 +192,7 @@ fn main() {
         median(read_fresh),
         median(puts),
     );
+    let (cold_load, cold_read) = (median(cold_load), median(cold_read));
     println!("\nmedians of {rounds} rounds:");
     println!("| operation | ms | baseline | baseline ms | ratio |");
     println!("|---|---:|---|---:|---:|");
@@ -177,6 +213,12 @@ fn main() {
         ms(load),
         ms(read_fresh),
         ms(load) / ms(read_fresh)
+    );
+    println!(
+        "| load from the disk (cold) | {:.1} | read from the disk (cold) | {:.1} | {:.2}x |",
+        ms(cold_load),
+        ms(cold_read),
+        ms(cold_load) / ms(cold_read)
     );
     println!(
         "| (context) 1M puts into an empty cache | {:.1} | | | |",
