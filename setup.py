@@ -1,5 +1,9 @@
 """Builds the native backend of alphaforge_cache, or installs the pure-Python one without it.
 
+Two extensions make the native backend: the cffi module over the Rust engine, and ``_reads``, the
+read path in C (a small stable-ABI C-API module that serves gets from the Python-side mirror;
+not built on PyPy, where the Python version of the same code is faster than a C-API call).
+
 ``cffi_modules`` declares the cffi extension (``bindings/python/alphaforge_cache/_ffi_build.py``).
 Before compiling it, ``build_ext`` runs ``cargo build --release -p alphaforge-cache`` to make the
 engine's static library, which the extension links in. The extension uses the stable ABI
@@ -9,11 +13,12 @@ uses its pure-Python backend (set ``ALPHAFORGE_CACHE_REQUIRE_NATIVE=1`` to fail 
 """
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -61,7 +66,15 @@ class build_native_or_fallback(build_ext):
         subprocess.run(command, cwd=ROOT, check=True)
 
 
+READS = Extension(
+    "alphaforge_cache._reads",
+    sources=["bindings/python/alphaforge_cache/_reads.c"],
+    py_limited_api=True,
+    extra_compile_args=["-O2"] if sys.platform != "win32" else [],
+)
+
 setup(
+    ext_modules=[] if platform.python_implementation() == "PyPy" else [READS],
     cffi_modules=["bindings/python/alphaforge_cache/_ffi_build.py:ffibuilder"],
     cmdclass={"build_ext": build_native_or_fallback},
     options={"bdist_wheel": {"py_limited_api": "cp38"}},

@@ -369,10 +369,10 @@ afc_status afc_cache_put_many(const afc_cache *cache,
                               uint64_t ttl_ns);
 
 /*
- Replays reads served from a binding's own mirror of the cache (a read buffer): each of the
- `n` keys (concatenated in `keys`, lengths in `key_lens`) counts a hit and becomes the most
- recently used entry if still stored, in order; `misses` more misses are counted. See
- `Cache::record_reads`. Works on byte and handle caches.
+ Replays gets served from a binding's own mirror of the cache (a read buffer), in order: each
+ of the `n` keys (concatenated in `keys`, lengths in `key_lens`) still stored counts a hit and
+ becomes the most recently used entry; one not stored counts a miss; `misses` more misses are
+ counted. See `Cache::record_reads`. Works on byte and handle caches.
 
  # Safety
  `cache` NULL or live; `keys` readable for the sum of `key_lens`; `key_lens` readable for `n`

@@ -39,3 +39,19 @@ apt_install() {
     fi
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@"
 }
+
+# Checks that README.md shows the file FILE verbatim (an example kept runnable by a test), inside
+# a fenced code block.
+readme_shows() {
+    python3 - "$1" <<'PY'
+import sys
+path = sys.argv[1]
+with open(path, encoding="utf-8") as f:
+    example = f.read().strip("\n")
+with open("README.md", encoding="utf-8") as f:
+    readme = f.read()
+if "\n" + example + "\n```" not in readme:
+    sys.exit(f"README.md does not show {path} as it is: copy the file into its code block")
+print(f"README.md shows {path} ({example.count(chr(10)) + 1} lines)")
+PY
+}

@@ -383,16 +383,28 @@ impl Cache {
         self.notify(out);
     }
 
-    /// Replays reads that a binding served from its own mirror of the cache (a read buffer, as
-    /// in Caffeine): each key of `hits` counts a hit and becomes the most recently used entry (if
-    /// still stored), in order; `misses` more misses are counted. A binding calls it before any
-    /// operation whose result depends on recency, so LRU order stays exact.
-    pub fn record_reads<K: AsRef<[u8]>>(&self, hits: &[K], misses: u64) {
-        let routed = self.route(hits.iter().map(AsRef::as_ref));
+    /// Replays gets that a binding served from its own mirror of the cache (a read buffer, as
+    /// in Caffeine), in order: a key still stored counts a hit and becomes the most recently used
+    /// entry; a key not stored counts a miss. `misses` more misses are counted. Nothing is
+    /// reclaimed or evicted (an entry that expired since it was read still counts its hit, as
+    /// the read saw it live). A binding calls it before any operation whose result depends on
+    /// recency or the counters, so LRU order and statistics stay exact.
+    pub fn record_reads<K: AsRef<[u8]>>(&self, keys: &[K], misses: u64) {
+        if self.shards.len() == 1 {
+            // One shard (a binding's usual setting): no routing, one lock for the whole batch.
+            let mut state = self.lock_shard(0);
+            for key in keys {
+                let key = key.as_ref();
+                state.shard.record_get(self.hash(key), key);
+            }
+            state.shard.record_misses(misses);
+            return;
+        }
+        let routed = self.route(keys.iter().map(AsRef::as_ref));
         for run in routed.chunk_by(|a, b| a.shard == b.shard) {
             let mut state = self.lock_shard(run[0].shard);
             for item in run {
-                state.shard.record_hit(item.hash, hits[item.index].as_ref());
+                state.shard.record_get(item.hash, keys[item.index].as_ref());
             }
         }
         if misses > 0 {

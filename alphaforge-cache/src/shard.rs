@@ -94,12 +94,15 @@ impl Shard {
         }
     }
 
-    /// Replays a read decided elsewhere: counts a hit and, if `key` is still stored, makes it the
-    /// most recently used entry (without checking its deadline: the reader already did).
-    pub(crate) fn record_hit(&mut self, hash: Hash, key: &[u8]) {
-        self.counters.hits += 1;
+    /// Replays a get served elsewhere: if `key` is still stored it counts a hit and becomes the
+    /// most recently used entry (without checking its deadline: the reader already did);
+    /// otherwise it counts a miss.
+    pub(crate) fn record_get(&mut self, hash: Hash, key: &[u8]) {
         if let Some(idx) = self.find(hash, key) {
+            self.counters.hits += 1;
             self.list.move_to_front(idx);
+        } else {
+            self.counters.misses += 1;
         }
     }
 

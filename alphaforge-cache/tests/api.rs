@@ -651,6 +651,31 @@ fn removal_cause_names() {
 }
 
 #[test]
+fn record_reads_across_shards() {
+    let (cache, _, _) = cache_with(400, |b| b.shards(4));
+    let keys: Vec<Vec<u8>> = (0..100u32).map(|i| i.to_le_bytes().to_vec()).collect();
+    for key in &keys {
+        cache.put(key, b"v").unwrap();
+    }
+    let mut reads = keys.clone();
+    reads.extend((1000..1005u32).map(|i| i.to_le_bytes().to_vec()));
+    cache.record_reads(&reads, 2);
+    let stats = cache.stats();
+    assert_eq!((stats.hits, stats.misses), (100, 7));
+    // Each shard's least recently used key is now its first one replayed, so with every shard
+    // full, one more put in a shard evicts that shard's first-read key.
+    cache.record_reads(&keys[50..], 0);
+    cache.resize(4).unwrap(); // keep one entry per shard: the most recently read of each
+    for key in self::keys(&cache) {
+        let index = keys.iter().position(|k| *k == key).unwrap();
+        assert!(
+            index >= 50,
+            "a key read last in its shard survives, not {index}"
+        );
+    }
+}
+
+#[test]
 fn record_reads_replays_recency_and_counts() {
     let (cache, _, _) = cache_with(3, |b| b);
     cache.put(b"a", b"1").unwrap();
@@ -659,7 +684,11 @@ fn record_reads_replays_recency_and_counts() {
     cache.record_reads(&[&b"a"[..], b"gone", b"b"], 2);
     assert_eq!(keys(&cache), [b"b".to_vec(), b"a".to_vec(), b"c".to_vec()]);
     let stats = cache.stats();
-    assert_eq!((stats.hits, stats.misses), (3, 2));
+    assert_eq!(
+        (stats.hits, stats.misses),
+        (2, 3),
+        "a key no longer stored counts a miss"
+    );
     cache.put(b"d", b"4").unwrap();
     assert!(
         !cache.contains(b"c"),

@@ -126,7 +126,7 @@ def test_backend_attribute(backend: Any) -> None:
     if backend is alphaforge_cache.PythonCache:
         assert backend.backend == "python"
     else:
-        assert backend is alphaforge_cache.NativeCache
+        assert issubclass(backend, alphaforge_cache.NativeCache)
         assert backend.backend == "native"
 
 
@@ -406,6 +406,22 @@ def test_get_makes_most_recent(make_cache: Any) -> None:
     assert cache.keys() == [b"b", b"a", b"c"]
     cache.put(b"d", b"4")
     assert cache.keys() == [b"d", b"b", b"a"]
+
+
+def test_get_arguments(make_cache: Any) -> None:
+    """get(key, default=None): positional or keyword, as a dict's (the C read path too)."""
+    cache = make_cache(4)
+    cache[b"a"] = b"1"
+    assert cache.get(b"a") == cache.get(key=b"a") == cache.get(b"a", default=b"x") == b"1"
+    assert cache.get(b"b") is None
+    assert cache.get(b"b", b"x") == cache.get(b"b", default=b"x") == b"x"
+    assert cache.get(key=b"b", default=b"y") == b"y"
+    for args, kwargs in [((), {}), ((b"a", 1, 2), {}), ((b"a",), {"other": 1})]:
+        with pytest.raises(TypeError):
+            cache.get(*args, **kwargs)
+    with pytest.raises(TypeError):
+        cache.get(b"a", 1, default=2)
+    assert (cache.stats().hits, cache.stats().misses) == (3, 4)  # refused calls count nothing
 
 
 def test_put_makes_most_recent(make_cache: Any) -> None:

@@ -4,7 +4,6 @@ expiry (once reclaimed), removal, replacement, clear and close."""
 from __future__ import annotations
 
 import gc
-import sys
 import weakref
 from typing import Any, Callable, List
 
@@ -120,11 +119,6 @@ def test_get_or_set_releases_failed_and_too_heavy_values(make_cache: Any) -> Non
 
 
 def test_many_evictions_keep_memory_bounded(make_cache: Any, backend: Any) -> None:
-    if sys.implementation.name == "pypy" and backend.backend == "native":
-        # On PyPy 7.3 the last ~20 released objects stay reachable from somewhere outside the
-        # cache (its handle table holds exactly the cached ones): bounded, but not this bound.
-        # Under investigation; the other weakref tests pass on PyPy.
-        pytest.skip("PyPy keeps a few released objects alive a little longer")
     clock = ManualClock()
     cache = make_cache(50, mode="object", ttl=1, timer=clock)
     refs = []

@@ -7,7 +7,6 @@ pure-Python backends accept and refuse exactly the same things, with the same me
 from __future__ import annotations
 
 import math
-import os
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Protocol, Union
@@ -97,15 +96,13 @@ class ClockBacking(Protocol):
 
     def set_nanos(self, nanos: int) -> None: ...
 
-    def advance_nanos(self, nanos: int) -> None: ...
-
 
 class ManualClock:
     """A clock that moves only when told: pass it as ``Cache(..., timer=clock)``.
 
     Time is kept in integer nanoseconds (as in the engine), starting at ``start`` seconds. Once a
-    native cache uses the clock, its time lives in a native clock that the engine reads too (so
-    the engine and Python see one time, and several caches can share it).
+    native cache uses the clock, a native clock that the engine reads holds the same time (every
+    change goes to both, so the engine and Python see one time, and several caches can share it).
     """
 
     __slots__ = ("_nanos", "_lock", "_backing", "__weakref__")
@@ -124,26 +121,20 @@ class ManualClock:
 
     def now(self) -> float:
         """The current time in seconds."""
-        backing = self._backing
-        if backing is not None:
-            return backing.now_nanos() / NANOS
         return self._nanos / NANOS
 
     def now_nanos(self) -> int:
         """The current time in nanoseconds, at most 2**64 - 2."""
-        backing = self._backing
-        if backing is not None:
-            return min(backing.now_nanos(), MAX_CLOCK_NANOS)
         return min(self._nanos, MAX_CLOCK_NANOS)
 
     def advance(self, seconds: float) -> None:
         """Moves time forward by ``seconds`` (>= 0)."""
         step = seconds_to_nanos(seconds, "seconds", allow_zero=True)
         with self._lock:
+            nanos = min(self._nanos + step, 2**64 - 1)
             if self._backing is not None:
-                self._backing.advance_nanos(step)
-            else:
-                self._nanos = min(self._nanos + step, 2**64 - 1)
+                self._backing.set_nanos(nanos)
+            self._nanos = nanos
 
     def set(self, seconds: float) -> None:
         """Sets the time (it may move backwards, as a backtest rewinding)."""
@@ -151,8 +142,7 @@ class ManualClock:
         with self._lock:
             if self._backing is not None:
                 self._backing.set_nanos(nanos)
-            else:
-                self._nanos = nanos
+            self._nanos = nanos
 
     def __repr__(self) -> str:
         return f"ManualClock({self.now()!r})"
@@ -203,7 +193,7 @@ class Settings:
     max_entries: int
     max_bytes: Optional[int]
     ttl_nanos: Optional[int]
-    shards: Optional[int]
+    shards: int
     mode: str
     getsizeof: Optional[Callable[[Any], int]]
     timer: Optional[ManualClock]
@@ -226,8 +216,12 @@ def check_settings(
     if max_bytes is not None:
         check_int(max_bytes, "max_bytes", 1, 2**64 - 1)
     ttl_nanos = None if ttl is None else seconds_to_nanos(ttl, "ttl")
-    if shards is not None:
-        check_int(shards, "shards", 1, min(MAX_SHARDS, max_entries))
+    if shards is None:
+        # One shard unless told otherwise: the binding serializes its calls into the engine
+        # (see docs/design.md), so more shards would cost without adding concurrency, and one
+        # shard makes the whole cache one exact LRU, as the pure-Python backend is.
+        shards = 1
+    check_int(shards, "shards", 1, min(MAX_SHARDS, max_entries))
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     if getsizeof is not None and not callable(getsizeof):
@@ -241,18 +235,6 @@ def check_settings(
     if on_evict is not None and not callable(on_evict):
         raise TypeError("on_evict must be callable")
     return Settings(max_entries, max_bytes, ttl_nanos, shards, mode, getsizeof, timer, on_evict)
-
-
-def default_shard_count(max_entries: int) -> int:
-    """The engine's default shard count (``alphaforge_cache::default_shard_count`` in Rust):
-    8 x the available parallelism rounded up to a power of two, kept within 8..128, then lowered
-    so that each shard holds at least 64 entries."""
-    try:
-        parallelism = len(os.sched_getaffinity(0))  # type: ignore[attr-defined,unused-ignore]
-    except (AttributeError, OSError):
-        parallelism = os.cpu_count() or 1
-    by_cores = min(max(1 << (parallelism * 8 - 1).bit_length(), 8), 128)
-    return max(min(by_cores, max_entries // 64), 1)
 
 
 def check_resize(max_entries: Any, shards: int) -> int:

@@ -1,20 +1,21 @@
 """The pure-Python backend: one exact LRU (an ``OrderedDict``) behind one lock.
 
 It behaves exactly as the native backend with one shard (``docs/semantics.md``); it accepts a
-``shards`` argument for compatibility and is always a single exact LRU.
+``shards`` argument for compatibility and is always a single exact LRU. Its ``OrderedDict`` plays
+the engine's part behind the shared mirror and read buffer (``_shared.py``): gets are served by
+the mirror without the lock, and replayed into the ``OrderedDict`` in batches.
 """
 
 from __future__ import annotations
 
 import pickle
-import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import Any, Callable, List, Optional, Tuple
 
 from ._common import (
+    MAX_CLOCK_NANOS,
     MAX_ENTRY_SIZE,
-    CacheClosedError,
     EntryTooHeavyError,
     ManualClock,
     Stats,
@@ -22,8 +23,6 @@ from ._common import (
     check_resize,
     check_settings,
     check_weight,
-    default_shard_count,
-    key_bytes,
     seconds_to_nanos,
 )
 from ._shared import CacheBase, Notifications
@@ -66,23 +65,21 @@ class Cache(CacheBase):
         )
         super().__init__(settings)
         self._entries: "OrderedDict[bytes, _Entry]" = OrderedDict()
-        self._lock = threading.Lock()
         self._max_entries = settings.max_entries
         # The fallback is one exact LRU whatever the shard count; the count is kept so that
         # resize accepts and refuses exactly what the engine does.
-        self._shards = settings.shards or default_shard_count(settings.max_entries)
+        self._shards = settings.shards
         self._max_bytes = settings.max_bytes
         self._weight = 0
         self._origin = time.monotonic_ns()
         self._counters = [0] * 7  # hits misses inserts updates evictions expirations removals
-        self._closed = False
 
     # ----- time and storage ------------------------------------------------------------------
 
     def _now(self) -> int:
         timer = self._settings.timer
         if timer is not None:
-            return timer.now_nanos()
+            return min(timer._nanos, MAX_CLOCK_NANOS)
         return time.monotonic_ns() - self._origin
 
     def _encode(self, value: Any) -> Tuple[Any, int]:
@@ -100,9 +97,6 @@ class Cache(CacheBase):
             return data, len(data)
         getsizeof = self._settings.getsizeof
         return value, (1 if getsizeof is None else check_weight(getsizeof(value)))
-
-    def _decode(self, stored: Any) -> Any:
-        return pickle.loads(stored) if self._mode == "pickle" else stored
 
     def _admit(
         self, key: bytes, value: Any, ttl: Optional[float]
@@ -123,14 +117,33 @@ class Cache(CacheBase):
         ttl_nanos = self._settings.ttl_nanos if ttl is None else seconds_to_nanos(ttl, "ttl")
         return stored, weight, ttl_nanos
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise CacheClosedError("the cache is closed")
-
     # ----- under the lock ----------------------------------------------------------------------
+
+    def _begin(self) -> None:
+        """Starts a locked operation: the cache must be open; buffered reads are replayed."""
+        self._check_open()
+        if self._reads or self._misses:
+            self._replay(*self._take_reads())
+
+    def _replay(self, keys: List[Any], misses: int) -> None:
+        entries = self._entries
+        try:
+            deque(map(entries.move_to_end, keys), 0)
+            hits = len(keys)
+        except KeyError:  # some key left meanwhile: again one by one (moving twice is harmless)
+            hits = 0
+            for key in keys:
+                if key in entries:
+                    entries.move_to_end(key)
+                    hits += 1
+                else:
+                    misses += 1
+        self._counters[0] += hits
+        self._counters[1] += misses
 
     def _take(self, key: bytes, cause: str, out: Notifications) -> _Entry:
         entry = self._entries.pop(key)
+        self._mirror_drop(key)
         self._weight -= entry.weight
         index = {"evicted": 4, "expired": 5, "removed": 6, "cleared": 6}[cause]
         self._counters[index] += 1
@@ -163,7 +176,7 @@ class Cache(CacheBase):
         if entry is not None:
             out.add(key, entry.stored, "replaced")
             self._weight += weight - entry.weight
-            entry.stored, entry.weight, entry.deadline = stored, weight, deadline
+            entries[key] = _Entry(stored, weight, deadline)
             entries.move_to_end(key)
             self._counters[3] += 1
         else:
@@ -172,6 +185,7 @@ class Cache(CacheBase):
             entries[key] = _Entry(stored, weight, deadline)
             self._weight += weight
             self._counters[2] += 1
+        self._mirror_store(key, stored, None if deadline == _NO_DEADLINE else deadline)
         max_bytes = self._max_bytes
         if max_bytes is not None:
             while self._weight > max_bytes and len(entries) > 1:
@@ -185,40 +199,10 @@ class Cache(CacheBase):
 
     # ----- reads -------------------------------------------------------------------------------
 
-    def get(self, key: Any, default: Any = None) -> Any:
-        """The value of ``key`` (which becomes the most recently used), or ``default``."""
-        # The hit path in one frame: no clock read for an entry without a deadline, no
-        # notification buffer unless something expired. Anything else takes the general path.
-        if type(key) is not bytes:
-            key = key_bytes(key)
-        with self._lock:
-            entry = self._entries.get(key)
-            if (
-                entry is not None
-                and not self._closed
-                and (entry.deadline == _NO_DEADLINE or self._now() < entry.deadline)
-            ):
-                self._counters[0] += 1
-                self._entries.move_to_end(key)
-                stored = entry.stored
-                hit = True
-            else:
-                hit = False
-        if hit:
-            return pickle.loads(stored) if self._mode == "pickle" else stored
-        found, value = self._lookup(key, True)
-        return value if found else default
-
-    def __getitem__(self, key: Any) -> Any:
-        value = self.get(key, _ABSENT)
-        if value is _ABSENT:
-            raise KeyError(key)
-        return value
-
     def _lookup(self, key: bytes, touch: bool) -> Tuple[bool, Any]:
         out = Notifications(self)
         with self._lock:
-            self._check_open()
+            self._begin()
             entry = self._find_live(key, self._now(), out)
             if touch:
                 if entry is None:
@@ -227,30 +211,12 @@ class Cache(CacheBase):
                     self._counters[0] += 1
                     self._entries.move_to_end(key)
         out.deliver()
-        return (False, None) if entry is None else (True, self._decode(entry.stored))
-
-    def _get_many(self, keys: List[bytes]) -> List[Tuple[bool, Any]]:
-        out = Notifications(self)
-        found: List[Tuple[bool, Any]] = []
-        with self._lock:
-            self._check_open()
-            now = self._now()
-            for key in keys:
-                entry = self._find_live(key, now, out)
-                if entry is None:
-                    self._counters[1] += 1
-                    found.append((False, None))
-                else:
-                    self._counters[0] += 1
-                    self._entries.move_to_end(key)
-                    found.append((True, entry.stored))
-        out.deliver()
-        return [(hit, self._decode(stored) if hit else None) for hit, stored in found]
+        return (False, None) if entry is None else (True, entry.stored)
 
     def _remaining_ttl(self, key: bytes) -> Tuple[bool, Optional[int]]:
         out = Notifications(self)
         with self._lock:
-            self._check_open()
+            self._begin()
             now = self._now()
             entry = self._find_live(key, now, out)
             left = None if entry is None or entry.deadline == _NO_DEADLINE else entry.deadline - now
@@ -263,7 +229,7 @@ class Cache(CacheBase):
         stored, weight, ttl_nanos = self._admit(key, value, ttl)
         out = Notifications(self)
         with self._lock:
-            self._check_open()
+            self._begin()
             self._store(key, stored, weight, ttl_nanos, self._now(), out)
         out.deliver()
 
@@ -271,7 +237,7 @@ class Cache(CacheBase):
         admitted = [(key, self._admit(key, value, ttl)) for key, value in items]
         out = Notifications(self)
         with self._lock:
-            self._check_open()
+            self._begin()
             now = self._now()
             for key, (stored, weight, ttl_nanos) in admitted:
                 self._store(key, stored, weight, ttl_nanos, now, out)
@@ -280,7 +246,7 @@ class Cache(CacheBase):
     def _remove(self, key: bytes) -> Tuple[bool, Any]:
         out = Notifications(self)
         with self._lock:
-            self._check_open()
+            self._begin()
             entry = self._find_live(key, self._now(), out)
             if entry is not None:
                 self._take(key, "removed", out)
@@ -290,7 +256,7 @@ class Cache(CacheBase):
     def clear(self) -> None:
         out = Notifications(self)
         with self._lock:
-            self._check_open()
+            self._begin()
             now = self._now()
             for key, entry in reversed(list(self._entries.items())):
                 self._take(key, "expired" if now >= entry.deadline else "cleared", out)
@@ -299,7 +265,7 @@ class Cache(CacheBase):
     def expire(self) -> List[bytes]:
         out = Notifications(self)
         with self._lock:
-            self._check_open()
+            self._begin()
             expired = self._expire_locked(self._now(), out)
         out.deliver()
         return expired
@@ -308,7 +274,7 @@ class Cache(CacheBase):
         check_resize(max_entries, self._shards)
         out = Notifications(self)
         with self._lock:
-            self._check_open()
+            self._begin()
             self._max_entries = max_entries
             now = self._now()
             while len(self._entries) > max_entries:
@@ -321,7 +287,7 @@ class Cache(CacheBase):
             raise ValueError("this cache was built without max_bytes: there is no bound to change")
         out = Notifications(self)
         with self._lock:
-            self._check_open()
+            self._begin()
             self._max_bytes = max_bytes
             now = self._now()
             while self._weight > max_bytes and self._entries:
@@ -333,7 +299,7 @@ class Cache(CacheBase):
     def _swept(self, read: Callable[[], Any]) -> Any:
         out = Notifications(self)
         with self._lock:
-            self._check_open()
+            self._begin()
             self._expire_locked(self._now(), out)
             result = read()
         out.deliver()
@@ -354,12 +320,12 @@ class Cache(CacheBase):
 
     def reset_stats(self) -> None:
         with self._lock:
-            self._check_open()
+            self._begin()
             self._counters = [0] * 7
 
     def _snapshot(self) -> List[Tuple[bytes, Any, Optional[int]]]:
         with self._lock:
-            self._check_open()
+            self._begin()
             now = self._now()
             live = [
                 (key, e.stored, None if e.deadline == _NO_DEADLINE else e.deadline - now)
@@ -388,4 +354,5 @@ class Cache(CacheBase):
                 for key, entry in reversed(list(self._entries.items())):
                     self._take(key, "expired" if now >= entry.deadline else "cleared", out)
                 self._closed = True
+                self._take_reads()
         out.deliver()

@@ -1,24 +1,38 @@
 """The native backend: the Rust engine through the cffi extension ``_alphaforge_cache_cffi``.
 
-Every operation crosses into C once (the ``afcpy_*`` helpers of ``_ffi_build.py``); cffi releases
-the GIL during the call. ``"bytes"`` and ``"pickle"`` modes use a byte cache; ``"object"`` mode a
-handle cache whose handles index a dict of the live objects. Entries that leave the cache are
-recorded by the C callbacks into a per-thread pending list (nothing else runs in a callback);
-once the call has returned, Python releases the objects and tells ``on_evict`` (with no engine
-lock held).
+The engine keeps a *handle cache*: keys, weights, deadlines, recency, statistics and eviction
+are the engine's, and each entry carries a handle (an integer) naming its value, which stays in
+Python (``_values``: handle -> (key, stored value)). So a value is never copied across the
+boundary, in any mode: bytes are returned as the very object stored, objects by identity.
+
+Reads are served from the shared mirror and replayed in batches (``_shared.py``); every other
+operation crosses into C once, under the cache's lock (cffi releases the GIL meanwhile). The
+engine reports the entries a call removed without calling back into Python: the one entry a put
+evicted or replaced comes back inside the call's 64-bit code, several wait in a per-thread C list.
+Python then drops them from the mirror and the value table, still under the lock, and tells
+``on_evict`` once the lock is released.
+
+Time: with a ``ManualClock`` the engine reads a native copy of the clock, which Python keeps
+equal to its own. With real time, mirror deadlines count from ``time.monotonic_ns()`` minus an
+origin read just after the engine's clock started, and are computed before the engine reads its
+clock for the put: a mirror deadline is never later than the engine's, so the mirror never serves
+an entry the engine holds as expired (an entry the mirror holds as expired is read from the
+engine, which decides).
 """
 
 from __future__ import annotations
 
-import itertools
 import pickle
 import struct
-import threading
+import sys
+import time
+from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ._alphaforge_cache_cffi import ffi, lib  # type: ignore[import-not-found,unused-ignore]
 from ._common import (
     CAUSES,
+    MAX_CLOCK_NANOS,
     MAX_ENTRY_SIZE,
     CacheClosedError,
     CacheError,
@@ -28,10 +42,14 @@ from ._common import (
     check_int,
     check_settings,
     check_weight,
-    key_bytes,
     seconds_to_nanos,
 )
-from ._shared import CacheBase, Notifications
+from ._shared import ABSENT, CacheBase, Notifications
+
+try:  # the read path in C (absent on PyPy, or when it could not be built): _shared.py otherwise
+    from ._reads import Reader as _Reader  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # pragma: no cover - depends on the build
+    _Reader = None
 
 if lib.afc_abi_version() != lib.AFC_ABI_VERSION:  # pragma: no cover - a broken install
     raise ImportError(
@@ -40,49 +58,22 @@ if lib.afc_abi_version() != lib.AFC_ABI_VERSION:  # pragma: no cover - a broken 
     )
 
 _ERR: int = lib.AFCPY_ERR
-_REL: int = lib.AFCPY_REL
+_ONE: int = lib.AFCPY_ONE
+_MANY: int = lib.AFCPY_MANY
 _CLOSED: int = lib.AFCPY_CLOSED
-_NOT_FOUND: int = lib.AFC_NOT_FOUND
+_PAYLOAD = _ONE - 1
+_REMOVED = CAUSES.index("removed")
 _NO_TTL = 2**64 - 1
-_MISSING_LEN = 2**64 - 1
-_MISSING: Any = object()
 _ENTRY = struct.Struct("=QQQ")
+_HANDLE = struct.Struct("<Q")
+_NULL = ffi.NULL
 
-_get = lib.afcpy_get
-_get_handle = lib.afcpy_get_handle
-_contains = lib.afcpy_contains
-_put = lib.afcpy_put
-_put_handle = lib.afcpy_put_handle
-_unpack = ffi.unpack
-_loads = pickle.loads
-
-_tags = itertools.count(1)
-_handles = itertools.count(1)
-_local = threading.local()
-
-
-def _pending() -> List[Tuple[Any, ...]]:
-    """This thread's removals recorded by the callbacks and not yet taken by their cache."""
-    try:
-        return _local.items  # type: ignore[no-any-return]
-    except AttributeError:
-        items: List[Tuple[Any, ...]] = []
-        _local.items = items
-        return items
-
-
-@ffi.def_extern()  # type: ignore[misc,untyped-decorator,unused-ignore]
-def afcpy_py_release(tag: int, key: Any, key_len: int, handle: int, cause: int) -> None:
-    """A handle left a handle cache: only recorded (the cache's lock may be held)."""
-    _pending().append((tag, _unpack(key, key_len), handle, cause))
-
-
-@ffi.def_extern()  # type: ignore[misc,untyped-decorator,unused-ignore]
-def afcpy_py_listen(
-    tag: int, key: Any, key_len: int, value: Any, value_len: int, cause: int
-) -> None:
-    """An entry left a byte cache: only recorded."""
-    _pending().append((tag, _unpack(key, key_len), _unpack(value, value_len), cause))
+_put_call = lib.afcpy_put
+_monotonic_ns = time.monotonic_ns
+#: A key that is not an int, stored in every value table on PyPy: PyPy's dict for int keys only
+#: keeps popped values alive until it compacts (about 18 of them in test_leaks); one key of
+#: another type makes it a general dict, which releases them at once.
+_PYPY_STRATEGY_KEY: Any = "not an int" if sys.implementation.name == "pypy" else None
 
 
 def _error(status: int) -> Exception:
@@ -101,7 +92,7 @@ def _error(status: int) -> Exception:
 
 
 class _NativeClock:
-    """An ``afc_clock``: the native time of a ``ManualClock`` shared with native caches."""
+    """An ``afc_clock``: the native copy of a ``ManualClock`` shared with native caches."""
 
     __slots__ = ("ptr",)
 
@@ -119,9 +110,6 @@ class _NativeClock:
 
     def set_nanos(self, nanos: int) -> None:
         lib.afc_clock_set(self.ptr, min(nanos, 2**64 - 1))
-
-    def advance_nanos(self, nanos: int) -> None:
-        lib.afc_clock_advance(self.ptr, min(nanos, 2**64 - 1))
 
 
 class Cache(CacheBase):
@@ -148,48 +136,106 @@ class Cache(CacheBase):
             max_entries, max_bytes, ttl, shards, mode, getsizeof, timer, on_evict
         )
         super().__init__(settings)
-        self._closed = False
         self._max_entries = settings.max_entries
         self._max_bytes = settings.max_bytes
-        self._objects: Dict[int, Any] = {}
-        self._is_object = mode == "object"
-        self._is_pickle = mode == "pickle"
-        self._tag = next(_tags)
-        clock = ffi.NULL if timer is None else timer._attach(_NativeClock).ptr  # type: ignore[attr-defined]
-        kind = 2 if self._is_object else (1 if on_evict is not None else 0)
+        self._timer = timer
+        # handle -> (key, stored value): the values of the engine's entries.
+        self._values: Dict[int, Tuple[bytes, Any]] = {}
+        self._next_handle = 1  # handles are per cache, taken under the lock
+        if _PYPY_STRATEGY_KEY is not None:
+            self._values[_PYPY_STRATEGY_KEY] = (b"", None)
+        clock = _NULL if timer is None else timer._attach(_NativeClock).ptr  # type: ignore[attr-defined]
         out = ffi.new("afcpy_cache **")
         status = lib.afcpy_open(
             settings.max_entries,
             settings.max_bytes or 0,
             settings.ttl_nanos or 0,
-            settings.shards or 0,
+            settings.shards,
             clock,
-            kind,
-            self._tag,
             out,
         )
         if status:
             raise _error(status)
         self._ptr = ffi.gc(out[0], lib.afcpy_destroy)
+        # Read after the engine's monotonic clock started: mirror time never runs ahead of it.
+        self._origin = _monotonic_ns()
+        self._plain_objects = mode == "object" and getsizeof is None and max_bytes is None
+        self._reader: Any = None
+        self._getitem: Callable[[Any], Any] = partial(CacheBase.__getitem__, self)
+        if _Reader is not None and type(self).get is Cache.get and not self._pickled:
+            # The same get as CacheBase.get, in C: an instance attribute, so one call serves it.
+            self._reader = _Reader(
+                self._mirror,
+                self._reads,
+                self._get_other,
+                self._flush,
+                ABSENT,
+                self._timed,
+                timer,
+                _monotonic_ns,
+                self._origin,
+                self._values,
+                self._misses,
+                self._ptr,
+                int(ffi.cast("uintptr_t", self._ptr)),
+                int(ffi.cast("uintptr_t", ffi.addressof(lib, "afcpy_put"))),
+                int(ffi.cast("uintptr_t", ffi.addressof(lib, "afcpy_replay"))),
+            )
+            self.get = self._reader.get  # type: ignore[method-assign]
+            self._getitem = self._reader.getitem
 
-    # ----- the slow path: removals, errors ------------------------------------------------------
+    if _Reader is not None:
 
-    def _collect(self) -> List[Tuple[bytes, Any, int]]:
-        """Takes this cache's pending removals: (key, stored value, cause); a handle's object
-        leaves the handle table here."""
-        pending = _pending()
-        tag = self._tag
-        mine = [record for record in pending if record[0] == tag]
-        if len(mine) == len(pending):
-            pending.clear()
+        def __getitem__(self, key: Any) -> Any:
+            return self._getitem(key)
+
+    def get_many(self, keys: Any, default: Any = None) -> List[Any]:
+        """The values of many keys in one call (``default`` for a miss), in order."""
+        reader = self._reader
+        if reader is not None and not self._timed:
+            keys = keys if type(keys) is list else list(keys)
+            self._check_open()
+            values = reader.get_many(keys, default, self._key_len, self._misses)
+            if values is not None:
+                return values  # type: ignore[no-any-return]
+        return super().get_many(keys, default)
+
+    # ----- time, removals, errors --------------------------------------------------------------
+
+    def _now(self) -> int:
+        timer = self._timer
+        if timer is not None:
+            return min(timer._nanos, MAX_CLOCK_NANOS)
+        return _monotonic_ns() - self._origin
+
+    def _deadline(self, ttl_nanos: Optional[int], now: int) -> Optional[int]:
+        if ttl_nanos is None:
+            return None
+        deadline = now + ttl_nanos
+        return None if deadline >= _NO_TTL else deadline
+
+    def _removed(self, code: int, keep: Optional[bytes] = None) -> List[Tuple[bytes, Any, int]]:
+        """The entries a call removed (lock held): they leave the value table and the mirror
+        (except ``keep``, the key a put is storing). (key, stored value, cause) in order."""
+        if code & _ONE:
+            items: Any = (code & _PAYLOAD,)
+        elif code & _MANY:
+            listed = lib.afcpy_removals()
+            items = ffi.unpack(listed.items, listed.n)
         else:
-            pending[:] = [record for record in pending if record[0] != tag]
-        if self._is_object:
-            objects = self._objects
-            return [(key, objects.pop(handle, None), cause) for _, key, handle, cause in mine]
-        return [(key, value, cause) for _, key, value, cause in mine]
+            return []
+        values = self._values
+        drop = self._mirror_drop
+        removed = []
+        for item in items:
+            key, stored = values.pop(item >> 3)
+            if key != keep:
+                drop(key)
+            removed.append((key, stored, item & 7))
+        return removed
 
     def _notify(self, removed: List[Tuple[bytes, Any, int]]) -> None:
+        """Tells ``on_evict`` of removals (no lock held)."""
         if self._on_evict is None or not removed:
             return
         out = Notifications(self)
@@ -197,21 +243,82 @@ class Cache(CacheBase):
             out.add(key, stored, CAUSES[cause])
         out.deliver()
 
-    def _settle(self, code: int) -> None:
-        """After a call: tells ``on_evict`` of the removals it made, raises its error if any."""
-        error = _error(code & 0xFFFFFFFF) if code & _ERR else None
-        if code & _REL:
-            self._notify(self._collect())
-        if error is not None:
-            raise error
+    def _finish(self, code: int, removed: List[Tuple[bytes, Any, int]]) -> None:
+        """After a call (lock released): notifications first, then the call's error if any."""
+        self._notify(removed)
+        if code & _ERR:
+            raise _error(code & 0xFFFFFFFF)
 
-    # ----- encoding --------------------------------------------------------------------------
+    def _pack(self, keys: List[Any]) -> Tuple[bytes, Any, int]:
+        """Buffered keys for C: concatenated, with their lengths (or the one length they share)."""
+        joined = b"".join(keys)
+        key_len = self._key_len
+        if key_len >= 0:
+            return joined, _NULL, key_len
+        return joined, ffi.new("size_t[]", [len(key) for key in keys]), 0
 
-    def _decode(self, stored: Any) -> Any:
-        return _loads(stored) if self._is_pickle else stored
+    def _begin(self) -> None:
+        """Starts a locked operation: the cache must be open; buffered reads are replayed."""
+        self._check_open()
+        if self._reads or self._misses:
+            self._drain_reads()
 
-    def _admit(self, key: bytes, value: Any, ttl: Optional[float]) -> Tuple[Any, int, int]:
-        """The stored form, weight and TTL argument of an entry (checked as the fallback does)."""
+    def _drain_reads(self) -> None:
+        """Replays the read buffer (lock held): through the C read path when it can (the GIL
+        kept), else through cffi."""
+        reader = self._reader
+        code = None if reader is None else reader.replay(self._key_len)
+        if code is None:
+            self._replay(*self._take_reads())
+        elif code & _ERR:
+            raise _error(code & 0xFFFFFFFF)
+
+    def _flush(self) -> None:
+        with self._lock:
+            if self._reads or self._misses:
+                self._drain_reads()
+
+    def _replay(self, keys: List[Any], misses: int) -> None:
+        joined, lens, key_len = self._pack(keys)
+        code = lib.afcpy_replay(self._ptr, joined, lens, key_len, len(keys), misses)
+        if code & _ERR:
+            raise _error(code & 0xFFFFFFFF)
+
+    def _call(self, call: Callable[..., int], *args: Any) -> None:
+        """One engine call that stores nothing, under the lock, and its removals."""
+        with self._lock:
+            self._begin()
+            code = call(self._ptr, *args)
+            removed = self._removed(code)
+        self._finish(code, removed)
+
+    # ----- reads the mirror cannot serve -------------------------------------------------------
+
+    def _lookup(self, key: bytes, touch: bool) -> Tuple[bool, Any]:
+        handle = ffi.new("uint64_t *")
+        with self._lock:
+            self._begin()
+            code = lib.afcpy_lookup(self._ptr, key, len(key), touch, handle)
+            removed = self._removed(code)
+            entry = self._values.get(handle[0]) if handle[0] else None
+        self._finish(code, removed)
+        return (False, None) if entry is None else (True, entry[1])
+
+    def _remaining_ttl(self, key: bytes) -> Tuple[bool, Optional[int]]:
+        out = ffi.new("uint64_t[2]")
+        self._call(lib.afcpy_remaining_ttl, key, len(key), out)
+        if not out[1]:
+            return False, None
+        left = int(out[0])
+        return True, None if left == _NO_TTL else left
+
+    # ----- writes ------------------------------------------------------------------------------
+
+    def _admit(
+        self, key: bytes, value: Any, ttl: Optional[float]
+    ) -> Tuple[Any, int, Optional[int]]:
+        """The stored form, weight and TTL (nanoseconds, or None) of an entry, checked as the
+        fallback checks it (no lock held: encoding may run user code)."""
         mode = self._mode
         if mode == "bytes":
             if type(value) is not bytes:
@@ -220,17 +327,15 @@ class Cache(CacheBase):
                         f"a bytes cache stores bytes-like values, not {type(value).__name__}"
                     )
                 value = bytes(value)
-            stored, weight = value, len(value)
+            stored, weight = value, len(value) + len(key)
         elif mode == "pickle":
             stored = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-            weight = len(stored)
+            weight = len(stored) + len(key)
         else:
             getsizeof = self._settings.getsizeof
             stored, weight = value, (1 if getsizeof is None else check_weight(getsizeof(value)))
         if len(key) > MAX_ENTRY_SIZE:
             raise ValueError(f"key of {len(key)} bytes exceeds the limit of {MAX_ENTRY_SIZE}")
-        if mode != "object":
-            weight += len(key)
         if weight > MAX_ENTRY_SIZE:
             raise ValueError(f"entry weight {weight} exceeds the limit of {MAX_ENTRY_SIZE}")
         max_bytes = self._max_bytes
@@ -238,202 +343,135 @@ class Cache(CacheBase):
             raise EntryTooHeavyError(
                 f"entry weight {weight} exceeds max_bytes {max_bytes}; the cache is unchanged"
             )
-        ttl_nanos = 0 if ttl is None else seconds_to_nanos(ttl, "ttl")
+        ttl_nanos = self._settings.ttl_nanos if ttl is None else seconds_to_nanos(ttl, "ttl")
         return stored, weight, ttl_nanos
 
-    # ----- reads (the hot paths first) ---------------------------------------------------------
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        """The value of ``key`` (which becomes the most recently used), or ``default``."""
-        if type(key) is not bytes:
-            key = key_bytes(key)
-        if self._is_object:
-            code = _get_handle(self._ptr, key, len(key), 1)
-            if code < _REL:
-                return self._objects.get(code, default) if code else default
-        else:
-            result = _get(self._ptr, key, len(key), 1)
-            code = result.code
-            if not code:
-                data = _unpack(result.data, result.size)
-                return _loads(data) if self._is_pickle else data
-            if code == _NOT_FOUND:
-                return default
-        found, value = self._lookup_slow(key, code, result=None if self._is_object else result)
-        return value if found else default
-
-    def __getitem__(self, key: Any) -> Any:
-        value = self.get(key, _MISSING)
-        if value is _MISSING:
-            raise KeyError(key)
-        return value
-
-    def peek(self, key: Any, default: Any = None) -> Any:
-        """Like ``get`` without changing recency or the hit/miss counters."""
-        found, value = self._lookup(key_bytes(key), False)
-        return value if found else default
-
-    def __contains__(self, key: object) -> bool:
-        try:
-            raw = key_bytes(key)
-        except TypeError:
-            return False
-        code = _contains(self._ptr, raw, len(raw))
-        if code >= _REL:
-            self._settle(code)
-        return bool(code & 1)
-
-    def _lookup_slow(self, key: bytes, code: int, result: Any) -> Tuple[bool, Any]:
-        self._settle(code)  # raises on an error
-        if self._is_object:
-            handle = code & (_REL - 1)
-            if handle:
-                value = self._objects.get(handle, _MISSING)
-                if value is not _MISSING:
-                    return True, value
-            return False, None
-        if code & 0xFFFFFFFF == _NOT_FOUND:
-            return False, None
-        return True, self._decode(_unpack(result.data, result.size))
-
-    def _lookup(self, key: bytes, touch: bool) -> Tuple[bool, Any]:
-        if self._is_object:
-            code = _get_handle(self._ptr, key, len(key), touch)
-            if code < _REL:
-                value = self._objects.get(code, _MISSING) if code else _MISSING
-                return (False, None) if value is _MISSING else (True, value)
-            return self._lookup_slow(key, code, None)
-        result = _get(self._ptr, key, len(key), touch)
-        code = result.code
-        if not code:
-            return True, self._decode(_unpack(result.data, result.size))
-        if code == _NOT_FOUND:
-            return False, None
-        return self._lookup_slow(key, code, result)
-
-    def _get_many(self, keys: List[bytes]) -> List[Tuple[bool, Any]]:
-        n = len(keys)
-        lens = ffi.new("size_t[]", [len(k) for k in keys])
-        joined = b"".join(keys)
-        if self._is_object:
-            result = lib.afcpy_get_many_handles(self._ptr, joined, lens, n)
-            self._settle(result.code)
-            handles = ffi.unpack(ffi.cast("uint64_t *", result.data), n) if n else []
-            found = ffi.unpack(result.data + 8 * n, n) if n else b""
-            objects = self._objects
-            out: List[Tuple[bool, Any]] = []
-            for i in range(n):
-                value = objects.get(handles[i], _MISSING) if found[i] else _MISSING
-                out.append((False, None) if value is _MISSING else (True, value))
-            return out
-        result = lib.afcpy_get_many(self._ptr, joined, lens, n)
-        self._settle(result.code)
-        head = ffi.unpack(ffi.cast("size_t *", result.data), 2 * n) if n else []
-        base = result.data + 16 * n
-        stored = [
-            (False, None)
-            if head[i] == _MISSING_LEN
-            else (True, _unpack(base + head[i], head[n + i]))
-            for i in range(n)
-        ]
-        return [(hit, self._decode(data) if hit else None) for hit, data in stored]
-
-    def _remaining_ttl(self, key: bytes) -> Tuple[bool, Optional[int]]:
-        result = lib.afcpy_remaining_ttl(self._ptr, key, len(key))
-        code = result.code
-        self._settle(code)
-        if code & 0xFFFFFFFF == _NOT_FOUND:
-            return False, None
-        left = int(result.value)
-        return True, None if left == _NO_TTL else left
-
-    # ----- writes ------------------------------------------------------------------------------
-
     def _put(self, key: bytes, value: Any, ttl: Optional[float]) -> None:
-        stored, weight, ttl_nanos = self._admit(key, value, ttl)
-        if self._is_object:
-            handle = next(_handles)
-            objects = self._objects
-            objects[handle] = stored
-            code = _put_handle(self._ptr, key, len(key), handle, weight, ttl_nanos)
-            if code & _ERR:
-                objects.pop(handle, None)  # a refused put did not take its handle
+        if self._plain_objects and ttl is None:  # object mode, weight 1, no byte bound
+            stored, weight, ttl_nanos = value, 1, self._settings.ttl_nanos
+            if len(key) > MAX_ENTRY_SIZE:
+                raise ValueError(f"key of {len(key)} bytes exceeds the limit of {MAX_ENTRY_SIZE}")
         else:
-            code = _put(self._ptr, key, len(key), stored, len(stored), ttl_nanos)
-        if code:
-            self._settle(code)
+            stored, weight, ttl_nanos = self._admit(key, value, ttl)
+        with self._lock:
+            self._check_open()
+            handle = self._next_handle
+            self._next_handle = handle + 1
+            # The mirror's deadline is computed before the engine reads its clock.
+            deadline = None if ttl_nanos is None else self._deadline(ttl_nanos, self._now())
+            reader = self._reader
+            result = None
+            if reader is not None:
+                # The common put in one C call, the GIL kept (see _reads.c).
+                result = reader.put(
+                    key, stored, weight, ttl_nanos or 0, deadline, handle, self._key_len
+                )
+            if result is None:
+                if self._reads or self._misses:
+                    keys, misses = self._take_reads()
+                    joined, lens, key_len = self._pack(keys)
+                    n = len(keys)
+                else:
+                    joined, lens, key_len, n, misses = b"", _NULL, 0, 0, 0
+                code = _put_call(
+                    self._ptr, joined, lens, key_len, n, misses, key, len(key), handle, weight,
+                    ttl_nanos or 0,
+                )  # fmt: skip
+                removed = self._stored(code, key, stored, handle, deadline)
+            elif type(result) is tuple:
+                code, gone_key, gone_value = result
+                removed = [(gone_key, gone_value, code & 7)]
+            else:
+                code = result
+                if not code:
+                    return
+                removed = self._stored(code, key, stored, handle, deadline)
+        self._finish(code, removed)
+
+    def _stored(
+        self, code: int, key: bytes, stored: Any, handle: int, deadline: Optional[int]
+    ) -> List[Tuple[bytes, Any, int]]:
+        """After the engine call of a put (lock held): the value table and the mirror follow it;
+        the entries it removed."""
+        if code & _ERR:
+            return self._removed(code)
+        self._values[handle] = (key, stored)
+        removed = self._removed(code, keep=key) if code else []
+        self._mirror_store(key, stored, deadline)
+        return removed
 
     def _put_many(self, items: List[Tuple[bytes, Any]], ttl: Optional[float]) -> None:
-        admitted = [(key, self._admit(key, value, ttl)) for key, value in items]
-        n = len(admitted)
-        keys = b"".join(key for key, _ in admitted)
-        key_lens = ffi.new("size_t[]", [len(key) for key, _ in admitted])
-        ttl_nanos = 0 if ttl is None else seconds_to_nanos(ttl, "ttl")
-        if self._is_object:
-            handles = [next(_handles) for _ in range(n)]
-            objects = self._objects
-            for handle, (_, (stored, _w, _t)) in zip(handles, admitted):
-                objects[handle] = stored
-            code = lib.afcpy_put_many_handles(
-                self._ptr,
-                keys,
-                key_lens,
-                ffi.new("uint64_t[]", handles),
-                ffi.new("uint64_t[]", [weight for _, (_s, weight, _t) in admitted]),
-                n,
-                ttl_nanos,
-            )
-            if code & _ERR:
-                for handle in handles:
-                    objects.pop(handle, None)
+        n = len(items)
+        keys = [key for key, _ in items]
+        if self._plain_objects and ttl is None and max(map(len, keys), default=0) <= MAX_ENTRY_SIZE:
+            stored = [value for _, value in items]
+            weights = [1] * n
+            ttl_nanos = self._settings.ttl_nanos
         else:
-            values = [stored for _, (stored, _w, _t) in admitted]
+            admitted = [self._admit(key, value, ttl) for key, value in items]
+            stored = [entry[0] for entry in admitted]
+            weights = [entry[1] for entry in admitted]
+            ttl_nanos = admitted[0][2] if admitted else None
+        with self._lock:
+            self._begin()
+            first = self._next_handle
+            self._next_handle = first + n
+            handles = list(range(first, first + n))
+            now = 0 if ttl_nanos is None else self._now()
             code = lib.afcpy_put_many(
                 self._ptr,
-                keys,
-                key_lens,
-                b"".join(values),
-                ffi.new("size_t[]", [len(v) for v in values]),
+                b"".join(keys),
+                ffi.new("size_t[]", list(map(len, keys))),
+                ffi.new("uint64_t[]", handles),
+                ffi.new("uint64_t[]", weights),
                 n,
-                ttl_nanos,
+                ttl_nanos or 0,
             )
-        if code:
-            self._settle(code)
+            if code & _ERR:
+                removed = self._removed(code)
+            else:
+                values = self._values
+                values.update(zip(handles, zip(keys, stored)))
+                last = dict(zip(keys, zip(handles, stored)))  # a key's last entry wins
+                removed = self._removed(code)
+                deadline = self._deadline(ttl_nanos, now)
+                for key, (handle, value) in last.items():
+                    if handle in values:
+                        self._mirror_store(key, value, deadline)
+                    else:  # evicted by a later entry of the same batch
+                        self._mirror_drop(key)
+        self._finish(code, removed)
 
     def _remove(self, key: bytes) -> Tuple[bool, Any]:
-        result = lib.afcpy_remove(self._ptr, key, len(key))
-        code = result.code
-        if code & _ERR:
-            self._settle(code)
-        found = code & 0xFFFFFFFF != _NOT_FOUND
-        removed = self._collect() if code & _REL else []
-        value: Any = None
-        if found:
-            if self._is_object:
-                for k, stored, cause in removed:
-                    if k == key and CAUSES[cause] == "removed":
-                        value = stored
-            else:
-                value = self._decode(_unpack(result.data, result.size))
-        self._notify(removed)
-        return found, value
+        with self._lock:
+            self._begin()
+            code = lib.afcpy_remove(self._ptr, key, len(key))
+            removed = self._removed(code)
+        found: Tuple[bool, Any] = (False, None)
+        for k, stored, cause in removed:
+            if cause == _REMOVED and k == key:
+                found = (True, self._decode(stored))
+        self._finish(code, removed)
+        return found
 
     def clear(self) -> None:
         """Removes every entry (``on_evict`` hears them as cleared, or expired)."""
-        code = lib.afcpy_clear(self._ptr)
-        if code:
-            self._settle(code)
+        self._call(lib.afcpy_clear)
 
     def expire(self) -> List[bytes]:
         """Reclaims every expired entry now; returns their keys, most recently used first."""
-        result = lib.afcpy_expire_keys(self._ptr)
-        self._settle(result.code)
-        return [key for key, _, _ in self._parse(result)]
+        with self._lock:
+            self._begin()
+            drained = lib.afcpy_expire_keys(self._ptr)
+            entries = self._parse(drained)
+            removed = self._removed(drained.code)
+        self._finish(drained.code, removed)
+        return [key for key, _, _ in entries]
 
     def resize(self, max_entries: int) -> None:
         """Changes the entry bound, evicting least recently used entries beyond it."""
         check_int(max_entries, "max_entries", 1, 2**32 - 2)
-        self._settle(lib.afcpy_resize(self._ptr, max_entries))
+        self._call(lib.afcpy_resize, max_entries)
         self._max_entries = max_entries
 
     def set_max_bytes(self, max_bytes: int) -> None:
@@ -441,58 +479,56 @@ class Cache(CacheBase):
         check_int(max_bytes, "max_bytes", 1, 2**64 - 1)
         if self._max_bytes is None:
             raise ValueError("this cache was built without max_bytes: there is no bound to change")
-        self._settle(lib.afcpy_set_max_bytes(self._ptr, max_bytes))
+        self._call(lib.afcpy_set_max_bytes, max_bytes)
         self._max_bytes = max_bytes
 
     # ----- whole-cache views -------------------------------------------------------------------
 
-    def _parse(self, result: Any) -> List[Tuple[bytes, bytes, int]]:
-        """The entries an iterator was drained into: (key, value bytes, ttl_ns)."""
-        data = ffi.buffer(result.data, result.size)[:] if result.size else b""
+    def _parse(self, drained: Any) -> List[Tuple[bytes, int, int]]:
+        """The entries an iterator was drained into: (key, handle, ttl_ns)."""
+        data = ffi.buffer(drained.data, drained.size)[:] if drained.size else b""
         entries = []
         at = 0
-        for _ in range(int(result.value)):
+        for _ in range(int(drained.count)):
             key_len, value_len, ttl = _ENTRY.unpack_from(data, at)
             at += 24
-            entries.append(
-                (data[at : at + key_len], data[at + key_len : at + key_len + value_len], ttl)
-            )
+            key = data[at : at + key_len]
+            (handle,) = _HANDLE.unpack_from(data, at + key_len) if value_len == 8 else (0,)
+            entries.append((key, handle, ttl))
             at += key_len + value_len
         return entries
 
     def _snapshot(self) -> List[Tuple[bytes, Any, Optional[int]]]:
-        result = lib.afcpy_snapshot(self._ptr)
-        self._settle(result.code)
-        entries = self._parse(result)
-        live: List[Tuple[bytes, Any, Optional[int]]] = []
-        for key, raw, ttl in entries:
-            left = None if ttl == _NO_TTL else ttl
-            if self._is_object:
-                value = self._objects.get(int.from_bytes(raw, "little"), _MISSING)
-                if value is not _MISSING:
-                    live.append((key, value, left))
-            else:
-                live.append((key, self._decode(raw), left))
-        return live
+        with self._lock:
+            self._begin()
+            drained = lib.afcpy_snapshot(self._ptr)
+            entries = self._parse(drained)
+            removed = self._removed(drained.code)
+            values = self._values
+            live = [
+                (key, values[handle][1], None if ttl == _NO_TTL else ttl)
+                for key, handle, ttl in entries
+                if handle in values
+            ]
+        self._finish(drained.code, removed)
+        return [(key, self._decode(stored), left) for key, stored, left in live]
 
     def __len__(self) -> int:
-        result = lib.afcpy_len(self._ptr)
-        if result.code:
-            self._settle(result.code)
-        return int(result.value)
+        out = ffi.new("size_t *")
+        self._call(lib.afcpy_len, out)
+        return int(out[0])
 
     @property
     def weight(self) -> int:
         """The total weight of the live entries."""
-        result = lib.afcpy_weight(self._ptr)
-        if result.code:
-            self._settle(result.code)
-        return int(result.value)
+        out = ffi.new("uint64_t *")
+        self._call(lib.afcpy_weight, out)
+        return int(out[0])
 
     def stats(self) -> Stats:
         """The statistics (expired entries are reclaimed first)."""
         out = ffi.new("afc_stats *")
-        self._settle(lib.afcpy_stats(self._ptr, out))
+        self._call(lib.afcpy_stats, out)
         s = out[0]
         return Stats(
             s.hits,
@@ -508,7 +544,7 @@ class Cache(CacheBase):
 
     def reset_stats(self) -> None:
         """Sets every counter back to zero."""
-        self._settle(lib.afcpy_reset_stats(self._ptr))
+        self._call(lib.afcpy_reset_stats)
 
     @property
     def max_entries(self) -> int:
@@ -521,10 +557,13 @@ class Cache(CacheBase):
         return self._max_bytes
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        lib.afcpy_close(self._ptr)  # waits for calls in flight, then frees the engine's cache
-        removed = self._collect()
-        self._objects.clear()  # every handle was released above; nothing may stay referenced
-        self._notify(removed)
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._take_reads()
+            code = lib.afcpy_close(self._ptr)
+            removed = self._removed(code)
+            self._values.clear()  # every entry was reported above; nothing may stay referenced
+            self._mirror_clear()
+        self._finish(code, removed)

@@ -1,0 +1,523 @@
+/*
+ * alphaforge_cache._reads: the native backend's read path in C (optional; the same logic is
+ * written in Python in _shared.py, which is used when this module is absent, and always on PyPy).
+ *
+ * A Reader serves a cache's gets from its mirror (a dict: key -> value, and a dict of entries with
+ * deadlines: key -> (value, deadline)) without a lock and without crossing into the engine: it
+ * looks the key up, checks the deadline against the cache's clock, appends the key to the read
+ * buffer (a list the cache replays into the engine in batches), and returns the value. Anything
+ * else (a key the mirror does not hold, an expired or pickled entry, another key type) is handed
+ * back to Python. The GIL is held throughout, so one get is one atomic step for the other
+ * threads. Built against the stable ABI of CPython 3.8 (one binary for every version).
+ *
+ * It also makes the two frequent engine calls, a put (with the replay of the buffered reads) and
+ * a flush of the buffer, through the cffi module's own C functions (their addresses are given at
+ * construction), without releasing the GIL: their engine work is ~100 ns, less than a GIL
+ * hand-off, and a thread that released the GIL while holding the cache's lock would make the
+ * others queue on that lock (see docs/design.md). It then updates the mirror for the common
+ * results (stored, with at most one entry evicted or replaced); any other result is returned to
+ * Python unhandled.
+ */
+#define Py_LIMITED_API 0x03080000
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+/* METH_FASTCALL (no argument tuple per call) joined the stable ABI in 3.10, but CPython has
+   implemented it with this value and this signature since 3.7, so it is safe on every version
+   this module supports. */
+#ifndef METH_FASTCALL
+#define METH_FASTCALL 0x0080
+#endif
+#ifndef METH_KEYWORDS
+#define METH_KEYWORDS 0x0002
+#endif
+
+/* Read buffer length at which the buffer is flushed (FLUSH_AT in _shared.py). */
+#define FLUSH_AT 256
+
+/* The cffi module's afcpy_put and afcpy_replay (see _ffi_build.py). */
+typedef uint64_t (*afcpy_put_fn)(void *c, const char *reads, const size_t *read_lens,
+                                 size_t read_len, size_t n_reads, uint64_t misses,
+                                 const char *key, size_t key_len, uint64_t handle, uint64_t weight,
+                                 uint64_t ttl_ns);
+typedef uint64_t (*afcpy_replay_fn)(void *c, const char *reads, const size_t *read_lens,
+                                    size_t read_len, size_t n_reads, uint64_t misses);
+
+/* The codes of afcpy_* calls (_ffi_build.py). */
+#define AFCPY_ERR ((uint64_t)1 << 63)
+#define AFCPY_ONE ((uint64_t)1 << 62)
+#define AFCPY_MANY ((uint64_t)1 << 61)
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *mirror; /* dict: key -> stored value */
+    PyObject *reads;  /* list: keys of gets not yet replayed */
+    PyObject *other;  /* callable(key, default): the Python path for everything else */
+    PyObject *flush;  /* callable(): replays the read buffer */
+    PyObject *absent; /* the default that tells getitem `other` found nothing */
+    PyObject *timed;  /* dict: key -> (stored value, deadline) */
+    PyObject *timer;  /* None (monotonic time) or the ManualClock (its `_nanos`) */
+    PyObject *clock;  /* time.monotonic_ns, where CLOCK_MONOTONIC is not the same clock */
+    long long origin; /* monotonic nanoseconds at the cache's time 0 */
+    PyObject *values; /* dict: handle -> (key, stored value) */
+    PyObject *misses; /* list: one None per buffered miss without its key */
+    PyObject *engine; /* the cffi pointer object, kept alive while `cache` is used */
+    void *cache;      /* the afcpy_cache */
+    afcpy_put_fn put;
+    afcpy_replay_fn replay;
+    char *scratch;    /* the buffered keys, concatenated */
+    size_t scratch_cap;
+} Reader;
+
+/* The latest time a clock reports (MAX_CLOCK_NANOS in _common.py). */
+#define MAX_CLOCK_NANOS (UINT64_MAX - 1)
+
+static int Reader_traverse(Reader *self, visitproc visit, void *arg) {
+    Py_VISIT(self->mirror);
+    Py_VISIT(self->reads);
+    Py_VISIT(self->other);
+    Py_VISIT(self->flush);
+    Py_VISIT(self->absent);
+    Py_VISIT(self->timed);
+    Py_VISIT(self->timer);
+    Py_VISIT(self->clock);
+    Py_VISIT(self->values);
+    Py_VISIT(self->misses);
+    Py_VISIT(self->engine);
+    return 0;
+}
+
+static int Reader_clear(Reader *self) {
+    Py_CLEAR(self->mirror);
+    Py_CLEAR(self->reads);
+    Py_CLEAR(self->other);
+    Py_CLEAR(self->flush);
+    Py_CLEAR(self->absent);
+    Py_CLEAR(self->timed);
+    Py_CLEAR(self->timer);
+    Py_CLEAR(self->clock);
+    Py_CLEAR(self->values);
+    Py_CLEAR(self->misses);
+    Py_CLEAR(self->engine);
+    return 0;
+}
+
+static void Reader_dealloc(Reader *self) {
+    PyTypeObject *type = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    Reader_clear(self);
+    PyMem_Free(self->scratch);
+    freefunc tp_free = (freefunc)PyType_GetSlot(type, Py_tp_free);
+    tp_free(self);
+    Py_DECREF(type);
+}
+
+static int Reader_init(Reader *self, PyObject *args, PyObject *kwargs) {
+    PyObject *mirror, *reads, *other, *flush, *absent, *timed, *timer, *clock, *values, *misses;
+    PyObject *engine;
+    long long origin;
+    unsigned long long cache, put, replay;
+    if (kwargs != NULL && PyDict_Size(kwargs) != 0) {
+        PyErr_SetString(PyExc_TypeError, "Reader() takes no keyword arguments");
+        return -1;
+    }
+    if (!PyArg_ParseTuple(args, "O!O!OOOO!OOLO!O!OKKK:Reader", &PyDict_Type, &mirror,
+                          &PyList_Type, &reads, &other, &flush, &absent, &PyDict_Type, &timed,
+                          &timer, &clock, &origin, &PyDict_Type, &values, &PyList_Type, &misses,
+                          &engine, &cache, &put, &replay))
+        return -1;
+    if (cache == 0 || put == 0 || replay == 0) {
+        PyErr_SetString(PyExc_ValueError, "Reader: null engine pointer");
+        return -1;
+    }
+    if (!PyCallable_Check(other) || !PyCallable_Check(flush) || !PyCallable_Check(clock)) {
+        PyErr_SetString(PyExc_TypeError, "Reader: other, flush and clock must be callable");
+        return -1;
+    }
+    PyObject *fields[] = {mirror, reads, other, flush, absent, timed,
+                          timer,  clock, values, misses, engine};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) Py_INCREF(fields[i]);
+    Reader_clear(self);
+    self->mirror = mirror;
+    self->reads = reads;
+    self->other = other;
+    self->flush = flush;
+    self->absent = absent;
+    self->timed = timed;
+    self->timer = timer;
+    self->clock = clock;
+    self->origin = origin;
+    self->values = values;
+    self->misses = misses;
+    self->engine = engine;
+    self->cache = (void *)(uintptr_t)cache;
+    self->put = (afcpy_put_fn)(uintptr_t)put;
+    self->replay = (afcpy_replay_fn)(uintptr_t)replay;
+    return 0;
+}
+
+/* The cache's time in nanoseconds (CacheBase._now). 0, or -1 with an exception set. */
+static int Reader_now(Reader *self, unsigned long long *now) {
+    if (self->timer != Py_None) {
+        PyObject *nanos = PyObject_GetAttrString(self->timer, "_nanos");
+        if (nanos == NULL) return -1;
+        *now = PyLong_AsUnsignedLongLong(nanos);
+        Py_DECREF(nanos);
+        if (*now == (unsigned long long)-1 && PyErr_Occurred()) return -1;
+        if (*now > MAX_CLOCK_NANOS) *now = MAX_CLOCK_NANOS;
+        return 0;
+    }
+    long long mono;
+#if defined(__linux__)
+    /* time.monotonic_ns() is CLOCK_MONOTONIC on Linux: the same clock, without a call. */
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    mono = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+#else
+    PyObject *nanos = PyObject_CallObject(self->clock, NULL);
+    if (nanos == NULL) return -1;
+    mono = PyLong_AsLongLong(nanos);
+    Py_DECREF(nanos);
+    if (mono == -1 && PyErr_Occurred()) return -1;
+#endif
+    *now = mono > self->origin ? (unsigned long long)(mono - self->origin) : 0;
+    return 0;
+}
+
+/* After a key was appended: flushes a full buffer. 0, or -1 with an exception set. */
+static int Reader_maybe_flush(Reader *self) {
+    if (PyList_Size(self->reads) <= FLUSH_AT) return 0;
+    PyObject *done = PyObject_CallObject(self->flush, NULL);
+    if (done == NULL) return -1;
+    Py_DECREF(done);
+    return 0;
+}
+
+/* Appends a served read; the value (a new reference) or NULL with an exception. */
+static PyObject *Reader_serve(Reader *self, PyObject *key, PyObject *value) {
+    Py_INCREF(value);
+    if (PyList_Append(self->reads, key) < 0 || Reader_maybe_flush(self) < 0) {
+        Py_DECREF(value);
+        return NULL;
+    }
+    return value;
+}
+
+/* The stored value of `key` (a new reference), with its read buffered; NULL with no exception
+   when Python must decide (absent, expired, not a (value, deadline) pair, unhashable); NULL
+   with an exception on an error. */
+static PyObject *Reader_lookup(Reader *self, PyObject *key) {
+    PyObject *value = PyDict_GetItemWithError(self->mirror, key); /* borrowed */
+    if (value != NULL) return Reader_serve(self, key, value);
+    if (PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) PyErr_Clear();
+        return NULL;
+    }
+    if (PyDict_Size(self->timed) == 0) return NULL;
+    PyObject *entry = PyDict_GetItemWithError(self->timed, key);
+    if (entry == NULL || !PyTuple_Check(entry) || PyTuple_Size(entry) != 2) return NULL;
+    Py_INCREF(entry); /* reading the clock may run Python code */
+    PyObject *served = NULL;
+    unsigned long long deadline = PyLong_AsUnsignedLongLong(PyTuple_GetItem(entry, 1));
+    unsigned long long now = 0;
+    if (!(deadline == (unsigned long long)-1 && PyErr_Occurred()) && Reader_now(self, &now) == 0
+        && now < deadline) /* else expired: the engine decides */
+        served = Reader_serve(self, key, PyTuple_GetItem(entry, 0));
+    Py_DECREF(entry);
+    return served;
+}
+
+PyDoc_STRVAR(Reader_get_doc,
+             "get(key, default=None)\n--\n\n"
+             "The value of ``key`` (which becomes the most recently used), or ``default``.");
+
+static PyObject *Reader_get(Reader *self, PyObject *const *args, Py_ssize_t nargs,
+                            PyObject *kwnames) {
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_Size(kwnames);
+    PyObject *key = nargs >= 1 ? args[0] : NULL, *dflt = nargs == 2 ? args[1] : Py_None;
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *name = PyTuple_GetItem(kwnames, i);
+        int is_key = PyUnicode_CompareWithASCIIString(name, "key") == 0;
+        int is_default = PyUnicode_CompareWithASCIIString(name, "default") == 0;
+        PyObject **slot = is_key ? &key : &dflt;
+        if ((!is_key && !is_default) || (is_key && key != NULL) || (is_default && nargs == 2)) {
+            PyErr_Format(PyExc_TypeError, "get() got an unexpected or repeated argument %R",
+                         name);
+            return NULL;
+        }
+        *slot = args[nargs + i];
+    }
+    if (key == NULL || nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "get() takes a key and an optional default (%zd given)",
+                     nargs + nkw);
+        return NULL;
+    }
+    PyObject *value = Reader_lookup(self, key);
+    if (value != NULL || PyErr_Occurred()) return value;
+    return PyObject_CallFunctionObjArgs(self->other, key, dflt, NULL);
+}
+
+PyDoc_STRVAR(Reader_getitem_doc,
+             "getitem(key)\n--\n\n"
+             "The value of ``key`` (which becomes the most recently used); KeyError if absent.");
+
+static PyObject *Reader_getitem(Reader *self, PyObject *key) {
+    PyObject *value = Reader_lookup(self, key);
+    if (value != NULL || PyErr_Occurred()) return value;
+    value = PyObject_CallFunctionObjArgs(self->other, key, self->absent, NULL);
+    if (value == self->absent) {
+        Py_DECREF(value);
+        PyObject *error = PyObject_CallFunctionObjArgs(PyExc_KeyError, key, NULL);
+        if (error != NULL) {
+            PyErr_SetObject(PyExc_KeyError, error);
+            Py_DECREF(error);
+        }
+        return NULL;
+    }
+    return value;
+}
+
+PyDoc_STRVAR(Reader_get_many_doc,
+             "get_many(keys: list, default, key_len, misses: list) -> list | None\n--\n\n"
+             "The values of ``keys`` (``default`` for a key the mirror does not hold), their "
+             "reads buffered; None (nothing buffered) when a key is not ``bytes``. ``key_len`` "
+             "is the length every stored key has (-2: several, -1: none stored yet); a key of "
+             "another length is a certain miss, counted by appending None to ``misses`` "
+             "instead of buffering the key (the rule of CacheBase._read_miss).");
+
+static PyObject *Reader_get_many(Reader *self, PyObject *args) {
+    PyObject *keys, *dflt, *misses;
+    Py_ssize_t key_len;
+    if (!PyArg_ParseTuple(args, "O!OnO!:get_many", &PyList_Type, &keys, &dflt, &key_len,
+                          &PyList_Type, &misses))
+        return NULL;
+    Py_ssize_t n = PyList_Size(keys);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!PyBytes_CheckExact(PyList_GetItem(keys, i))) Py_RETURN_NONE;
+    }
+    PyObject *values = PyList_New(n);
+    if (values == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *key = PyList_GetItem(keys, i); /* borrowed; the list is ours for the call */
+        PyObject *value = PyDict_GetItemWithError(self->mirror, key);
+        if (value == NULL) {
+            if (PyErr_Occurred()) goto fail;
+            value = dflt;
+        }
+        Py_INCREF(value);
+        PyList_SetItem(values, i, value); /* steals */
+        int buffered = key_len == -2 || PyBytes_Size(key) == key_len;
+        if (PyList_Append(buffered ? self->reads : misses, buffered ? key : Py_None) < 0)
+            goto fail;
+    }
+    if (Reader_maybe_flush(self) < 0) goto fail;
+    return values;
+fail:
+    Py_DECREF(values);
+    return NULL;
+}
+
+/* The buffered keys, all `key_len` bytes long, concatenated into the scratch buffer: 1 when
+   done, 0 when a key is not `bytes` of that length (Python packs them), -1 on an error. */
+static int Reader_pack(Reader *self, Py_ssize_t n, Py_ssize_t key_len) {
+    size_t need = (size_t)n * (size_t)key_len;
+    if (need > self->scratch_cap || self->scratch == NULL) {
+        char *grown = (char *)PyMem_Realloc(self->scratch, need ? need : 1);
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        self->scratch = grown;
+        self->scratch_cap = need;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *key = PyList_GetItem(self->reads, i);
+        if (!PyBytes_CheckExact(key) || PyBytes_Size(key) != key_len) return 0;
+        memcpy(self->scratch + (size_t)i * (size_t)key_len, PyBytes_AsString(key),
+               (size_t)key_len);
+    }
+    return 1;
+}
+
+/* Drops the first n buffered reads and the first m buffered misses. */
+static int Reader_consume(Reader *self, Py_ssize_t n, Py_ssize_t m) {
+    if (n && PyList_SetSlice(self->reads, 0, n, NULL) < 0) return -1;
+    if (m && PyList_SetSlice(self->misses, 0, m, NULL) < 0) return -1;
+    return 0;
+}
+
+PyDoc_STRVAR(Reader_replay_doc,
+             "replay(key_len) -> int | None\n--\n\n"
+             "Replays the read buffer into the engine (the cache's lock held) without releasing "
+             "the GIL; the call's code, or None (nothing done) when a buffered key is not "
+             "``bytes`` of ``key_len`` bytes.");
+
+static PyObject *Reader_replay(Reader *self, PyObject *arg) {
+    Py_ssize_t key_len = PyLong_AsSsize_t(arg);
+    if (key_len == -1 && PyErr_Occurred()) return NULL;
+    if (key_len < 0) Py_RETURN_NONE;
+    Py_ssize_t n = PyList_Size(self->reads), m = PyList_Size(self->misses);
+    int packed = Reader_pack(self, n, key_len);
+    if (packed <= 0) {
+        if (packed < 0) return NULL;
+        Py_RETURN_NONE;
+    }
+    uint64_t code = self->replay(self->cache, self->scratch, NULL, (size_t)key_len, (size_t)n,
+                                 (uint64_t)m);
+    if (Reader_consume(self, n, m) < 0) return NULL;
+    return PyLong_FromUnsignedLongLong(code);
+}
+
+/* mirror[key] = stored (deadline None) or timed[key] = (stored, deadline), out of the other
+   dict afterwards (CacheBase._mirror_store, for a key of the known length, not pickled). */
+static int Reader_store(Reader *self, PyObject *key, PyObject *stored, PyObject *deadline) {
+    if (deadline == Py_None) {
+        if (PyDict_SetItem(self->mirror, key, stored) < 0) return -1;
+        if (PyDict_Size(self->timed) && PyDict_DelItem(self->timed, key) < 0) {
+            if (!PyErr_ExceptionMatches(PyExc_KeyError)) return -1;
+            PyErr_Clear();
+        }
+        return 0;
+    }
+    PyObject *entry = PyTuple_Pack(2, stored, deadline);
+    if (entry == NULL) return -1;
+    int failed = PyDict_SetItem(self->timed, key, entry);
+    Py_DECREF(entry);
+    if (failed < 0) return -1;
+    if (PyDict_DelItem(self->mirror, key) < 0) {
+        if (!PyErr_ExceptionMatches(PyExc_KeyError)) return -1;
+        PyErr_Clear();
+    }
+    return 0;
+}
+
+/* Drops a removed entry's key from the mirror (CacheBase._mirror_drop). */
+static int Reader_drop(Reader *self, PyObject *key) {
+    PyObject *dicts[] = {self->mirror, self->timed};
+    for (int i = 0; i < 2; i++) {
+        if (PyDict_DelItem(dicts[i], key) == 0) return 0;
+        if (!PyErr_ExceptionMatches(PyExc_KeyError)) return -1;
+        PyErr_Clear();
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(Reader_put_doc,
+             "put(key, stored, weight, ttl_ns, deadline, handle, key_len) -> int | tuple | None"
+             "\n--\n\n"
+             "Replays the read buffer and stores ``key`` (``bytes`` of ``key_len`` bytes, the "
+             "length every stored key has) under ``handle``, the cache's lock held, without "
+             "releasing the GIL. Returns None (nothing done) when a buffered key is not ``bytes``"
+             " of that length; the call's code when it failed or removed several entries (the "
+             "mirror and the value table untouched: Python finishes); 0 when it stored the entry "
+             "and removed none; (code, key, stored) of the one entry it evicted or replaced, "
+             "the mirror and the value table updated.");
+
+static PyObject *Reader_put(Reader *self, PyObject *args) {
+    PyObject *key, *stored, *deadline;
+    unsigned long long weight, ttl_ns, handle;
+    Py_ssize_t key_len;
+    if (!PyArg_ParseTuple(args, "O!OKKOKn:put", &PyBytes_Type, &key, &stored, &weight, &ttl_ns,
+                          &deadline, &handle, &key_len))
+        return NULL;
+    if (key_len < 0 || PyBytes_Size(key) != key_len) Py_RETURN_NONE;
+    Py_ssize_t n = PyList_Size(self->reads), m = PyList_Size(self->misses);
+    int packed = Reader_pack(self, n, key_len);
+    if (packed <= 0) {
+        if (packed < 0) return NULL;
+        Py_RETURN_NONE;
+    }
+    uint64_t code = self->put(self->cache, self->scratch, NULL, (size_t)key_len, (size_t)n,
+                              (uint64_t)m, PyBytes_AsString(key), (size_t)key_len, handle,
+                              weight, ttl_ns);
+    if (Reader_consume(self, n, m) < 0) return NULL;
+    if (code & (AFCPY_ERR | AFCPY_MANY)) return PyLong_FromUnsignedLongLong(code);
+    PyObject *pair = PyTuple_Pack(2, key, stored);
+    PyObject *h = PyLong_FromUnsignedLongLong(handle);
+    int failed = pair == NULL || h == NULL || PyDict_SetItem(self->values, h, pair) < 0;
+    Py_XDECREF(pair);
+    Py_XDECREF(h);
+    if (failed) return NULL;
+    PyObject *result = NULL;
+    if (code & AFCPY_ONE) {
+        PyObject *gone = PyLong_FromUnsignedLongLong((code & (AFCPY_ONE - 1)) >> 3);
+        if (gone == NULL) return NULL;
+        PyObject *entry = PyDict_GetItemWithError(self->values, gone); /* borrowed */
+        if (entry == NULL || !PyTuple_Check(entry) || PyTuple_Size(entry) != 2) {
+            Py_DECREF(gone);
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_RuntimeError, "alphaforge_cache: unknown handle removed");
+            return NULL;
+        }
+        PyObject *gone_key = PyTuple_GetItem(entry, 0), *gone_value = PyTuple_GetItem(entry, 1);
+        result = Py_BuildValue("(KOO)", (unsigned long long)code, gone_key, gone_value);
+        int same = result == NULL ? -1 : PyObject_RichCompareBool(gone_key, key, Py_EQ);
+        if (same < 0 || PyDict_DelItem(self->values, gone) < 0 ||
+            (!same && Reader_drop(self, PyTuple_GetItem(result, 1)) < 0)) {
+            Py_DECREF(gone);
+            Py_XDECREF(result);
+            return NULL;
+        }
+        Py_DECREF(gone);
+    } else {
+        result = PyLong_FromLong(0);
+        if (result == NULL) return NULL;
+    }
+    if (Reader_store(self, key, stored, deadline) < 0) {
+        Py_DECREF(result);
+        return NULL;
+    }
+    return result;
+}
+
+static PyMethodDef Reader_methods[] = {
+    {"get", (PyCFunction)(void (*)(void))Reader_get, METH_FASTCALL | METH_KEYWORDS,
+     Reader_get_doc},
+    {"getitem", (PyCFunction)Reader_getitem, METH_O, Reader_getitem_doc},
+    {"get_many", (PyCFunction)Reader_get_many, METH_VARARGS, Reader_get_many_doc},
+    {"put", (PyCFunction)Reader_put, METH_VARARGS, Reader_put_doc},
+    {"replay", (PyCFunction)Reader_replay, METH_O, Reader_replay_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot Reader_slots[] = {
+    {Py_tp_doc, "Serves a cache's gets from its mirror, buffering the reads (see _shared.py)."},
+    {Py_tp_init, Reader_init},
+    {Py_tp_new, PyType_GenericNew},
+    {Py_tp_dealloc, Reader_dealloc},
+    {Py_tp_traverse, Reader_traverse},
+    {Py_tp_clear, Reader_clear},
+    {Py_tp_methods, Reader_methods},
+    {0, NULL},
+};
+
+static PyType_Spec Reader_spec = {
+    "alphaforge_cache._reads.Reader",
+    sizeof(Reader),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    Reader_slots,
+};
+
+static struct PyModuleDef reads_module = {
+    PyModuleDef_HEAD_INIT, "_reads", "The native backend's read path in C.", -1,
+    NULL, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__reads(void) {
+    PyObject *module = PyModule_Create(&reads_module);
+    if (module == NULL) return NULL;
+    PyObject *type = PyType_FromSpec(&Reader_spec);
+    if (type == NULL || PyModule_AddObject(module, "Reader", type) < 0) {
+        Py_XDECREF(type);
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}
