@@ -25,6 +25,11 @@
 
 
 /*
+ `expect_encoding` of `afc_cache_load` that accepts a snapshot of any value encoding.
+ */
+#define AFC_ENCODING_ANY UINT32_MAX
+
+/*
  The library's major version (the header's `AFC_VERSION_MAJOR`).
  */
 #define AFC_VERSION_MAJOR 0
@@ -43,6 +48,18 @@
  The ABI version: bumped on any incompatible change of the C interface.
  */
 #define AFC_ABI_VERSION 1
+
+/*
+ The major format version this library writes and reads. A file of another major version is
+ refused.
+ */
+#define FORMAT_MAJOR 1
+
+/*
+ The minor format version this library writes. Files of any minor version of
+ [`FORMAT_MAJOR`] are read: a minor version only adds what older readers may skip.
+ */
+#define FORMAT_MINOR 0
 
 /*
  The result of every fallible `afc_*` function.
@@ -93,6 +110,23 @@ typedef enum {
    */
   AFC_COMPUTE_FAILED = 10,
   /*
+   The file system refused a snapshot's file: missing path, no permission, a directory, a
+   full disk... (the message names the path and the operating system's reason).
+   */
+  AFC_IO_ERROR = 11,
+  /*
+   The file is not a snapshot, or is truncated or corrupt (the message says where).
+   */
+  AFC_SNAPSHOT_INVALID = 12,
+  /*
+   The snapshot has a format version, or uses a feature, this library cannot read.
+   */
+  AFC_SNAPSHOT_UNSUPPORTED = 13,
+  /*
+   The snapshot's value encoding is not the one `afc_cache_load` was told to expect.
+   */
+  AFC_SNAPSHOT_MISMATCH = 14,
+  /*
    A Rust panic was caught at the boundary (a bug: please report it with the message).
    */
   AFC_PANIC = 100,
@@ -123,6 +157,32 @@ typedef enum {
    */
   AFC_CAUSE_CLEARED = 4,
 } afc_removal_cause;
+
+/*
+ The value encodings a snapshot's header records (the engine stores values as bytes whatever
+ it says; bindings use it to refuse a file whose values they would misread).
+ */
+typedef enum {
+  /*
+   Plain bytes: every C and Rust cache.
+   */
+  AFC_ENCODING_BYTES = 0,
+  /*
+   Python pickles (the Python package's "pickle" mode).
+   */
+  AFC_ENCODING_PICKLE = 1,
+  /*
+   Encoded by a codec the application chose; only it can decode them.
+   */
+  AFC_ENCODING_CODEC = 2,
+} afc_value_encoding;
+
+/*
+ What a snapshot's values are, as recorded in its header (byte 20). The engine stores and
+ restores values as bytes whatever this says; bindings use it to refuse a file whose values
+ they would misread (a Python cache in `"bytes"` mode loading pickles, say).
+ */
+typedef struct ValueEncoding ValueEncoding;
 
 /*
  A cache (opaque). Create with `afc_cache_new`, free with `afc_cache_free`. Every function on
@@ -225,6 +285,44 @@ typedef void (*afc_handle_release_fn)(void *user_data,
                                       size_t key_len,
                                       uint64_t handle,
                                       afc_removal_cause cause);
+
+/*
+ What `afc_cache_save`, `afc_cache_load` or `afc_snapshot_verify` found.
+ */
+typedef struct {
+  /*
+   The file's major format version.
+   */
+  uint16_t format_major;
+  /*
+   The file's minor format version.
+   */
+  uint16_t format_minor;
+  /*
+   The value encoding its header records (an `afc_value_encoding`, or a code this library
+   does not name).
+   */
+  uint32_t value_encoding;
+  /*
+   The entries in the file.
+   */
+  uint64_t entries;
+  /*
+   After a load, the entries the cache holds (fewer than `entries` when its bounds are
+   smaller than the saving cache's); otherwise `entries`.
+   */
+  uint64_t entries_kept;
+  /*
+   The file's length in bytes.
+   */
+  uint64_t file_bytes;
+} afc_snapshot_info;
+
+
+
+
+
+
 
 #ifdef __cplusplus
 extern "C" {
@@ -752,6 +850,49 @@ afc_status afc_iter_remaining(const afc_iter *iter, size_t *out);
  `iter` NULL or from `afc_iter_new`, not used afterwards.
  */
 void afc_iter_free(afc_iter *iter);
+
+/*
+ Saves every live entry of a byte cache to the file `path` (NUL-terminated): written to a
+ temporary file in the same directory, flushed to disk, then renamed over `path`, so a crash
+ or a full disk leaves any previous file at `path` intact. `value_encoding` (an
+ `afc_value_encoding`, 0..=255) is recorded in the header. `*out_info` receives what was
+ written unless `out_info` is NULL. `AFC_IO_ERROR` when the file system refuses (the message
+ names the path and the reason); `AFC_WRONG_VALUE_KIND` for a handle cache.
+
+ # Safety
+ `cache` NULL or live; `path` NULL or a NUL-terminated string; `out_info` NULL or writable.
+ */
+afc_status afc_cache_save(const afc_cache *cache,
+                          const char *path,
+                          uint32_t value_encoding,
+                          afc_snapshot_info *out_info);
+
+/*
+ Replaces the entries of a byte cache with those of the snapshot `path` (NUL-terminated).
+ The whole file is checked first (checksums, lengths, version): on any error the cache is
+ unchanged. Entries present before are reported to the listener as cleared; with smaller
+ bounds than the saving cache's, the most recently used entries that fit are kept.
+ `expect_encoding` is an `afc_value_encoding` the file must record (`AFC_SNAPSHOT_MISMATCH`
+ otherwise), or `AFC_ENCODING_ANY`. Errors: `AFC_IO_ERROR` (missing path, no permission, a
+ directory), `AFC_SNAPSHOT_INVALID` (not a snapshot, truncated, corrupt),
+ `AFC_SNAPSHOT_UNSUPPORTED` (a newer format), `AFC_WRONG_VALUE_KIND` for a handle cache.
+
+ # Safety
+ `cache` NULL or live; `path` NULL or a NUL-terminated string; `out_info` NULL or writable.
+ */
+afc_status afc_cache_load(const afc_cache *cache,
+                          const char *path,
+                          uint32_t expect_encoding,
+                          afc_snapshot_info *out_info);
+
+/*
+ Checks the whole snapshot `path` (NUL-terminated) without loading it, and writes what its
+ header says to `*out_info` unless `out_info` is NULL. Errors as for `afc_cache_load`.
+
+ # Safety
+ `path` NULL or a NUL-terminated string; `out_info` NULL or writable.
+ */
+afc_status afc_snapshot_verify(const char *path, afc_snapshot_info *out_info);
 
 /*
  The message of the calling thread's last failed call ("" if none). The pointer stays valid

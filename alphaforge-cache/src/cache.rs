@@ -11,6 +11,7 @@ use crate::options::{split_evenly, CacheBuilder, Config, MAX_ENTRIES_LIMIT};
 use crate::pending::PendingSlot;
 use crate::record::NO_DEADLINE;
 use crate::shard::{Hash, Shard};
+use crate::staging::Staging;
 use crate::stats::Stats;
 use foldhash::fast::RandomState;
 use std::collections::HashMap;
@@ -146,12 +147,10 @@ impl Cache {
         self.hasher.hash_one(key)
     }
 
-    /// The shard of a hash. Uses bits 25..57: the shard's own table takes its bucket from the low
-    /// bits and its tag from the top 7, which must stay independent of the shard choice.
+    /// The shard of a hash (see [`shard_of`]).
     #[inline]
     fn shard_index(&self, hash: Hash) -> usize {
-        let bits = (hash >> 25) & 0xFFFF_FFFF;
-        ((bits * self.shards.len() as u64) >> 32) as usize
+        shard_of(hash, self.shards.len())
     }
 
     #[inline]
@@ -747,6 +746,66 @@ impl Cache {
         }
     }
 
+    // ----- snapshots (the file format lives in `snapshot/`) -------------------------------------
+
+    /// Runs `f` with every shard locked (in index order) and the time read once: a consistent
+    /// view of the whole cache for a snapshot. Nothing is reclaimed or reported.
+    pub(crate) fn with_locked_shards<R>(&self, f: impl FnOnce(&[&Shard], u64) -> R) -> R {
+        let now = self.now();
+        let states: Vec<_> = (0..self.shards.len()).map(|i| self.lock_shard(i)).collect();
+        let shards: Vec<&Shard> = states.iter().map(|state| &state.shard).collect();
+        f(&shards, now)
+    }
+
+    /// Empty shards shaped like this cache's (same bounds, same hasher), to be filled without
+    /// any lock and then swapped in whole by [`adopt`](Self::adopt). `expected` entries are
+    /// made room for at once. Deadlines are computed from `now`, read from the clock itself: a
+    /// cache that never needed its clock before reads it here.
+    pub(crate) fn staging(&self, expected: usize) -> Staging {
+        let max_entries = self.max_entries();
+        let now = self.clock.now_nanos();
+        Staging::new(
+            max_entries,
+            self.shards.len(),
+            self.max_bytes(),
+            self.hasher.clone(),
+            now,
+            expected,
+        )
+    }
+
+    /// Replaces every entry with the staged ones, atomically: the previous entries are reported
+    /// as by [`clear`](Self::clear), the staged ones count as inserts. Bounds changed since
+    /// `staging` was called are enforced (by evicting). Returns how many entries it holds now.
+    pub(crate) fn adopt(&self, staged: Staging) -> usize {
+        let (staged, now) = staged.into_parts();
+        if staged.iter().any(Shard::has_deadlines) {
+            self.clock_in_use.store(true, Ordering::Relaxed);
+        }
+        let mut staged = staged.into_iter();
+        let mut held = 0;
+        let mut out = self.removals();
+        {
+            let mut states: Vec<_> = (0..self.shards.len()).map(|i| self.lock_shard(i)).collect();
+            let budget = self.budget.as_ref();
+            for state in states.iter_mut() {
+                if let Some(shard) = staged.next() {
+                    state.shard.replace_with(shard, now, budget, &mut out);
+                }
+            }
+            if let Some(budget) = budget {
+                for state in states.iter_mut() {
+                    while budget.exceeded() && state.shard.evict_lru(now, Some(budget), &mut out) {}
+                }
+            }
+            for state in &states {
+                held += state.shard.stored_len();
+            }
+        }
+        self.notify(out);
+        held
+    }
+
     /// The entry bound.
     pub fn max_entries(&self) -> usize {
         *lock(&self.max_entries)
@@ -771,6 +830,14 @@ impl Cache {
     pub fn clock(&self) -> &Clock {
         &self.clock
     }
+}
+
+/// The shard of a hash among `shards`. Uses bits 25..57: the shard's own table takes its bucket
+/// from the low bits and its tag from the top 7, which must stay independent of the shard choice.
+#[inline]
+pub(crate) fn shard_of(hash: Hash, shards: usize) -> usize {
+    let bits = (hash >> 25) & 0xFFFF_FFFF;
+    ((bits * shards as u64) >> 32) as usize
 }
 
 /// What a `get_or_insert_with` round found.

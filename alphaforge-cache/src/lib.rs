@@ -38,6 +38,8 @@ mod options;
 mod pending;
 mod record;
 mod shard;
+pub mod snapshot;
+mod staging;
 mod stats;
 
 pub use cache::{Cache, CacheEntry, Iter, PutOptions, MAX_ENTRY_SIZE};
@@ -46,6 +48,9 @@ pub use error::Error;
 pub use notification::{EvictionListener, RemovalCause};
 pub use options::{
     default_shard_count, CacheBuilder, MAX_ENTRIES_LIMIT, MAX_SHARDS, MIN_ENTRIES_PER_DEFAULT_SHARD,
+};
+pub use snapshot::{
+    LoadOptions, SaveOptions, SnapshotError, SnapshotErrorKind, SnapshotInfo, ValueEncoding,
 };
 pub use stats::Stats;
 

@@ -129,6 +129,21 @@ impl<T> LinkedSlab<T> {
         }
     }
 
+    /// Indices from least to most recently used.
+    pub(crate) fn indices_back_to_front(&self) -> BackToFront<'_, T> {
+        BackToFront {
+            slab: self,
+            next: self.tail,
+        }
+    }
+
+    /// Makes room for `additional` more items at once (never past the capacity limit), so that a
+    /// list filled in one go does not grow step by step.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        let room = self.capacity_limit.saturating_sub(self.slots.len());
+        self.slots.reserve_exact(additional.min(room));
+    }
+
     /// Removes every item, most recently used first.
     pub(crate) fn drain(&mut self) -> Vec<T> {
         let mut items = Vec::with_capacity(self.len);
@@ -198,6 +213,25 @@ impl<T> Iterator for FrontToBack<'_, T> {
     }
 }
 
+/// Iterator over indices, least recently used first.
+pub(crate) struct BackToFront<'a, T> {
+    slab: &'a LinkedSlab<T>,
+    next: u32,
+}
+
+impl<T> Iterator for BackToFront<'_, T> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        if self.next == NIL {
+            return None;
+        }
+        let idx = self.next;
+        self.next = self.slab.slots[idx as usize].prev;
+        Some(idx)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +256,8 @@ mod tests {
         let d = s.push_front("d");
         assert_eq!(d, c);
         assert_eq!(order(&s), ["d", "a", "b"]);
+        let back: Vec<_> = s.indices_back_to_front().map(|i| *s.get(i)).collect();
+        assert_eq!(back, ["b", "a", "d"]);
         assert_eq!(s.len(), 3);
         assert_eq!(s.drain(), ["d", "a", "b"]);
         assert_eq!(s.len(), 0);

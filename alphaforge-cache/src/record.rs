@@ -52,6 +52,12 @@ impl Record {
         &self.data[self.key_len as usize..]
     }
 
+    /// The key's bytes followed by the value's (one slice).
+    #[inline]
+    pub(crate) fn key_and_value(&self) -> &[u8] {
+        &self.data
+    }
+
     #[inline]
     pub(crate) fn weight(&self) -> u32 {
         self.weight

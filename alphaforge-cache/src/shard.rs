@@ -50,6 +50,16 @@ impl Shard {
         }
     }
 
+    /// An empty shard with room for `capacity` entries made at once (at most `max_entries`), for
+    /// a shard filled in one go (a snapshot being loaded).
+    pub(crate) fn with_capacity(max_entries: usize, hasher: RandomState, capacity: usize) -> Self {
+        let capacity = capacity.min(max_entries);
+        let mut shard = Shard::new(max_entries, hasher);
+        shard.table.reserve(capacity, |_| 0);
+        shard.list.reserve(capacity);
+        shard
+    }
+
     /// Stored entries, expired ones included (see `live_len`).
     pub(crate) fn stored_len(&self) -> usize {
         self.list.len()
@@ -393,6 +403,43 @@ impl Shard {
             .indices_front_to_back()
             .map(|idx| self.list.get(idx))
             .filter(move |record| !record.is_expired(now))
+    }
+
+    /// Live entries, least recently used first, without reclaiming anything.
+    pub(crate) fn live_records_lru_first(&self, now: u64) -> impl Iterator<Item = &Record> + '_ {
+        self.list
+            .indices_back_to_front()
+            .map(|idx| self.list.get(idx))
+            .filter(move |record| !record.is_expired(now))
+    }
+
+    /// Takes `staged`'s entries in place of this shard's, as if this shard were cleared and they
+    /// were put: the old entries go to `out` (as `clear` reports them), the new ones count as
+    /// inserts, and entries beyond this shard's bound are evicted. `staged` must use this
+    /// shard's hasher. The other counters stay.
+    pub(crate) fn replace_with(
+        &mut self,
+        staged: Shard,
+        now: u64,
+        budget: Option<&ByteBudget>,
+        out: &mut Removals,
+    ) {
+        self.clear(now, budget, out);
+        self.counters.inserts += staged.list.len() as u64;
+        self.table = staged.table;
+        self.list = staged.list;
+        self.list.set_capacity_limit(self.max_entries);
+        self.adjust_weight(0, staged.weight, budget);
+        self.with_deadline = staged.with_deadline;
+        self.earliest_deadline = staged.earliest_deadline;
+        while self.list.len() > self.max_entries {
+            self.evict_lru(now, budget, out);
+        }
+    }
+
+    /// Stored entries that have a deadline.
+    pub(crate) fn has_deadlines(&self) -> bool {
+        self.with_deadline > 0
     }
 
     /// Counters plus the stored entries and weight (call `expire` first for live figures).

@@ -28,6 +28,8 @@ extern const afc_test_case afc_handle_tests[];
 extern const size_t afc_handle_test_count;
 extern const afc_test_case afc_thread_tests[];
 extern const size_t afc_thread_test_count;
+extern const afc_test_case afc_snapshot_tests[];
+extern const size_t afc_snapshot_test_count;
 
 /* ----- assertions -------------------------------------------------------------------------- */
 

@@ -181,6 +181,7 @@ int main(int argc, char **argv) {
         {afc_cache_tests, &afc_cache_test_count},
         {afc_handle_tests, &afc_handle_test_count},
         {afc_thread_tests, &afc_thread_test_count},
+        {afc_snapshot_tests, &afc_snapshot_test_count},
     };
     const char *filter = argc > 1 ? argv[1] : NULL;
     const char *timeout_env = getenv("AFC_TEST_TIMEOUT");

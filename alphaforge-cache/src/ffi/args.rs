@@ -2,6 +2,8 @@
 //! so the exported functions only ever see valid references and slices.
 
 use super::status::{afc_status, Failure};
+use std::ffi::{c_char, CStr};
+use std::path::Path;
 
 /// Why a required pointer was NULL.
 pub(crate) fn null(what: &str) -> Failure {
@@ -138,6 +140,32 @@ pub(crate) fn require<T>(ptr: *const T, what: &str) -> Result<(), Failure> {
         Err(null(what))
     } else {
         Ok(())
+    }
+}
+
+/// A file path from a NUL-terminated C string (any bytes but NUL on Unix; UTF-8 elsewhere).
+///
+/// # Safety
+/// When non-NULL, `ptr` must point to a NUL-terminated string valid and unmodified for `'a`.
+pub(crate) unsafe fn path<'a>(ptr: *const c_char, what: &str) -> Result<&'a Path, Failure> {
+    if ptr.is_null() {
+        return Err(null(what));
+    }
+    // SAFETY: ptr is non-NULL and, by this function's contract, NUL-terminated and valid for 'a.
+    let bytes = unsafe { CStr::from_ptr(ptr) }.to_bytes();
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        Ok(Path::new(std::ffi::OsStr::from_bytes(bytes)))
+    }
+    #[cfg(not(unix))]
+    {
+        std::str::from_utf8(bytes).map(Path::new).map_err(|_| {
+            Failure::new(
+                afc_status::AFC_INVALID_ARGUMENT,
+                format!("{what} is not valid UTF-8"),
+            )
+        })
     }
 }
 

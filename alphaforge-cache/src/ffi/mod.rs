@@ -18,6 +18,7 @@ mod clock;
 mod config;
 mod handles;
 mod iter;
+mod snapshot;
 mod status;
 mod version;
 
@@ -27,5 +28,6 @@ pub use clock::*;
 pub use config::*;
 pub use handles::*;
 pub use iter::*;
+pub use snapshot::*;
 pub use status::*;
 pub use version::*;

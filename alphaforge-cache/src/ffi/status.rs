@@ -1,6 +1,6 @@
 //! Status codes, the per-thread last error message, and the guard that keeps panics in Rust.
 
-use crate::Error;
+use crate::{Error, SnapshotError, SnapshotErrorKind};
 use std::cell::RefCell;
 use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -31,6 +31,15 @@ pub enum afc_status {
     AFC_NOT_MANUAL_CLOCK = 9,
     /// The compute callback of `afc_cache_get_or_insert` reported failure; nothing was stored.
     AFC_COMPUTE_FAILED = 10,
+    /// The file system refused a snapshot's file: missing path, no permission, a directory, a
+    /// full disk... (the message names the path and the operating system's reason).
+    AFC_IO_ERROR = 11,
+    /// The file is not a snapshot, or is truncated or corrupt (the message says where).
+    AFC_SNAPSHOT_INVALID = 12,
+    /// The snapshot has a format version, or uses a feature, this library cannot read.
+    AFC_SNAPSHOT_UNSUPPORTED = 13,
+    /// The snapshot's value encoding is not the one `afc_cache_load` was told to expect.
+    AFC_SNAPSHOT_MISMATCH = 14,
     /// A Rust panic was caught at the boundary (a bug: please report it with the message).
     AFC_PANIC = 100,
 }
@@ -68,6 +77,18 @@ impl From<Error> for Failure {
             | Error::InvalidMaxBytes
             | Error::ZeroTtl
             | Error::InvalidShards { .. } => afc_status::AFC_INVALID_ARGUMENT,
+        };
+        Failure::new(status, error.to_string())
+    }
+}
+
+impl From<SnapshotError> for Failure {
+    fn from(error: SnapshotError) -> Self {
+        let status = match error.kind() {
+            SnapshotErrorKind::Io => afc_status::AFC_IO_ERROR,
+            SnapshotErrorKind::Unsupported => afc_status::AFC_SNAPSHOT_UNSUPPORTED,
+            SnapshotErrorKind::EncodingMismatch => afc_status::AFC_SNAPSHOT_MISMATCH,
+            _ => afc_status::AFC_SNAPSHOT_INVALID,
         };
         Failure::new(status, error.to_string())
     }
@@ -130,6 +151,10 @@ pub extern "C" fn afc_status_name(status: i32) -> *const c_char {
     const WRONG_VALUE_KIND: i32 = afc_status::AFC_WRONG_VALUE_KIND as i32;
     const NOT_MANUAL_CLOCK: i32 = afc_status::AFC_NOT_MANUAL_CLOCK as i32;
     const COMPUTE_FAILED: i32 = afc_status::AFC_COMPUTE_FAILED as i32;
+    const IO_ERROR: i32 = afc_status::AFC_IO_ERROR as i32;
+    const SNAPSHOT_INVALID: i32 = afc_status::AFC_SNAPSHOT_INVALID as i32;
+    const SNAPSHOT_UNSUPPORTED: i32 = afc_status::AFC_SNAPSHOT_UNSUPPORTED as i32;
+    const SNAPSHOT_MISMATCH: i32 = afc_status::AFC_SNAPSHOT_MISMATCH as i32;
     const PANIC: i32 = afc_status::AFC_PANIC as i32;
     let name: &'static [u8] = match status {
         OK => b"AFC_OK\0",
@@ -143,6 +168,10 @@ pub extern "C" fn afc_status_name(status: i32) -> *const c_char {
         WRONG_VALUE_KIND => b"AFC_WRONG_VALUE_KIND\0",
         NOT_MANUAL_CLOCK => b"AFC_NOT_MANUAL_CLOCK\0",
         COMPUTE_FAILED => b"AFC_COMPUTE_FAILED\0",
+        IO_ERROR => b"AFC_IO_ERROR\0",
+        SNAPSHOT_INVALID => b"AFC_SNAPSHOT_INVALID\0",
+        SNAPSHOT_UNSUPPORTED => b"AFC_SNAPSHOT_UNSUPPORTED\0",
+        SNAPSHOT_MISMATCH => b"AFC_SNAPSHOT_MISMATCH\0",
         PANIC => b"AFC_PANIC\0",
         _ => b"AFC_UNKNOWN_STATUS\0",
     };

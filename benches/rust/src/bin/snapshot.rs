@@ -1,0 +1,228 @@
+//! Snapshot save and load of 1M entries (16-byte keys, 64-byte values), each next to the time the
+//! machine takes to write (or read) the same number of bytes as one sequential file, measured in
+//! the same run, alternately, and reported as medians.
+//!
+//! - save: `Cache::save` (temporary file, entries streamed under the shard locks, fsync, rename,
+//!   directory fsync). Baseline: create a file, write the same bytes in 1 MiB writes, fsync.
+//! - load: `Cache::load` into a fresh cache of the same configuration (read, both checksums,
+//!   every entry checked and inserted). Baselines: read the file in 1 MiB reads into one reused
+//!   buffer (pure I/O), and `std::fs::read` (I/O plus fresh memory for the bytes, as a load needs
+//!   fresh memory for the entries). The file is in the page cache for all three.
+//!
+//! Then the same for reads from the disk rather than the page cache ("cold"): the file's cached
+//! pages are dropped with `posix_fadvise(POSIX_FADV_DONTNEED)` (this file only, no root needed)
+//! before the load and before the baseline read.
+//!
+//! For context, each round also times putting the same 1M entries into an empty cache (what a
+//! load does besides reading and checking the file).
+//!
+//! Usage: `snapshot [ROUNDS] [DIR]` (default 7 rounds, DIR the system's temp dir). `AFC_SHARDS=N`
+//! sets the shard count (default: the engine's). `AFC_SAVE_LOOP=1` only serializes the cache to
+//! `io::sink()` 20 times (no file system), for profilers.
+
+use alphaforge_cache::Cache;
+use alphaforge_cache_bench::{key, VALUE};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const ENTRIES: u64 = 1_000_000;
+
+/// A cache for 1M entries: the default shard count, or `AFC_SHARDS`.
+fn build() -> Cache {
+    // Room for every entry whatever the hash spread over the shards.
+    let mut builder = Cache::builder(ENTRIES as usize * 5 / 4);
+    if let Ok(shards) = std::env::var("AFC_SHARDS") {
+        builder = builder.shards(shards.parse().expect("AFC_SHARDS"));
+    }
+    builder.build().unwrap()
+}
+
+extern "C" {
+    /// POSIX: advice about a file's pages (here: drop them from the page cache).
+    fn posix_fadvise(fd: i32, offset: i64, len: i64, advice: i32) -> i32;
+}
+
+/// `POSIX_FADV_DONTNEED` on Linux.
+const FADV_DONTNEED: i32 = 4;
+
+/// Drops the (clean, synced) pages of `path` from the page cache, so the next read comes from
+/// the disk.
+fn drop_cached(path: &Path) {
+    use std::os::unix::io::AsRawFd;
+    let file = File::open(path).unwrap();
+    file.sync_all().unwrap();
+    // SAFETY: a valid open descriptor; the call only advises the kernel about its pages.
+    let status = unsafe { posix_fadvise(file.as_raw_fd(), 0, 0, FADV_DONTNEED) };
+    assert_eq!(status, 0, "posix_fadvise");
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Writes `len` bytes from `block` as one sequential file, then fsyncs it.
+fn write_plain(path: &Path, block: &[u8], len: u64) -> Duration {
+    let start = Instant::now();
+    let mut file = File::create(path).unwrap();
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(block.len() as u64) as usize;
+        file.write_all(&block[..n]).unwrap();
+        left -= n as u64;
+    }
+    file.sync_all().unwrap();
+    drop(file);
+    start.elapsed()
+}
+
+/// Reads the file sequentially into one reused 1 MiB buffer.
+fn read_plain(path: &Path, buf: &mut [u8]) -> (Duration, u64) {
+    let start = Instant::now();
+    let mut file = File::open(path).unwrap();
+    let mut total = 0u64;
+    loop {
+        let n = file.read(buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+    }
+    (start.elapsed(), total)
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let rounds: usize = args.next().map_or(7, |a| a.parse().expect("ROUNDS"));
+    let dir = args.next().map_or_else(std::env::temp_dir, PathBuf::from);
+    let dir = dir.join(format!("afc-snapshot-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let snapshot = dir.join("cache.afcs");
+    let plain = dir.join("plain.bin");
+
+    let cache = build();
+    for i in 0..ENTRIES {
+        cache.put(key(i), VALUE).unwrap();
+    }
+    assert_eq!(cache.len() as u64, ENTRIES);
+    let info = cache.save(&snapshot).unwrap();
+    let bytes = info.file_bytes;
+    println!(
+        "{} entries, {} shards, snapshot of {} bytes ({:.1} MiB), in {}",
+        info.entries,
+        cache.shard_count(),
+        bytes,
+        bytes as f64 / (1 << 20) as f64,
+        dir.display()
+    );
+
+    if std::env::var_os("AFC_SAVE_LOOP").is_some() {
+        for _ in 0..20 {
+            let start = Instant::now();
+            cache.save_to(std::io::sink(), Default::default()).unwrap();
+            println!("save_to(io::sink()) {:.1} ms", ms(start.elapsed()));
+        }
+        return;
+    }
+    let block = vec![0x5Au8; 1 << 20];
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut save, mut write, mut load, mut read, mut read_fresh, mut puts) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut cold_load, mut cold_read) = (vec![], vec![]);
+    for round in 0..rounds {
+        let start = Instant::now();
+        cache.save(&snapshot).unwrap();
+        save.push(start.elapsed());
+        write.push(write_plain(&plain, &block, bytes));
+
+        let target = build();
+        let start = Instant::now();
+        let loaded = target.load(&snapshot).unwrap();
+        load.push(start.elapsed());
+        assert_eq!(loaded.entries_kept, ENTRIES);
+        drop(target);
+        let (took, total) = read_plain(&snapshot, &mut buf);
+        assert_eq!(total, bytes);
+        read.push(took);
+        let start = Instant::now();
+        let all = std::fs::read(&snapshot).unwrap();
+        read_fresh.push(start.elapsed());
+        assert_eq!(all.len() as u64, bytes);
+        drop(all);
+        drop_cached(&snapshot);
+        let target = build();
+        let start = Instant::now();
+        target.load(&snapshot).unwrap();
+        cold_load.push(start.elapsed());
+        drop(target);
+        drop_cached(&snapshot);
+        cold_read.push(read_plain(&snapshot, &mut buf).0);
+
+        let target = build();
+        let start = Instant::now();
+        for i in 0..ENTRIES {
+            target.put(key(i), VALUE).unwrap();
+        }
+        puts.push(start.elapsed());
+        drop(target);
+        println!(
+            "round {round}: save {:.1} ms, write {:.1} ms, load {:.1} ms, read {:.1} ms, \
+             fs::read {:.1} ms, cold load {:.1} ms, cold read {:.1} ms, 1M puts {:.1} ms",
+            ms(save[round]),
+            ms(write[round]),
+            ms(load[round]),
+            ms(read[round]),
+            ms(read_fresh[round]),
+            ms(cold_load[round]),
+            ms(cold_read[round]),
+            ms(puts[round])
+        );
+    }
+    let (save, write, load, read, read_fresh, puts) = (
+        median(save),
+        median(write),
+        median(load),
+        median(read),
+        median(read_fresh),
+        median(puts),
+    );
+    let (cold_load, cold_read) = (median(cold_load), median(cold_read));
+    println!("\nmedians of {rounds} rounds:");
+    println!("| operation | ms | baseline | baseline ms | ratio |");
+    println!("|---|---:|---|---:|---:|");
+    println!(
+        "| save (1M entries) | {:.1} | write + fsync of {bytes} bytes | {:.1} | {:.2}x |",
+        ms(save),
+        ms(write),
+        ms(save) / ms(write)
+    );
+    println!(
+        "| load (1M entries) | {:.1} | read into a reused 1 MiB buffer | {:.1} | {:.2}x |",
+        ms(load),
+        ms(read),
+        ms(load) / ms(read)
+    );
+    println!(
+        "| load (1M entries) | {:.1} | std::fs::read (fresh memory) | {:.1} | {:.2}x |",
+        ms(load),
+        ms(read_fresh),
+        ms(load) / ms(read_fresh)
+    );
+    println!(
+        "| load from the disk (cold) | {:.1} | read from the disk (cold) | {:.1} | {:.2}x |",
+        ms(cold_load),
+        ms(cold_read),
+        ms(cold_load) / ms(cold_read)
+    );
+    println!(
+        "| (context) 1M puts into an empty cache | {:.1} | | | |",
+        ms(puts)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

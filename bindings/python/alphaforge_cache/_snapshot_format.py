@@ -1,0 +1,675 @@
+"""The snapshot file format of ``docs/snapshot-format.md``, in pure Python.
+
+The engine (Rust, and the C ABI over it) writes and reads the same files; for the same entries
+this module writes the same bytes. It knows nothing of caches: a writer gives it entries (key,
+value, remaining TTL in nanoseconds or ``None``, weight or ``None``) least recently used first,
+and a reader gets them back in that order, after the whole file has been checked.
+
+- :func:`write` replaces a file atomically: a temporary file in the same directory, flushed to
+  disk (``os.fsync``), renamed over the target, then the directory flushed.
+- :func:`read` and :func:`verify` check everything (magic, version, lengths, limits, both
+  CRC-32 checksums) and raise :class:`SnapshotFileError` on the first problem. Nothing is
+  allocated from a length field alone: reads are bounded by the file's real length.
+- :class:`Reader` streams the entries of a large file (for ``inspect``); its entries may be
+  trusted only once iteration has finished without an error.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import os
+import stat
+import struct
+import zlib
+from typing import IO, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+from ._common import SnapshotError
+
+__all__ = [
+    "MAGIC",
+    "FORMAT_MAJOR",
+    "FORMAT_MINOR",
+    "ENCODING_BYTES",
+    "ENCODING_PICKLE",
+    "ENCODING_CODEC",
+    "ENCODING_NAMES",
+    "Entry",
+    "Header",
+    "SnapshotFileError",
+    "Reader",
+    "write",
+    "write_to",
+    "read",
+    "verify",
+]
+
+#: The first 8 bytes of every snapshot.
+MAGIC = b"\x89AFC\r\n\x1a\n"
+#: The major format version written and read (a file of another major version is refused).
+FORMAT_MAJOR = 1
+#: The minor format version written (files of any minor version of ``FORMAT_MAJOR`` are read).
+FORMAT_MINOR = 0
+
+#: Value encodings recorded in the header (byte 20).
+ENCODING_BYTES = 0
+ENCODING_PICKLE = 1
+ENCODING_CODEC = 2
+ENCODING_NAMES = {ENCODING_BYTES: "bytes", ENCODING_PICKLE: "pickle", ENCODING_CODEC: "codec"}
+
+_HEADER_LEN = 64
+_MAX_HEADER_LEN = 1 << 16
+_HEADER_FIXED_LEN = 60
+_TRAILER_LEN = 4
+_ENTRY_FIXED_LEN = 9
+_HAS_TTL = 0x01
+_HAS_WEIGHT = 0x02
+_KNOWN_HEADER_FLAGS = 0
+_CRITICAL_EXTENSION = 0x8000
+_MAX_ENTRY_SIZE = 2**32 - 2
+_MAX_U64 = 2**64 - 1
+#: Bytes gathered before each write or read (and each checksum update).
+_CHUNK = 1 << 20
+
+_PREFIX = struct.Struct("<8sHHI")
+_FIXED_FIELDS = struct.Struct("<IB3xQQ")  # flags, encoding, entry count, body length (16..40)
+_ENTRY_FIXED = struct.Struct("<BII")
+_U64 = struct.Struct("<Q")
+_U32 = struct.Struct("<I")
+_EXTENSION = struct.Struct("<HHI")
+
+_Path = Union[str, "os.PathLike[str]"]
+
+
+class Entry(NamedTuple):
+    """One entry of a snapshot."""
+
+    key: bytes
+    value: bytes
+    #: Remaining time to live in nanoseconds (at least 1), or ``None``: never expires.
+    ttl_ns: Optional[int] = None
+    #: The weight, or ``None`` for ``len(key) + len(value)``.
+    weight: Optional[int] = None
+
+    @property
+    def effective_weight(self) -> int:
+        """The weight the entry counts for."""
+        return len(self.key) + len(self.value) if self.weight is None else self.weight
+
+
+class Header(NamedTuple):
+    """What a snapshot's header says."""
+
+    format_major: int
+    format_minor: int
+    header_len: int
+    flags: int
+    value_encoding: int
+    entry_count: int
+    body_len: int
+
+    @property
+    def file_len(self) -> int:
+        """The length of the whole file."""
+        return self.header_len + self.body_len + _TRAILER_LEN
+
+    @property
+    def encoding_name(self) -> str:
+        """``"bytes"``, ``"pickle"``, ``"codec"``, or ``"unknown encoding N"``."""
+        return ENCODING_NAMES.get(self.value_encoding, f"unknown encoding {self.value_encoding}")
+
+
+class SnapshotFileError(SnapshotError):
+    """A snapshot that could not be written or read, and why.
+
+    ``kind`` is one of ``"io"`` (the operating system refused; ``__cause__`` is its
+    ``OSError``), ``"not_a_snapshot"``, ``"unsupported"`` (another major version, or a feature
+    this library does not know), ``"truncated"``, ``"corrupt"`` or ``"encoding_mismatch"``.
+    ``offset`` is the byte of the file where the problem was found, when it is about content.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        detail: str,
+        *,
+        offset: Optional[int] = None,
+        path: Optional[str] = None,
+    ) -> None:
+        self.kind = kind
+        self.detail = detail
+        self.offset = offset
+        self.path = path
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        prefix = f"snapshot {self.path}: " if self.path is not None else "snapshot: "
+        text = self.detail
+        if self.kind in ("truncated", "corrupt"):
+            text = f"{self.kind}: {text}"
+        if self.offset is not None and self.kind != "not_a_snapshot":
+            text += f" (at byte {self.offset})"
+        return prefix + text
+
+    def with_path(self, path: str) -> SnapshotFileError:
+        """This error, naming the file it is about."""
+        self.path = path
+        self.args = (self._message(),)
+        return self
+
+
+def _io_error(action: str, error: OSError, path: str) -> SnapshotFileError:
+    reason = error.strerror or str(error)
+    if error.errno is not None:
+        reason += f" (os error {error.errno})"
+    exc = SnapshotFileError("io", f"{action}: {reason}", path=path)
+    exc.__cause__ = error
+    return exc
+
+
+def _not_a_snapshot() -> SnapshotFileError:
+    return SnapshotFileError(
+        "not_a_snapshot",
+        "not an alphaforge-cache snapshot (the file does not start with the snapshot magic "
+        "bytes 89 41 46 43 0D 0A 1A 0A)",
+        offset=0,
+    )
+
+
+# ----- writing -----------------------------------------------------------------------------
+
+
+def _check_entry(index: int, entry: Entry) -> Tuple[bytes, bytes, Optional[int], Optional[int]]:
+    """The entry's fields in canonical form (a weight equal to the default is left out)."""
+    key, value, ttl_ns, weight = entry
+    if not isinstance(key, bytes) or not isinstance(value, bytes):
+        raise TypeError(f"entry {index}: key and value must be bytes")
+    size = len(key) + len(value)
+    if len(key) > _MAX_ENTRY_SIZE or size > _MAX_ENTRY_SIZE + 1:
+        raise ValueError(f"entry {index}: key and value exceed the engine's limits")
+    if ttl_ns is not None and (
+        not isinstance(ttl_ns, int) or isinstance(ttl_ns, bool) or not 1 <= ttl_ns <= _MAX_U64
+    ):
+        raise ValueError(f"entry {index}: ttl_ns must be an int in 1..2**64-1 or None")
+    if weight is not None:
+        if not isinstance(weight, int) or isinstance(weight, bool) or weight < 0:
+            raise ValueError(f"entry {index}: weight must be a non-negative int or None")
+        if weight == size:
+            weight = None
+    effective = size if weight is None else weight
+    if effective > _MAX_ENTRY_SIZE:
+        raise ValueError(f"entry {index}: weight {effective} exceeds {_MAX_ENTRY_SIZE}")
+    return key, value, ttl_ns, weight
+
+
+def _encode_header(value_encoding: int, entry_count: int, body_len: int) -> bytes:
+    fixed = (
+        _PREFIX.pack(MAGIC, FORMAT_MAJOR, FORMAT_MINOR, _HEADER_LEN)
+        + _FIXED_FIELDS.pack(0, value_encoding, entry_count, body_len)
+        + bytes(20)
+    )
+    return fixed + _U32.pack(zlib.crc32(fixed))
+
+
+def write_to(stream: IO[bytes], entries: Sequence[Entry], *, value_encoding: int = 0) -> Header:
+    """Writes a snapshot of ``entries`` (least recently used first) to a binary stream.
+
+    No temporary file, no flush to disk: see :func:`write` for that. Raises ``TypeError`` or
+    ``ValueError`` for an entry the format cannot hold (before anything is written), and
+    ``OSError`` from the stream.
+    """
+    if not isinstance(value_encoding, int) or not 0 <= value_encoding <= 255:
+        raise ValueError("value_encoding must be an int in 0..255")
+    checked = [_check_entry(i + 1, Entry(*e)) for i, e in enumerate(entries)]
+    body_len = 0
+    for key, value, ttl_ns, weight in checked:
+        body_len += _ENTRY_FIXED_LEN + len(key) + len(value)
+        body_len += (0 if ttl_ns is None else 8) + (0 if weight is None else 4)
+    header = _encode_header(value_encoding, len(checked), body_len)
+    crc = zlib.crc32(header)
+    stream.write(header)
+    pieces: List[bytes] = []
+    pending = 0
+    pack_fixed, pack_u64, pack_u32 = _ENTRY_FIXED.pack, _U64.pack, _U32.pack
+    for key, value, ttl_ns, weight in checked:
+        flags = (0 if ttl_ns is None else _HAS_TTL) | (0 if weight is None else _HAS_WEIGHT)
+        pieces.append(pack_fixed(flags, len(key), len(value)))
+        if ttl_ns is not None:
+            pieces.append(pack_u64(ttl_ns))
+        if weight is not None:
+            pieces.append(pack_u32(weight))
+        pieces.append(key)
+        pieces.append(value)
+        pending += 21 + len(key) + len(value)
+        if pending >= _CHUNK:
+            chunk = b"".join(pieces)
+            crc = zlib.crc32(chunk, crc)
+            stream.write(chunk)
+            pieces.clear()
+            pending = 0
+    chunk = b"".join(pieces)
+    crc = zlib.crc32(chunk, crc)
+    stream.write(chunk)
+    stream.write(_U32.pack(crc))
+    return Header(
+        FORMAT_MAJOR, FORMAT_MINOR, _HEADER_LEN, 0, value_encoding, len(checked), body_len
+    )
+
+
+_temp_counter = itertools.count()
+
+
+def write(path: _Path, entries: Sequence[Entry], *, value_encoding: int = 0) -> Header:
+    """Writes a snapshot of ``entries`` (least recently used first) to ``path`` atomically.
+
+    The bytes go to a temporary file ``.NAME.PID.N.tmp`` in the same directory, which is
+    flushed to disk and renamed over ``path``; the directory is then flushed. On any failure
+    the temporary file is removed and a previous file at ``path`` is left as it was.
+    """
+    target = os.fspath(path)
+    directory, name = os.path.split(target)
+    if not name:
+        raise _io_error(
+            "cannot save", IsADirectoryError(errno.EISDIR, "the path does not name a file"), target
+        )
+    if os.path.isdir(target):
+        raise _io_error(
+            "cannot save", IsADirectoryError(errno.EISDIR, "the path is a directory"), target
+        )
+    temp = os.path.join(directory, f".{name}.{os.getpid()}.{next(_temp_counter)}.tmp")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    except OSError as e:
+        raise _io_error(f"cannot create the temporary file {temp}", e, target) from e
+    committed = False
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            try:
+                header = write_to(stream, entries, value_encoding=value_encoding)
+                stream.flush()
+            except OSError as e:
+                raise _io_error("cannot write the snapshot", e, target) from e
+            try:
+                os.fsync(stream.fileno())
+            except OSError as e:
+                raise _io_error("cannot flush the temporary file to disk", e, target) from e
+        try:
+            os.replace(temp, target)
+        except OSError as e:
+            raise _io_error("cannot rename the temporary file over the target", e, target) from e
+        committed = True
+        _fsync_directory(directory or ".", target)
+        return header
+    finally:
+        if not committed:
+            try:
+                os.unlink(temp)
+            except OSError:
+                pass
+
+
+def _fsync_directory(directory: str, target: str) -> None:
+    if os.name != "posix":  # Windows cannot open a directory to flush it.
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as e:
+        raise _io_error("saved, but cannot flush the directory to disk", e, target) from e
+
+
+# ----- reading -----------------------------------------------------------------------------
+
+
+class _Input:
+    """A buffered reader that computes the CRC-32 of every byte consumed so far."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._buf = b""
+        self._pos = 0
+        self._crc_from = 0
+        self._crc = 0
+        #: The file offset of the next byte to consume.
+        self.offset = 0
+
+    def _flush_crc(self) -> None:
+        if self._pos > self._crc_from:
+            self._crc = zlib.crc32(memoryview(self._buf)[self._crc_from : self._pos], self._crc)
+        self._crc_from = self._pos
+
+    def checksum(self) -> int:
+        """The CRC-32 of every byte consumed so far."""
+        self._flush_crc()
+        return self._crc
+
+    def _read(self, want: int) -> bytes:
+        """Up to ``want`` more bytes from the stream, read in bounded steps."""
+        parts: List[bytes] = []
+        got = 0
+        while got < want:
+            part = self._stream.read(min(want - got, _CHUNK))
+            if not part:
+                break
+            parts.append(part)
+            got += len(part)
+        return b"".join(parts)
+
+    def take(self, n: int) -> Optional[bytes]:
+        """The next ``n`` bytes, or ``None`` if the stream ends first."""
+        end = self._pos + n
+        if end <= len(self._buf):
+            self._pos = end
+            self.offset += n
+            return self._buf[end - n : end]
+        self._flush_crc()
+        rest = self._buf[self._pos :]
+        more = self._read(max(n - len(rest), _CHUNK) if n <= _CHUNK else n - len(rest))
+        self._buf = rest + more
+        self._pos = 0
+        self._crc_from = 0
+        if len(self._buf) < n:
+            return None  # nothing consumed: the bytes there are stay buffered
+        self._pos = n
+        self.offset += n
+        return self._buf[:n]
+
+    def buffered(self) -> bytes:
+        """Bytes read but not consumed."""
+        return self._buf[self._pos :]
+
+    def at_end(self) -> bool:
+        """Whether the stream has no byte left."""
+        return not self.buffered() and not self._stream.read(1)
+
+
+class Reader:
+    """Reads a snapshot from a binary stream: the header at once (checked), then the entries
+    by iteration, then the trailer. Any problem raises :class:`SnapshotFileError`; entries may
+    be trusted only once iteration ends without one.
+
+    ``file_len``, when known, is checked against the length the header gives, so that a
+    truncated file is recognised before its entries are read.
+    """
+
+    def __init__(self, stream: IO[bytes], file_len: Optional[int] = None) -> None:
+        self._input = _Input(stream)
+        self.header = self._read_header(file_len)
+        self._done = False
+
+    def _read_header(self, file_len: Optional[int]) -> Header:
+        inp = self._input
+        minimum = _HEADER_LEN + _TRAILER_LEN
+        if file_len == 0:
+            raise SnapshotFileError("truncated", "the file is empty", offset=0)
+        prefix = inp.take(16)
+        if prefix is None:
+            seen = inp.buffered()
+            if not seen:
+                raise SnapshotFileError("truncated", "the file is empty", offset=0)
+            if not MAGIC.startswith(seen[:8]):
+                raise _not_a_snapshot()
+            raise self._too_short(len(seen), minimum)
+        magic, major, minor, header_len = _PREFIX.unpack(prefix)
+        if magic != MAGIC:
+            raise _not_a_snapshot()
+        if major != FORMAT_MAJOR:
+            raise SnapshotFileError(
+                "unsupported",
+                f"format version {major}.{minor} is not supported (this library reads "
+                f"{FORMAT_MAJOR}.x)",
+            )
+        if not _HEADER_LEN <= header_len <= _MAX_HEADER_LEN:
+            raise SnapshotFileError(
+                "corrupt",
+                f"header length {header_len} is outside {_HEADER_LEN}..={_MAX_HEADER_LEN}",
+                offset=12,
+            )
+        rest = inp.take(header_len - _TRAILER_LEN - 16)
+        if rest is None:
+            raise self._too_short(inp.offset + len(inp.buffered()), minimum)
+        computed = inp.checksum()
+        stored_bytes = inp.take(_TRAILER_LEN)
+        if stored_bytes is None:
+            raise self._too_short(inp.offset + len(inp.buffered()), minimum)
+        (stored,) = _U32.unpack(stored_bytes)
+        if stored != computed:
+            raise SnapshotFileError(
+                "corrupt",
+                f"header checksum mismatch (stored 0x{stored:08x}, computed 0x{computed:08x})",
+                offset=header_len - _TRAILER_LEN,
+            )
+        header_bytes = prefix + rest
+        flags, encoding, entry_count, body_len = _FIXED_FIELDS.unpack_from(header_bytes, 16)
+        unknown = flags & ~_KNOWN_HEADER_FLAGS
+        if unknown:
+            raise SnapshotFileError(
+                "unsupported",
+                f"the file uses features this library does not know (header flags "
+                f"0x{unknown:08x}, format {FORMAT_MAJOR}.{minor})",
+            )
+        for at in itertools.chain(range(21, 24), range(40, 60)):
+            if header_bytes[at]:
+                raise SnapshotFileError("corrupt", "a reserved header byte is not zero", offset=at)
+        self._check_extensions(header_bytes[_HEADER_FIXED_LEN:], minor)
+        header = Header(major, minor, header_len, flags, encoding, entry_count, body_len)
+        if header.file_len > _MAX_U64:
+            raise SnapshotFileError("corrupt", f"body length {body_len} is impossible", offset=32)
+        if file_len is not None and file_len < header.file_len:
+            raise SnapshotFileError(
+                "truncated",
+                f"the file has {file_len} bytes, its header says {header.file_len}",
+                offset=file_len,
+            )
+        if file_len is not None and file_len > header.file_len:
+            raise SnapshotFileError(
+                "corrupt",
+                f"{file_len - header.file_len} unexpected bytes after the end the header gives",
+                offset=header.file_len,
+            )
+        return header
+
+    @staticmethod
+    def _too_short(have: int, minimum: int) -> SnapshotFileError:
+        return SnapshotFileError(
+            "truncated",
+            f"the file has only {have} bytes; a snapshot has at least {minimum} (its header "
+            "and checksum)",
+            offset=have,
+        )
+
+    @staticmethod
+    def _check_extensions(area: bytes, minor: int) -> None:
+        offset = _HEADER_FIXED_LEN
+        while area:
+            if len(area) < 8:
+                raise SnapshotFileError(
+                    "corrupt", "a header extension record is cut short", offset=offset
+                )
+            tag, _, length = _EXTENSION.unpack_from(area)
+            if length > len(area) - 8:
+                raise SnapshotFileError(
+                    "corrupt",
+                    f"header extension record 0x{tag:04x} claims {length} bytes past the header",
+                    offset=offset,
+                )
+            if tag & _CRITICAL_EXTENSION:
+                raise SnapshotFileError(
+                    "unsupported",
+                    f"the file needs header extension 0x{tag:04x}, unknown to this library "
+                    f"(format {FORMAT_MAJOR}.{minor})",
+                )
+            area = area[8 + length :]
+            offset += 8 + length
+
+    def __iter__(self) -> Iterator[Entry]:
+        if self._done:
+            raise RuntimeError("a snapshot Reader can be iterated once")
+        self._done = True
+        inp = self._input
+        header = self.header
+        count = header.entry_count
+        body_end = header.header_len + header.body_len
+        take, unpack_fixed, unpack_u64, unpack_u32 = (
+            inp.take,
+            _ENTRY_FIXED.unpack,
+            _U64.unpack,
+            _U32.unpack,
+        )
+
+        def truncated(at: int, what: str) -> SnapshotFileError:
+            return SnapshotFileError(
+                "truncated",
+                f"the file ends in {what} (its header says it has {body_end + 4} bytes)",
+                offset=at,
+            )
+
+        def corrupt(at: int, what: str, detail: str) -> SnapshotFileError:
+            return SnapshotFileError("corrupt", f"{what}: {detail}", offset=at)
+
+        for index in range(1, count + 1):
+            start = inp.offset
+            if start + _ENTRY_FIXED_LEN > body_end:
+                raise SnapshotFileError(
+                    "corrupt",
+                    f"entry {index} of {count} does not fit in the {header.body_len} body "
+                    "bytes the header gives",
+                    offset=start,
+                )
+            fixed = take(_ENTRY_FIXED_LEN)
+            if fixed is None:
+                raise truncated(start, f"entry {index} of {count}")
+            flags, key_len, value_len = unpack_fixed(fixed)
+            what = f"entry {index} of {count}"
+            if flags & ~(_HAS_TTL | _HAS_WEIGHT):
+                raise corrupt(start, what, f"unknown entry flags 0x{flags:02x}")
+            ttl_ns: Optional[int] = None
+            weight: Optional[int] = None
+            if flags & _HAS_TTL:
+                raw = take(8)
+                if raw is None:
+                    raise truncated(start, what)
+                (ttl_ns,) = unpack_u64(raw)
+                if ttl_ns == 0:
+                    raise corrupt(
+                        start + _ENTRY_FIXED_LEN,
+                        what,
+                        "remaining TTL of 0 (an expired entry is never saved)",
+                    )
+            if flags & _HAS_WEIGHT:
+                raw = take(4)
+                if raw is None:
+                    raise truncated(start, what)
+                (weight,) = unpack_u32(raw)
+            size = key_len + value_len
+            if key_len > _MAX_ENTRY_SIZE or size > _MAX_ENTRY_SIZE + 1:
+                raise corrupt(
+                    start + 1,
+                    what,
+                    f"key of {key_len} and value of {value_len} bytes exceed the engine's limits",
+                )
+            effective = size if weight is None else weight
+            if effective > _MAX_ENTRY_SIZE:
+                raise corrupt(
+                    start + 1,
+                    what,
+                    f"weight {effective} exceeds the engine's limit of {_MAX_ENTRY_SIZE}",
+                )
+            data_start = inp.offset
+            if data_start + size > body_end:
+                raise corrupt(
+                    start,
+                    what,
+                    f"claims {size} bytes of key and value, but only "
+                    f"{max(body_end - data_start, 0)} remain before the end of the body",
+                )
+            data = take(size)
+            if data is None:
+                raise truncated(data_start, what)
+            yield Entry(data[:key_len], data[key_len:], ttl_ns, weight)
+        if inp.offset != body_end:
+            raise SnapshotFileError(
+                "corrupt",
+                f"the {count} entries end at byte {inp.offset}, but the header says the body "
+                f"ends at byte {body_end}",
+                offset=inp.offset,
+            )
+        computed = inp.checksum()
+        raw = take(_TRAILER_LEN)
+        if raw is None:
+            raise truncated(body_end, "the checksum")
+        (stored,) = unpack_u32(raw)
+        if stored != computed:
+            raise SnapshotFileError(
+                "corrupt",
+                f"checksum mismatch: the file is damaged (stored 0x{stored:08x}, computed "
+                f"0x{computed:08x})",
+                offset=body_end,
+            )
+        if not inp.at_end():
+            raise SnapshotFileError(
+                "corrupt", "unexpected bytes after the checksum", offset=inp.offset
+            )
+
+
+def _open(path: _Path) -> Tuple[IO[bytes], Optional[int], str]:
+    name = os.fspath(path)
+    try:
+        stream = open(name, "rb")  # closed by the caller
+    except OSError as e:
+        raise _io_error("cannot open", e, name) from e
+    try:
+        st = os.fstat(stream.fileno())
+    except OSError as e:
+        stream.close()
+        raise _io_error("cannot open", e, name) from e
+    if stat.S_ISDIR(st.st_mode):
+        stream.close()
+        raise _io_error(
+            "cannot open", IsADirectoryError(errno.EISDIR, "the path is a directory"), name
+        )
+    return stream, (st.st_size if stat.S_ISREG(st.st_mode) else None), name
+
+
+def read(path: _Path, *, expect_encoding: Optional[int] = None) -> Tuple[Header, List[Entry]]:
+    """The header and the entries (least recently used first) of the snapshot at ``path``,
+    after checking the whole file. ``expect_encoding``: refuse a file whose value encoding is
+    not this one."""
+    stream, file_len, name = _open(path)
+    try:
+        with stream:
+            reader = Reader(stream, file_len)
+            encoding = reader.header.value_encoding
+            if expect_encoding is not None and encoding != expect_encoding:
+                expected = ENCODING_NAMES.get(expect_encoding, f"encoding {expect_encoding}")
+                raise SnapshotFileError(
+                    "encoding_mismatch",
+                    f"its values are encoded as {reader.header.encoding_name}, not {expected} "
+                    "as asked",
+                )
+            entries = list(reader)
+            return reader.header, entries
+    except SnapshotFileError as e:
+        e.with_path(name)
+        raise
+    except OSError as e:
+        raise _io_error("cannot read the snapshot", e, name) from e
+
+
+def verify(path: _Path) -> Header:
+    """Checks the whole snapshot at ``path`` without keeping its entries; returns its header."""
+    stream, file_len, name = _open(path)
+    try:
+        with stream:
+            reader = Reader(stream, file_len)
+            for _ in reader:
+                pass
+            return reader.header
+    except SnapshotFileError as e:
+        e.with_path(name)
+        raise
+    except OSError as e:
+        raise _io_error("cannot read the snapshot", e, name) from e

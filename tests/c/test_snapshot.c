@@ -1,0 +1,523 @@
+/*
+ * Snapshots through the C ABI: afc_cache_save, afc_cache_load, afc_snapshot_verify. Round trips
+ * (order, TTLs, weights, smaller bounds, the listener), the shared test vectors of tests/vectors
+ * (the C writer's bytes equal the Rust and Python writers'), and every error with the cache
+ * left unchanged.
+ *
+ * With AFC_WRITE_VECTORS set in the environment, snapshot/vectors writes tests/vectors/c-*.afcs
+ * instead of comparing against them (tests/vectors/generate does this).
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "afc_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef AFC_VECTORS_DIR
+#error "AFC_VECTORS_DIR (the path of tests/vectors) must be defined"
+#endif
+
+/* The manual clock's time when a vector is saved (as in the Rust and Python writers). */
+#define SAVED_AT 1000000000000ULL
+
+/* ----- helpers ----------------------------------------------------------------------------- */
+
+/* A fresh directory under /tmp, and paths in it. */
+typedef struct {
+    char dir[64];
+    char path[256];
+} scratch;
+
+static void scratch_open(scratch *s) {
+    strcpy(s->dir, "/tmp/afc-c-snapshot-XXXXXX");
+    CHECK(mkdtemp(s->dir) != NULL);
+}
+
+static const char *scratch_path(scratch *s, const char *name) {
+    snprintf(s->path, sizeof s->path, "%s/%s", s->dir, name);
+    return s->path;
+}
+
+static void scratch_close(scratch *s, const char *const *names, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) unlink(scratch_path(s, names[i]));
+    CHECK(rmdir(s->dir) == 0);
+}
+
+/* The whole file at `path` (malloc'ed; NULL if it cannot be read). */
+static uint8_t *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    uint8_t *data = NULL;
+    size_t cap = 0, used = 0, got;
+    if (!f) return NULL;
+    do {
+        if (used == cap) {
+            uint8_t *grown;
+            cap = cap ? cap * 2 : 4096;
+            grown = (uint8_t *)realloc(data, cap);
+            if (!grown) break;
+            data = grown;
+        }
+        got = fread(data + used, 1, cap - used, f);
+        used += got;
+    } while (got > 0);
+    fclose(f);
+    *len = used;
+    return data;
+}
+
+static void write_file(const char *path, const uint8_t *data, size_t len) {
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL);
+    if (!f) return;
+    CHECK(fwrite(data, 1, len, f) == len);
+    CHECK(fclose(f) == 0);
+}
+
+/* Whether two files have the same bytes. */
+static bool same_file(const char *a, const char *b) {
+    size_t la = 0, lb = 0;
+    uint8_t *da = read_file(a, &la), *db = read_file(b, &lb);
+    bool same = da && db && la == lb && memcmp(da, db, la) == 0;
+    free(da);
+    free(db);
+    return same;
+}
+
+static afc_cache *byte_cache(uint64_t max_entries, uint64_t max_bytes, uint64_t now) {
+    return afc_test_cache(max_entries, max_bytes, 0, 1, now);
+}
+
+/* Everything a failed load must leave as it was: the keys in order, and the statistics. */
+typedef struct {
+    char keys[256];
+    afc_stats stats;
+    uint64_t weight;
+} fingerprint;
+
+static fingerprint take_fingerprint(const afc_cache *cache) {
+    fingerprint f;
+    memset(&f, 0, sizeof f);
+    afc_test_keys(cache, f.keys, sizeof f.keys);
+    f.stats = afc_test_stats(cache);
+    CHECK_OK(afc_cache_weight(cache, &f.weight));
+    return f;
+}
+
+static void check_unchanged(const afc_cache *cache, const fingerprint *before, int line) {
+    fingerprint now = take_fingerprint(cache);
+    afc_check(strcmp(now.keys, before->keys) == 0, __FILE__, line, "keys unchanged", now.keys);
+    afc_check(memcmp(&now.stats, &before->stats, sizeof now.stats) == 0, __FILE__, line,
+              "statistics unchanged", NULL);
+    afc_check(now.weight == before->weight, __FILE__, line, "weight unchanged", NULL);
+}
+
+/* ----- manifests of tests/vectors ----------------------------------------------------------- */
+
+typedef struct {
+    uint8_t *key, *value;
+    size_t key_len, value_len;
+    uint64_t ttl_ns;   /* 0: none */
+    int64_t weight;    /* -1: default */
+} manifest_entry;
+
+typedef struct {
+    manifest_entry *entries;
+    size_t n;
+} manifest;
+
+static uint8_t *unhex(const char *text, size_t len, size_t *out_len) {
+    uint8_t *out = (uint8_t *)malloc(len / 2 + 1);
+    size_t i;
+    for (i = 0; i + 1 < len; i += 2) {
+        unsigned byte = 0;
+        sscanf(text + i, "%2x", &byte);
+        out[i / 2] = (uint8_t)byte;
+    }
+    *out_len = len / 2;
+    return out;
+}
+
+/* The text after "name=" in `line`, and its length (up to a space or the end of the line). */
+static const char *field(const char *line, const char *name, size_t *len) {
+    size_t name_len = strlen(name);
+    const char *at = line;
+    while ((at = strstr(at, name)) != NULL) {
+        if ((at == line || at[-1] == ' ') && at[name_len] == '=') {
+            const char *value = at + name_len + 1;
+            *len = strcspn(value, " \n");
+            return value;
+        }
+        at += name_len;
+    }
+    *len = 0;
+    return NULL;
+}
+
+static manifest read_manifest(const char *name) {
+    manifest m = {NULL, 0};
+    char path[512];
+    size_t len = 0, cap = 0;
+    char *text, *line, *next;
+    snprintf(path, sizeof path, "%s/%s.entries", AFC_VECTORS_DIR, name);
+    text = (char *)read_file(path, &len);
+    CHECK(text != NULL);
+    if (!text) return m;
+    text = (char *)realloc(text, len + 1);
+    text[len] = '\0';
+    for (line = text; line && *line; line = next) {
+        manifest_entry e;
+        const char *v;
+        size_t vlen;
+        next = strchr(line, '\n');
+        if (next) *next++ = '\0';
+        if (*line == '#' || *line == '\0') continue;
+        memset(&e, 0, sizeof e);
+        v = field(line, "key", &vlen);
+        e.key = unhex(v, vlen, &e.key_len);
+        v = field(line, "value", &vlen);
+        e.value = unhex(v, vlen, &e.value_len);
+        v = field(line, "ttl_ns", &vlen);
+        e.ttl_ns = strncmp(v, "none", 4) == 0 ? 0 : strtoull(v, NULL, 10);
+        v = field(line, "weight", &vlen);
+        e.weight = strncmp(v, "default", 7) == 0 ? -1 : (int64_t)strtoll(v, NULL, 10);
+        if (m.n == cap) {
+            cap = cap ? cap * 2 : 16;
+            m.entries = (manifest_entry *)realloc(m.entries, cap * sizeof *m.entries);
+        }
+        m.entries[m.n++] = e;
+    }
+    free(text);
+    return m;
+}
+
+static void free_manifest(manifest *m) {
+    size_t i;
+    for (i = 0; i < m->n; i++) {
+        free(m->entries[i].key);
+        free(m->entries[i].value);
+    }
+    free(m->entries);
+}
+
+/* ----- tests ------------------------------------------------------------------------------- */
+
+static void test_round_trip(void) {
+    scratch s;
+    afc_cache *source, *target;
+    afc_snapshot_info saved, loaded, verified;
+    char keys[128];
+    uint64_t ttl = 0, weight = 0;
+    scratch_open(&s);
+    source = byte_cache(16, 0, 5000);
+    CHECK_OK(afc_cache_put(source, K("a"), K("1"), 0));
+    CHECK_OK(afc_cache_put(source, K("b"), K("22"), 1000));
+    CHECK_OK(afc_cache_put_weighted(source, K("c"), K("333"), 0, 50));
+    CHECK_OK(afc_cache_put(source, K("gone"), K("x"), 10));
+    CHECK(afc_test_get_str(source, "a", keys, sizeof keys) != NULL); /* a becomes the newest */
+    CHECK_OK(afc_cache_clock_advance(source, 10));                   /* gone expires */
+
+    memset(&saved, 0xFF, sizeof saved);
+    CHECK_OK(afc_cache_save(source, scratch_path(&s, "snap.afcs"), AFC_ENCODING_BYTES, &saved));
+    CHECK_EQ(saved.format_major, 1);
+    CHECK_EQ(saved.format_minor, 0);
+    CHECK_EQ(saved.value_encoding, AFC_ENCODING_BYTES);
+    CHECK_EQ(saved.entries, 3);
+    CHECK_EQ(saved.entries_kept, 3);
+    CHECK_EQ(saved.file_bytes, 64 + 3 * 9 + 8 + 4 + 3 + 6 + 4); /* header, entries, trailer */
+    /* out_info may be NULL. */
+    CHECK_OK(afc_cache_save(source, scratch_path(&s, "snap.afcs"), AFC_ENCODING_BYTES, NULL));
+
+    target = byte_cache(16, 0, 1); /* another clock, another time */
+    memset(&loaded, 0, sizeof loaded);
+    CHECK_OK(afc_cache_load(target, scratch_path(&s, "snap.afcs"), AFC_ENCODING_ANY, &loaded));
+    CHECK_EQ(loaded.entries, 3);
+    CHECK_EQ(loaded.entries_kept, 3);
+    CHECK_EQ(loaded.file_bytes, saved.file_bytes);
+    CHECK(strcmp(afc_test_keys(target, keys, sizeof keys), "a,c,b") == 0);
+    CHECK_OK(afc_cache_remaining_ttl(target, K("b"), &ttl));
+    CHECK_EQ(ttl, 990);
+    CHECK_OK(afc_cache_remaining_ttl(target, K("a"), &ttl));
+    CHECK_EQ(ttl, UINT64_MAX);
+    CHECK_OK(afc_cache_weight(target, &weight));
+    CHECK_EQ(weight, 2 + 3 + 50);
+    CHECK_EQ(afc_test_stats(target).inserts, 3);
+    CHECK_OK(afc_cache_load(target, scratch_path(&s, "snap.afcs"), AFC_ENCODING_BYTES, NULL));
+
+    memset(&verified, 0, sizeof verified);
+    CHECK_OK(afc_snapshot_verify(scratch_path(&s, "snap.afcs"), &verified));
+    CHECK(memcmp(&verified, &saved, sizeof saved) == 0);
+    CHECK_OK(afc_snapshot_verify(scratch_path(&s, "snap.afcs"), NULL));
+
+    afc_cache_free(source);
+    afc_cache_free(target);
+    {
+        const char *names[] = {"snap.afcs"};
+        scratch_close(&s, names, 1);
+    }
+}
+
+/* The manifest's state, built through the C API at SAVED_AT. */
+static afc_cache *build_manifest(const manifest *m) {
+    afc_cache *cache = byte_cache(m->n ? m->n : 1, 0, SAVED_AT);
+    size_t i;
+    for (i = 0; i < m->n; i++) {
+        const manifest_entry *e = &m->entries[i];
+        if (e->weight < 0) {
+            CHECK_OK(afc_cache_put(cache, e->key, e->key_len, e->value, e->value_len, e->ttl_ns));
+        } else {
+            CHECK_OK(afc_cache_put_weighted(cache, e->key, e->key_len, e->value, e->value_len,
+                                            e->ttl_ns, (uint64_t)e->weight));
+        }
+    }
+    return cache;
+}
+
+static void test_vectors(void) {
+    static const char *const names[] = {"empty", "small", "random"};
+    static const char *const writers[] = {"rust", "c", "python"};
+    bool write_mode = getenv("AFC_WRITE_VECTORS") != NULL;
+    scratch s;
+    size_t n, w;
+    scratch_open(&s);
+    for (n = 0; n < sizeof names / sizeof names[0]; n++) {
+        manifest m = read_manifest(names[n]);
+        afc_cache *cache = build_manifest(&m);
+        char expected[512], mine[512];
+        snprintf(mine, sizeof mine, "%s/c-%s.afcs", AFC_VECTORS_DIR, names[n]);
+        if (write_mode) {
+            CHECK_OK(afc_cache_save(cache, mine, AFC_ENCODING_BYTES, NULL));
+            printf("  wrote %s\n", mine);
+        }
+        CHECK_OK(afc_cache_save(cache, scratch_path(&s, "mine.afcs"), AFC_ENCODING_BYTES, NULL));
+        /* The C writer's bytes are every writer's bytes. */
+        for (w = 0; w < sizeof writers / sizeof writers[0]; w++) {
+            char detail[600];
+            snprintf(expected, sizeof expected, "%s/%s-%s.afcs", AFC_VECTORS_DIR, writers[w],
+                     names[n]);
+            snprintf(detail, sizeof detail, "the C writer's %s differs from %s", names[n],
+                     expected);
+            afc_check(same_file(scratch_path(&s, "mine.afcs"), expected), __FILE__, __LINE__,
+                      "same bytes", detail);
+        }
+        /* Every writer's file loads into the manifest's state: saved again, the same bytes. */
+        for (w = 0; w < sizeof writers / sizeof writers[0]; w++) {
+            afc_cache *loaded = byte_cache(m.n ? m.n : 1, 0, 42);
+            afc_snapshot_info info;
+            snprintf(expected, sizeof expected, "%s/%s-%s.afcs", AFC_VECTORS_DIR, writers[w],
+                     names[n]);
+            CHECK_OK(afc_cache_load(loaded, expected, AFC_ENCODING_BYTES, &info));
+            CHECK_EQ(info.entries_kept, m.n);
+            CHECK_EQ(afc_test_len(loaded), m.n);
+            CHECK_OK(afc_cache_save(loaded, scratch_path(&s, "again.afcs"), 0, NULL));
+            CHECK(same_file(scratch_path(&s, "again.afcs"), expected));
+            afc_cache_free(loaded);
+        }
+        afc_cache_free(cache);
+        free_manifest(&m);
+    }
+    {
+        const char *files[] = {"mine.afcs", "again.afcs"};
+        scratch_close(&s, files, 2);
+    }
+}
+
+static void test_smaller_bounds_keep_the_newest(void) {
+    scratch s;
+    afc_cache *source = byte_cache(100, 0, 0), *by_count, *by_bytes;
+    afc_snapshot_info info;
+    char key[16], keys[128];
+    int i;
+    scratch_open(&s);
+    for (i = 0; i < 10; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        CHECK_OK(afc_cache_put(source, K(key), K("12345678"), 0)); /* weight 10 each */
+    }
+    CHECK_OK(afc_cache_save(source, scratch_path(&s, "ten.afcs"), 0, NULL));
+    by_count = byte_cache(3, 0, 0);
+    CHECK_OK(afc_cache_load(by_count, scratch_path(&s, "ten.afcs"), AFC_ENCODING_ANY, &info));
+    CHECK_EQ(info.entries, 10);
+    CHECK_EQ(info.entries_kept, 3);
+    CHECK(strcmp(afc_test_keys(by_count, keys, sizeof keys), "k9,k8,k7") == 0);
+    CHECK_EQ(afc_test_stats(by_count).evictions, 0);
+    by_bytes = byte_cache(100, 25, 0);
+    CHECK_OK(afc_cache_load(by_bytes, scratch_path(&s, "ten.afcs"), AFC_ENCODING_ANY, &info));
+    CHECK_EQ(info.entries_kept, 2);
+    CHECK(strcmp(afc_test_keys(by_bytes, keys, sizeof keys), "k9,k8") == 0);
+    afc_cache_free(source);
+    afc_cache_free(by_count);
+    afc_cache_free(by_bytes);
+    {
+        const char *files[] = {"ten.afcs"};
+        scratch_close(&s, files, 1);
+    }
+}
+
+static unsigned cleared_heard;
+
+static void count_cleared(void *user_data, const uint8_t *key, size_t key_len,
+                          const uint8_t *value, size_t value_len, afc_removal_cause cause) {
+    (void)user_data, (void)key, (void)key_len, (void)value, (void)value_len;
+    if (cause == AFC_CAUSE_CLEARED) cleared_heard++;
+}
+
+static void test_load_replaces_entries_as_clear_does(void) {
+    scratch s;
+    afc_config *config = NULL;
+    afc_cache *source = byte_cache(8, 0, 0), *target = NULL;
+    char keys[64];
+    scratch_open(&s);
+    CHECK_OK(afc_cache_put(source, K("new"), K("1"), 0));
+    CHECK_OK(afc_cache_save(source, scratch_path(&s, "one.afcs"), 0, NULL));
+    CHECK_OK(afc_config_new(8, &config));
+    CHECK_OK(afc_config_set_listener(config, count_cleared, NULL));
+    CHECK_OK(afc_cache_new(config, &target));
+    afc_config_free(config);
+    CHECK_OK(afc_cache_put(target, K("old1"), K("x"), 0));
+    CHECK_OK(afc_cache_put(target, K("old2"), K("y"), 0));
+    cleared_heard = 0;
+    CHECK_OK(afc_cache_load(target, scratch_path(&s, "one.afcs"), AFC_ENCODING_ANY, NULL));
+    CHECK_EQ(cleared_heard, 2);
+    CHECK(strcmp(afc_test_keys(target, keys, sizeof keys), "new") == 0);
+    afc_cache_free(source);
+    afc_cache_free(target);
+    {
+        const char *files[] = {"one.afcs"};
+        scratch_close(&s, files, 1);
+    }
+}
+
+static void ignore_release(void *user_data, const uint8_t *key, size_t key_len, uint64_t handle,
+                           afc_removal_cause cause) {
+    (void)user_data, (void)key, (void)key_len, (void)handle, (void)cause;
+}
+
+/* A load of `path` that fails with `want` and a message containing `needle`, leaving the cache
+ * as it was. */
+static void expect_load_fails(afc_cache *cache, const char *path, uint32_t expect,
+                              afc_status want, const char *needle, int line) {
+    fingerprint before = take_fingerprint(cache);
+    afc_snapshot_info info;
+    memset(&info, 0xAB, sizeof info);
+    afc_test_prime_error();
+    afc_check_status(afc_cache_load(cache, path, expect, &info), want, __FILE__, line,
+                     "afc_cache_load(bad snapshot)");
+    afc_check_last_error(needle, false, __FILE__, line);
+    afc_check(info.entries == 0xABABABABABABABABULL, __FILE__, line, "out_info untouched", NULL);
+    check_unchanged(cache, &before, line);
+}
+
+static void test_errors_leave_the_cache_unchanged(void) {
+    scratch s;
+    afc_cache *cache = byte_cache(8, 0, 0), *source = byte_cache(8, 0, 0), *handles = NULL;
+    afc_config *config = NULL;
+    uint8_t *good;
+    size_t len = 0;
+    const char *good_path;
+    scratch_open(&s);
+    CHECK_OK(afc_cache_put(cache, K("keep"), K("me"), 0));
+    CHECK_OK(afc_cache_put(source, K("key"), K("value"), 0));
+    CHECK_OK(afc_cache_put(source, K("key2"), K("value2"), 5));
+    good_path = "good.afcs";
+    CHECK_OK(afc_cache_save(source, scratch_path(&s, good_path), 0, NULL));
+    good = read_file(scratch_path(&s, good_path), &len);
+    CHECK(good != NULL && len > 64);
+
+    /* Arguments. */
+    CHECK_NULL_ARG(afc_cache_save(NULL, "x", 0, NULL), "cache");
+    CHECK_NULL_ARG(afc_cache_save(cache, NULL, 0, NULL), "path");
+    CHECK_NULL_ARG(afc_cache_load(NULL, "x", AFC_ENCODING_ANY, NULL), "cache");
+    CHECK_NULL_ARG(afc_cache_load(cache, NULL, AFC_ENCODING_ANY, NULL), "path");
+    CHECK_NULL_ARG(afc_snapshot_verify(NULL, NULL), "path");
+    CHECK_INVALID(afc_cache_save(cache, scratch_path(&s, "x.afcs"), 256, NULL));
+    expect_load_fails(cache, scratch_path(&s, good_path), 300, AFC_INVALID_ARGUMENT,
+                      "expect_encoding 300", __LINE__);
+
+    /* A handle cache cannot be saved or loaded. */
+    CHECK_OK(afc_config_new(8, &config));
+    CHECK_OK(afc_config_set_handle_release(config, ignore_release, NULL));
+    CHECK_OK(afc_cache_new(config, &handles));
+    afc_config_free(config);
+    CHECK_FAILS(afc_cache_save(handles, scratch_path(&s, "h.afcs"), 0, NULL),
+                AFC_WRONG_VALUE_KIND, "a handle cache cannot be saved");
+    CHECK_FAILS(afc_cache_load(handles, scratch_path(&s, good_path), AFC_ENCODING_ANY, NULL),
+                AFC_WRONG_VALUE_KIND, "a handle cache cannot be loaded");
+    afc_cache_free(handles);
+
+    /* The file system. */
+    expect_load_fails(cache, scratch_path(&s, "missing.afcs"), AFC_ENCODING_ANY, AFC_IO_ERROR,
+                      "No such file or directory", __LINE__);
+    CHECK_LAST_ERROR("missing.afcs");
+    expect_load_fails(cache, s.dir, AFC_ENCODING_ANY, AFC_IO_ERROR, "directory", __LINE__);
+    CHECK_FAILS(afc_snapshot_verify(scratch_path(&s, "missing.afcs"), NULL), AFC_IO_ERROR,
+                "cannot open");
+    CHECK_FAILS(afc_cache_save(cache, s.dir, 0, NULL), AFC_IO_ERROR, "directory");
+    CHECK_FAILS(afc_cache_save(cache, "/nonexistent-dir-afc/x.afcs", 0, NULL), AFC_IO_ERROR,
+                "cannot create the temporary file");
+
+    /* Bad content. */
+    write_file(scratch_path(&s, "bad.afcs"), good, 0);
+    expect_load_fails(cache, s.path, AFC_ENCODING_ANY, AFC_SNAPSHOT_INVALID, "the file is empty",
+                      __LINE__);
+    write_file(scratch_path(&s, "bad.afcs"), (const uint8_t *)"GIF89a and some more bytes", 26);
+    expect_load_fails(cache, s.path, AFC_ENCODING_ANY, AFC_SNAPSHOT_INVALID,
+                      "not an alphaforge-cache snapshot", __LINE__);
+    write_file(scratch_path(&s, "bad.afcs"), good, len - 1);
+    expect_load_fails(cache, s.path, AFC_ENCODING_ANY, AFC_SNAPSHOT_INVALID, "truncated",
+                      __LINE__);
+    CHECK_FAILS(afc_snapshot_verify(s.path, NULL), AFC_SNAPSHOT_INVALID, "truncated");
+    good[70] ^= 0x10; /* a bit of the first entry's key length */
+    write_file(scratch_path(&s, "bad.afcs"), good, len);
+    expect_load_fails(cache, s.path, AFC_ENCODING_ANY, AFC_SNAPSHOT_INVALID, "corrupt",
+                      __LINE__);
+    good[70] ^= 0x10;
+    good[len - 10] ^= 0x01; /* a bit of the last value */
+    write_file(scratch_path(&s, "bad.afcs"), good, len);
+    expect_load_fails(cache, s.path, AFC_ENCODING_ANY, AFC_SNAPSHOT_INVALID, "checksum mismatch",
+                      __LINE__);
+    good[len - 10] ^= 0x01;
+    good[8] = 2; /* major version 2: refused before any checksum is looked at */
+    write_file(scratch_path(&s, "bad.afcs"), good, len);
+    expect_load_fails(cache, s.path, AFC_ENCODING_ANY, AFC_SNAPSHOT_UNSUPPORTED,
+                      "format version 2.0 is not supported", __LINE__);
+    good[8] = 1;
+
+    /* The value encoding. */
+    CHECK_OK(afc_cache_save(source, scratch_path(&s, "pickled.afcs"), AFC_ENCODING_PICKLE, NULL));
+    expect_load_fails(cache, s.path, AFC_ENCODING_BYTES, AFC_SNAPSHOT_MISMATCH,
+                      "encoded as pickle, not bytes", __LINE__);
+    CHECK_OK(afc_cache_load(cache, s.path, AFC_ENCODING_PICKLE, NULL));
+    CHECK_EQ(afc_test_len(cache), 2);
+
+    free(good);
+    afc_cache_free(cache);
+    afc_cache_free(source);
+    {
+        const char *files[] = {"good.afcs", "bad.afcs", "pickled.afcs"};
+        scratch_close(&s, files, 3);
+    }
+}
+
+static void test_status_names(void) {
+    CHECK(strcmp(afc_status_name(AFC_IO_ERROR), "AFC_IO_ERROR") == 0);
+    CHECK(strcmp(afc_status_name(AFC_SNAPSHOT_INVALID), "AFC_SNAPSHOT_INVALID") == 0);
+    CHECK(strcmp(afc_status_name(AFC_SNAPSHOT_UNSUPPORTED), "AFC_SNAPSHOT_UNSUPPORTED") == 0);
+    CHECK(strcmp(afc_status_name(AFC_SNAPSHOT_MISMATCH), "AFC_SNAPSHOT_MISMATCH") == 0);
+    CHECK_EQ(AFC_IO_ERROR, 11);
+    CHECK_EQ(AFC_SNAPSHOT_MISMATCH, 14);
+    CHECK_EQ(AFC_ENCODING_ANY, UINT32_MAX);
+}
+
+const afc_test_case afc_snapshot_tests[] = {
+    {"snapshot/round_trip", test_round_trip},
+    {"snapshot/vectors", test_vectors},
+    {"snapshot/smaller_bounds_keep_the_newest", test_smaller_bounds_keep_the_newest},
+    {"snapshot/load_replaces_entries_as_clear_does", test_load_replaces_entries_as_clear_does},
+    {"snapshot/errors_leave_the_cache_unchanged", test_errors_leave_the_cache_unchanged},
+    {"snapshot/status_names", test_status_names},
+};
+const size_t afc_snapshot_test_count = sizeof afc_snapshot_tests / sizeof afc_snapshot_tests[0];

@@ -1,0 +1,90 @@
+"""Writes the snapshot test vectors' manifests and the Python writer's files.
+
+    python3 tests/vectors/gen_vectors.py        (or tests/vectors/generate for every writer)
+
+- ``small.entries`` is written by hand (every kind of entry); ``empty.entries`` has none;
+  ``random.entries`` is drawn here from a fixed seed.
+- ``python-NAME.afcs`` is each manifest written by ``alphaforge_cache._snapshot_format``.
+
+A manifest lists a cache's entries least recently used first, one per line:
+``key=HEX value=HEX ttl_ns=N|none weight=N|default``. Every writer (Rust, C, Python) builds that
+state on a manual clock and saves it; the files must be byte-identical.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from typing import List
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "bindings", "python"))
+
+from alphaforge_cache import _snapshot_format as fmt  # noqa: E402
+
+NAMES = ("empty", "small", "random")
+
+
+def parse_manifest(path: str) -> List[fmt.Entry]:
+    """The entries of a manifest file."""
+    entries = []
+    with open(path, encoding="ascii") as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            fields = dict(part.split("=", 1) for part in line.split())
+            ttl = None if fields["ttl_ns"] == "none" else int(fields["ttl_ns"])
+            weight = None if fields["weight"] == "default" else int(fields["weight"])
+            entries.append(
+                fmt.Entry(bytes.fromhex(fields["key"]), bytes.fromhex(fields["value"]), ttl, weight)
+            )
+    return entries
+
+
+def format_manifest(entries: List[fmt.Entry], comment: str) -> str:
+    lines = [f"# {line}" for line in comment.splitlines()]
+    lines.append("# key=HEX value=HEX ttl_ns=N|none weight=N|default, least recently used first")
+    for e in entries:
+        ttl = "none" if e.ttl_ns is None else str(e.ttl_ns)
+        weight = "default" if e.weight is None else str(e.weight)
+        lines.append(f"key={e.key.hex()} value={e.value.hex()} ttl_ns={ttl} weight={weight}")
+    return "\n".join(lines) + "\n"
+
+
+def random_entries(seed: int = 20240611, count: int = 200) -> List[fmt.Entry]:
+    rng = random.Random(seed)
+    seen = set()
+    entries = []
+    while len(entries) < count:
+        key = bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 24)))
+        if key in seen:
+            continue
+        seen.add(key)
+        value = bytes(rng.getrandbits(8) for _ in range(rng.choice((0, 1, 8, 64, 200, 1000))))
+        ttl = None if rng.random() < 0.5 else rng.randint(1, 2**63)
+        weight = None
+        if rng.random() < 0.3:
+            weight = rng.randint(0, 10**6)
+            if weight == len(key) + len(value):
+                weight = None
+        entries.append(fmt.Entry(key, value, ttl, weight))
+    return entries
+
+
+def main() -> None:
+    with open(os.path.join(HERE, "empty.entries"), "w", encoding="ascii") as f:
+        f.write(format_manifest([], "No entry: a cache with nothing in it."))
+    with open(os.path.join(HERE, "random.entries"), "w", encoding="ascii") as f:
+        comment = "200 entries drawn by gen_vectors.py (seed 20240611): random keys, values,\n"
+        comment += "TTLs and weights."
+        f.write(format_manifest(random_entries(), comment))
+    for name in NAMES:
+        entries = parse_manifest(os.path.join(HERE, f"{name}.entries"))
+        fmt.write(os.path.join(HERE, f"python-{name}.afcs"), entries)
+        print(f"python-{name}.afcs: {len(entries)} entries")
+
+
+if __name__ == "__main__":
+    main()
