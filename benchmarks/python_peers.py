@@ -504,168 +504,61 @@ def bench_ttl(
 
 
 # ----------------------------------------------------------------------------------------------
-# the breakdown of one native Cache.get (where the time goes)
+# paired rounds: the get-hit floors measured with both caches alternating
 # ----------------------------------------------------------------------------------------------
 
-
-def breakdown(data: Data, repeats: int) -> List[Tuple[str, Result, str]]:
-    """Times the pieces of ``NativeCache.get`` one by one, over the same hit keys."""
-    import alphaforge_cache as af
-    from alphaforge_cache import _native as nat
-
-    if af.NativeCache is None:
-        return []
-    ffi, lib = nat.ffi, nat.lib
-    keys = data.hits
-    ops = len(keys)
-    rows: List[Tuple[str, Result, str]] = []
-
-    def row(label: str, run: Callable[[], int], what: str) -> None:
-        rows.append((label, per_op(timed(run, repeats), ops), what))
-
-    class Stub:
-        def get(self, key: Any, default: Any = None) -> Any:
-            return default
-
-    stub_get = Stub().get
-    row("empty loop", lambda: loop_empty(keys), "for k in keys: pass")
-    row(
-        "Python method call (stub)",
-        lambda: loop_get(stub_get, keys),
-        "def get(self, key, default=None): return default",
-    )
-    noop = lib.afc_abi_version
-    row(
-        "cffi call, no argument",
-        lambda: loop_get(lambda k: noop(), keys),
-        "lambda k: lib.afc_abi_version() (lambda dispatch included)",
-    )
-
-    def loop_abi(keys: Sequence[bytes]) -> int:
-        t0 = perf()
-        for k in keys:
-            noop()
-        return perf() - t0
-
-    row("cffi call, no argument (inline)", lambda: loop_abi(keys), "lib.afc_abi_version()")
-
-    for mode in ("bytes", "object"):
-        cache = af.NativeCache(data.entries, mode=mode)
-        fill(Impl("x", None), cache, data.stored)  # type: ignore[arg-type]
-        ptr = cache._ptr
-        get_raw = nat._get if mode == "bytes" else nat._get_handle
-
-        def loop_raw(keys: Sequence[bytes]) -> int:
-            t0 = perf()
-            for k in keys:
-                get_raw(ptr, k, 16, 1)
-            return perf() - t0
-
-        def loop_raw_len(keys: Sequence[bytes]) -> int:
-            t0 = perf()
-            for k in keys:
-                get_raw(ptr, k, len(k), 1)
-            return perf() - t0
-
-        row(
-            f"{mode}: raw cffi call",
-            lambda: loop_raw(keys),
-            f"lib.{get_raw.__name__}(ptr, k, 16, 1) inline: call + engine",
-        )
-        row(
-            f"{mode}: raw cffi call + len(k)",
-            lambda: loop_raw_len(keys),
-            f"lib.{get_raw.__name__}(ptr, k, len(k), 1)",
-        )
-        if mode == "bytes":
-            unpack = ffi.unpack
-
-            def loop_full_inline(keys: Sequence[bytes]) -> int:
-                t0 = perf()
-                for k in keys:
-                    r = get_raw(ptr, k, len(k), 1)
-                    if not r.code:
-                        unpack(r.data, r.size)
-                return perf() - t0
-
-            def loop_fields(keys: Sequence[bytes]) -> int:
-                t0 = perf()
-                for k in keys:
-                    r = get_raw(ptr, k, len(k), 1)
-                    if not r.code:
-                        _ = r.data
-                        _ = r.size
-                return perf() - t0
-
-            row(
-                "bytes: + result.code/.data/.size",
-                lambda: loop_fields(keys),
-                "struct field reads (r.data makes a cdata pointer)",
-            )
-            row(
-                "bytes: + ffi.unpack (inline get)",
-                lambda: loop_full_inline(keys),
-                "the whole get path inlined, no method",
-            )
-            r = get_raw(ptr, data.stored[0], 16, 1)
-            d, s = r.data, r.size
-
-            def loop_unpack(keys: Sequence[bytes]) -> int:
-                t0 = perf()
-                for k in keys:
-                    unpack(d, s)
-                return perf() - t0
-
-            row(
-                "bytes: ffi.unpack alone",
-                lambda: loop_unpack(keys),
-                "ffi.unpack(data, 64) -> a new 64-byte bytes",
-            )
-        else:
-            objects = cache._objects
-
-            def loop_full_inline(keys: Sequence[bytes]) -> int:
-                t0 = perf()
-                for k in keys:
-                    code = get_raw(ptr, k, len(k), 1)
-                    if code < (1 << 62):
-                        objects.get(code, None) if code else None
-                return perf() - t0
-
-            row(
-                "object: + handle -> dict lookup (inline get)",
-                lambda: loop_full_inline(keys),
-                "the whole get path inlined, no method",
-            )
-        # many keys in one call: the engine's share per key
-        n = BATCH
-        batches = data.hit_batches
-        lens = ffi.new("size_t[]", [KEY_LEN] * n)
-        joined = [b"".join(b) for b in batches]
-        many = lib.afcpy_get_many if mode == "bytes" else lib.afcpy_get_many_handles
-
-        def loop_many_raw(_: Any) -> int:
-            t0 = perf()
-            for j in joined:
-                many(ptr, j, lens, n)
-            return perf() - t0
-
-        rows.append(
-            (
-                f"{mode}: raw afcpy_get_many per key",
-                per_op(timed(lambda: loop_many_raw(None), repeats), len(joined) * n),
-                "one cffi call for 100 keys: ~ the engine's lookup + copy per key",
-            )
-        )
-        full = cache.get
-        row(f"{mode}: Cache.get (the method)", lambda: loop_get(full, keys), "cache.get(k)")
-        cache.close()
-    return rows
+#: (floor, ours, peer, limit): each floor's two caches, by the names of build_impls.
+PAIRS = [
+    ("object-mode get hit / cachebox.LRUCache", "alphaforge native object",
+     "cachebox.LRUCache", 1.3),
+    ("bytes-mode get hit / lru-dict", "alphaforge native bytes", "lru-dict (lru.LRU)", 1.0),
+    ("TTL get hit (object) / moka-py TTL", "alphaforge native object ttl",
+     "moka-py Moka ttl", 0.35),
+    ("TTL get hit (object) / cachetools.TTLCache", "alphaforge native object ttl",
+     "cachetools.TTLCache", 0.1),
+    ("TTL get hit (bytes) / moka-py TTL", "alphaforge native bytes ttl", "moka-py Moka ttl", 0.35),
+    ("fallback get hit / cachetools.LRUCache", "alphaforge fallback object",
+     "cachetools.LRUCache", 0.8),
+]  # fmt: skip
 
 
-# ----------------------------------------------------------------------------------------------
-# reporting
-# ----------------------------------------------------------------------------------------------
+def paired(impls: Dict[str, Impl], data: Data, rounds: int) -> List[Tuple[str, List[float], float]]:
+    """Each floor as ``rounds`` rounds in which the two caches' get-hit loops run back to back
+    (in alternating order), each net of an empty loop timed in the same round: the ratio of
+    every round. On a shared machine whose speed drifts by 2-3x within minutes, a ratio of
+    neighbouring timings is far steadier than one of timings minutes apart."""
+    out: List[Tuple[str, List[float], float]] = []
+    for floor, ours, peer, limit in PAIRS:
+        if ours not in impls or peer not in impls:
+            continue
+        log(f"[{time.strftime('%H:%M:%S')}] paired: {floor}")
+        caches = []
+        for name in (ours, peer):
+            impl = impls[name]
+            cache = impl.make(data.entries)
+            fill(impl, cache, data.stored)
+            if hasattr(cache, "run_pending_tasks"):
+                cache.run_pending_tasks()
+            caches.append((make_get(impl, cache), cache))
+        ratios = []
+        for r in range(rounds):
+            gc.collect()
+            gc.disable()
+            try:
+                times = {}
+                for which in (0, 1) if r % 2 == 0 else (1, 0):
+                    get = caches[which][0]
+                    loop_get(get, data.hits)  # warm
+                    empty = loop_empty(data.hits)
+                    times[which] = max(loop_get(get, data.hits) - empty, 1)
+            finally:
+                gc.enable()
+            ratios.append(times[0] / times[1])
+        for _, cache in caches:
+            if hasattr(cache, "close"):
+                cache.close()
+        out.append((floor, ratios, limit))
+    return out
 
 
 def fmt(x: Optional[float]) -> str:
@@ -699,7 +592,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--quick", action="store_true", help="a short run: 20k entries, 3 repeats")
     ap.add_argument("--only", default="", help="comma-separated substrings of names to run")
-    ap.add_argument("--no-breakdown", action="store_true", help="skip the native get breakdown")
+    ap.add_argument(
+        "--paired",
+        type=int,
+        default=9,
+        metavar="ROUNDS",
+        help="rounds of the paired get-hit floors (0: skip them)",
+    )
     args = ap.parse_args(argv)
     if args.quick:
         args.entries, args.ops, args.universe, args.repeats = 20_000, 60_000, 200_000, 3
@@ -738,13 +637,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     for impl in ttl_impls:
         log(f"[{time.strftime('%H:%M:%S')}] {impl.name} (ttl get hit)")
         bench_ttl(impl, data, args.repeats, results, notes)
-    rows_bd: List[Tuple[str, Result, str]] = []
-    if not args.no_breakdown:
-        log(f"[{time.strftime('%H:%M:%S')}] breakdown of the native get")
-        try:
-            rows_bd = breakdown(data, args.repeats)
-        except Exception as error:  # noqa: BLE001 - private internals may change
-            log(f"breakdown unavailable: {error!r}")
+    rows_paired: List[Tuple[str, List[float], float]] = []
+    if args.paired:
+        by_name = {impl.name: impl for impl in impls + ttl_impls}
+        rows_paired = paired(by_name, data, args.paired)
 
     # ---- tables ---------------------------------------------------------------------------
     E = empty[0]
@@ -948,12 +844,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"| {what} | {shown} | {lim} | {'PASS' if ok else 'FAIL'} |")
     print()
 
-    if rows_bd:
-        print("## where the time of one native get goes (ns per call, best / median)\n")
-        print("| piece | ns | what is timed |")
-        print("|---|---:|---|")
-        for label, r, what in rows_bd:
-            print(f"| {label} | {fmt(r[0])} / {fmt(r[1])} | {what} |")
+    if rows_paired:
+        print(f"## get-hit floors in paired rounds ({args.paired} rounds, alternating order)\n")
+        print("| floor | median ratio | min – max | limit | result |")
+        print("|---|---:|---:|---:|---|")
+        for floor, ratios, limit in rows_paired:
+            mid = statistics.median(ratios)
+            verdict = "PASS" if mid <= limit else "FAIL"
+            spread = f"{min(ratios):.2f} – {max(ratios):.2f}"
+            print(f"| {floor} | {mid:.2f}x | {spread} | ≤ {limit:.2f}x | {verdict} |")
         print()
     return 0
 
