@@ -93,6 +93,7 @@ ABSENT: Any = object()
 #: The deadline of a ``_timed`` entry that never expires (a pickle cache's entry without TTL).
 NEVER = 2**64 - 1
 
+
 def _pair(stored: Any, deadline: int) -> Tuple[Any, int]:
     return (stored, deadline)
 
