@@ -1,11 +1,11 @@
 """alphaforge_cache.compat on both backends.
 
-The compat classes and decorators are written in Python over dicts and do not call the engine
-(``docs/python-api.md`` says why: cachetools' hooks and eviction rules, and the cost of a second
-lookup per read), so they behave identically whichever backend ``ALPHAFORGE_CACHE_BACKEND``
-selects. This runs one script of every compat feature under each available backend, each in
-its own process (the backend is chosen at import), and requires identical transcripts; the
-other compat test modules run in-process on the default backend.
+The compat caches keep their items in Python dicts and do not call the engine
+(``docs/python-api.md`` says why); what the backend selects is their read path: C
+(``compat._speedups``) with the native backend where it is built, Python with the pure-Python
+backend (and on PyPy). The other compat test modules run in-process on the default selection;
+this module runs them all again in a subprocess under the other backend, and compares one
+transcript of every compat feature under each backend.
 """
 
 from __future__ import annotations
@@ -16,7 +16,12 @@ import sys
 from typing import List
 
 import pytest
-from _backends import BACKEND_IDS, package_root
+from _backends import package_root
+
+import alphaforge_cache
+from alphaforge_cache.compat import _core
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 SCRIPT = r"""
 import copy, pickle, functools, threading
@@ -57,21 +62,57 @@ print("\n".join(out))
 """
 
 
-def transcript(backend: str) -> List[str]:
+def run(backend: str, args: List[str], timeout: int = 60) -> "subprocess.CompletedProcess[str]":
     env = dict(os.environ)
     env["ALPHAFORGE_CACHE_BACKEND"] = backend
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root(), env.get("PYTHONPATH")]))
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=60
+    return subprocess.run(
+        [sys.executable, *args], env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def native_available() -> bool:
+    """Whether ALPHAFORGE_CACHE_BACKEND=native imports here (whatever this process chose)."""
+    if alphaforge_cache.NativeCache is not None:
+        return True
+    return run("native", ["-c", "import alphaforge_cache"]).returncode == 0
+
+
+#: The ALPHAFORGE_CACHE_BACKEND values that work here.
+POLICIES = ["python"] + (["native"] if native_available() else [])
+
+
+def transcript(backend: str) -> List[str]:
+    done = run(backend, ["-c", SCRIPT])
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()
 
 
-@pytest.mark.parametrize("backend", BACKEND_IDS)
+@pytest.mark.parametrize("backend", POLICIES)
 def test_compat_behaves_the_same_on_every_backend(backend: str) -> None:
     lines = transcript(backend)
     assert lines[0] == backend
     reference = transcript("python")
     assert lines[1:] == reference[1:]
     assert reference[1] == "LRUCache({'k': 'dd', (1, 2): 'e'}, maxsize=3, currsize=3)"
+
+
+def test_compat_suite_under_the_other_backend() -> None:
+    """The whole compat suite again, with the other read path (C here: Python there)."""
+    other = "python" if _core.ACCELERATED else "native"
+    if other not in POLICIES:
+        pytest.skip("the native backend is not built: one read path only")
+    probe = run(
+        other, ["-c", "from alphaforge_cache.compat import _core; print(_core.ACCELERATED)"]
+    )
+    assert probe.returncode == 0, probe.stderr
+    if (probe.stdout.strip() == "True") == _core.ACCELERATED:
+        pytest.skip("both backends use the same compat read path here (no C extension / PyPy)")
+    modules = sorted(
+        os.path.join(HERE, name)
+        for name in os.listdir(HERE)
+        if name.startswith("test_compat_") and name != "test_compat_backends.py"
+    )
+    plain = ["--assert=plain"] if sys.implementation.name == "pypy" else []
+    done = run(other, ["-m", "pytest", "-q", "-p", "no:cacheprovider", *plain, *modules], 900)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]

@@ -19,6 +19,7 @@ exactly the calls cachetools makes.
 
 from __future__ import annotations
 
+import copyreg
 import sys
 import threading
 from collections import OrderedDict
@@ -33,6 +34,8 @@ from typing import (
     TypeVar,
 )
 
+from ._core import MISSING, Core
+
 if sys.version_info >= (3, 9):
     from collections.abc import MutableMapping
 else:  # pragma: no cover - Python 3.8: subscriptable through typing
@@ -42,9 +45,6 @@ _KT = TypeVar("_KT")
 _VT = TypeVar("_VT")
 _T = TypeVar("_T")
 
-#: A marker for "no value" (never a value a cache stores).
-MISSING: Any = object()
-
 # Caches whose repr is being built, per thread: a cache holding itself prints as "{...}".
 _repr_running = threading.local()
 
@@ -52,12 +52,12 @@ _repr_running = threading.local()
 Route = Tuple[Callable[..., Any], Callable[..., Any], Tuple[str, ...]]
 
 
-class CacheBase(MutableMapping[_KT, _VT]):
-    """The mapping behaviour of cachetools' ``Cache`` over ``_od`` and ``_ins``."""
+class CacheBase(Core, MutableMapping[_KT, _VT]):
+    """The mapping behaviour of cachetools' ``Cache`` over ``_od`` and ``_ins`` (the reads,
+    ``get``, ``__getitem__`` and ``__contains__``, are ``Core``'s)."""
 
-    __slots__ = ("_od", "_ins", "_sizes", "_currsize", "_maxsize", "__dict__", "__weakref__")
+    __slots__ = ("_ins", "_sizes", "_currsize", "_maxsize", "__dict__", "__weakref__")
 
-    _od: "OrderedDict[Any, Any]"
     _ins: Dict[Any, None]
     _sizes: Optional[Dict[Any, Any]]
     _currsize: Any
@@ -80,6 +80,7 @@ class CacheBase(MutableMapping[_KT, _VT]):
         self._currsize = 0
         self._maxsize = maxsize
         self._od = OrderedDict()
+        self._timer = None  # a TTL cache's is set by TTLCache.__init__
         self._ins = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -122,9 +123,6 @@ class CacheBase(MutableMapping[_KT, _VT]):
         return entry
 
     # ----- the mapping --------------------------------------------------------------------------
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._od
 
     def __missing__(self, key: _KT) -> _VT:
         raise KeyError(key)
@@ -174,6 +172,7 @@ class CacheBase(MutableMapping[_KT, _VT]):
     def _copy_into(self, new: "CacheBase[Any, Any]") -> None:
         """Copies the structures into ``new`` (made by ``__new__``)."""
         new._od = self._od.copy()
+        new._timer = None
         new._ins = self._ins.copy()
         new._sizes = None if self._sizes is None else self._sizes.copy()
         new._currsize = self._currsize
@@ -186,6 +185,13 @@ class CacheBase(MutableMapping[_KT, _VT]):
         new.__dict__.update(self.__dict__)
         self._copy_into(new)  # type: ignore[attr-defined]
         return new
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # Every protocol the same way (protocols 0 and 1 would otherwise try to pickle the C
+        # base); a subclass's own __reduce__ still wins, as with object.__reduce_ex__.
+        if type(self).__reduce__ is not object.__reduce__:
+            return self.__reduce__()
+        return copyreg.__newobj__, (type(self),), self.__getstate__()  # type: ignore[attr-defined]
 
     def __getstate__(self) -> Dict[str, Any]:
         return {
@@ -200,6 +206,7 @@ class CacheBase(MutableMapping[_KT, _VT]):
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__dict__.update(state["dict"])
         self._od = state["od"]
+        self._timer = None
         self._ins = state["ins"]
         self._sizes = state["sizes"]
         self._currsize = state["currsize"]

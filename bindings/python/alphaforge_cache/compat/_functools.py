@@ -5,16 +5,19 @@ own key; otherwise the key is the tuple of the arguments, then (with keyword arg
 and the keyword items in call order, then (``typed``) the argument types. So exactly the calls
 that share a cache entry in ``functools`` share one here.
 
-The wrapper is a plain function (so it binds as a method, pickles and copies by reference, and
-is weak-referenceable, as the C wrapper), with ``cache_info()``, ``cache_clear()``,
+The wrapper binds as a method, pickles and copies by reference and is weak-referenceable, as
+the C ``functools`` wrapper, and has ``cache_info()``, ``cache_clear()``,
 ``cache_parameters()`` and ``__wrapped__``.
 
 Bounded caches keep results in one ``OrderedDict`` in least-recently-used-first order: a hit is
-a lookup and a ``move_to_end`` without a lock (each one C call, atomic under the GIL); a miss
-calls the function with no lock held, then stores the result under a re-entrant lock unless the
-key was stored meanwhile (by a recursive call or another thread), evicting the least recently
-used entry when full. Hits and misses are counted by ``itertools.count`` objects, whose
-increments are atomic, so concurrent calls are all counted. A key's ``__hash__`` is called once
+a lookup and a ``move_to_end``; a miss calls the function, then ``setdefault`` stores the
+result unless the key was stored meanwhile (by a recursive call or another thread), and the
+least recently used entries are popped until the bound holds. Each step is one C call, atomic
+under the GIL, so no lock is taken (a key whose ``__eq__`` calls the function cannot deadlock).
+The wrapper is ``_speedups.LRUWrapper`` (C: the key, both paths and the counters in one call)
+when the compat read paths are C (``_core.ACCELERATED``), else a Python closure whose hits and
+misses are counted by ``itertools.count`` objects (atomic increments: concurrent calls are all
+counted). A key's ``__hash__`` is called once
 per call, as ``functools`` promises: when an argument's hash could be Python code (not a
 built-in scalar, nor the default identity hash), the key carries its hash computed once.
 """
@@ -23,9 +26,10 @@ from __future__ import annotations
 
 import functools
 import itertools
-import threading
 from collections import OrderedDict
 from typing import Any, Callable, Dict, Hashable, Tuple, TypeVar, Union, overload
+
+from ._core import ACCELERATED
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -83,9 +87,10 @@ def _count_of(counter: "itertools.count[int]") -> int:
     return int(repr(counter)[6:-1])
 
 
-def _lru_cache_wrapper(
+def _py_lru_cache_wrapper(
     user_function: Callable[..., Any], maxsize: Union[int, None], typed: Any
 ) -> Callable[..., Any]:
+    """The wrapper in Python: a closure (used without the C extension)."""
     if not callable(user_function):
         raise TypeError("the first argument must be callable")
     typed = bool(typed)
@@ -102,7 +107,6 @@ def _lru_cache_wrapper(
     misses = itertools.count()
     hit = hits.__next__
     miss = misses.__next__
-    lock = threading.RLock()
     cache: Any
 
     if maxsize == 0:
@@ -143,6 +147,7 @@ def _lru_cache_wrapper(
         cache_get = cache.get
         move_to_end = cache.move_to_end
         popitem = cache.popitem
+        setdefault = cache.setdefault
         bound = maxsize
 
         def wrapper(*args: Any, **kwds: Any) -> Any:
@@ -168,36 +173,68 @@ def _lru_cache_wrapper(
                 return result
             miss()
             result = user_function(*args, **kwds)
-            with lock:
-                if key in cache:
-                    # Stored while the function ran (a recursive call, another thread): that
-                    # entry stays, and this call's result is returned.
-                    return result
-                if length(cache) >= bound:
+            # Stored unless it was stored while the function ran (a recursive call, another
+            # thread): that entry stays, and this call's result is returned. Then the least
+            # recently used entries go until the bound holds. Each step is one C call, atomic
+            # under the GIL: no lock, so a key whose __eq__ calls the function cannot deadlock.
+            setdefault(key, result)
+            while length(cache) > bound:
+                try:
                     popitem(False)
-                cache[key] = result
+                except KeyError:  # emptied by another thread meanwhile
+                    break
             return result
 
     reported = None if maxsize is None else int(maxsize)  # the C wrapper's Py_ssize_t
 
     def cache_info() -> Any:
         """Report cache statistics: ``CacheInfo(hits, misses, maxsize, currsize)``."""
-        with lock:
-            return CacheInfo(_count_of(hits), _count_of(misses), reported, length(cache))
+        return CacheInfo(_count_of(hits), _count_of(misses), reported, length(cache))
 
     def cache_clear() -> None:
         """Clear the cache and cache statistics."""
         nonlocal hits, misses, hit, miss
-        with lock:
-            cache.clear()
-            hits = itertools.count()
-            misses = itertools.count()
-            hit = hits.__next__
-            miss = misses.__next__
+        cache.clear()
+        hits = itertools.count()
+        misses = itertools.count()
+        hit = hits.__next__
+        miss = misses.__next__
 
     wrapper.cache_info = cache_info  # type: ignore[attr-defined]
     wrapper.cache_clear = cache_clear  # type: ignore[attr-defined]
     return wrapper
+
+
+if ACCELERATED:
+    from ._speedups import LRUWrapper
+
+    class _CLRUWrapper(LRUWrapper):
+        """The wrapper in C (``_speedups.LRUWrapper``: key, lookup, hit and miss paths), with
+        the attributes a function has: ``__dict__`` (for ``functools.update_wrapper``), weak
+        references, and pickling and copying by reference (as the C ``functools`` wrapper)."""
+
+        __slots__ = ("__dict__", "__weakref__")
+
+        def __reduce__(self) -> str:
+            return self.__qualname__  # type: ignore[attr-defined,no-any-return]
+
+        def __copy__(self) -> "_CLRUWrapper":
+            return self
+
+        def __deepcopy__(self, memo: Dict[int, Any]) -> "_CLRUWrapper":
+            return self
+
+
+def _lru_cache_wrapper(
+    user_function: Callable[..., Any], maxsize: Union[int, None], typed: Any
+) -> Callable[..., Any]:
+    """The wrapper of ``user_function``: in C when the read paths are (see ``_core``)."""
+    if not ACCELERATED:
+        return _py_lru_cache_wrapper(user_function, maxsize, typed)
+    if not callable(user_function):
+        raise TypeError("the first argument must be callable")
+    cache: Any = {} if maxsize is None or maxsize == 0 else OrderedDict()
+    return _CLRUWrapper(user_function, maxsize, bool(typed), cache, _make_key, _finish, CacheInfo)
 
 
 @overload
@@ -241,8 +278,9 @@ def _decorate(user_function: Callable[..., Any], maxsize: Any, typed: Any) -> Ca
     info, clear = cached.cache_info, cached.cache_clear  # type: ignore[attr-defined]
     cached.cache_parameters = lambda: {"maxsize": maxsize, "typed": typed}  # type: ignore[attr-defined]
     functools.update_wrapper(cached, user_function)
-    cached.cache_info = info  # type: ignore[attr-defined]
-    cached.cache_clear = clear  # type: ignore[attr-defined]
+    if not ACCELERATED:  # (methods of the C wrapper's type already)
+        cached.cache_info = info  # type: ignore[attr-defined]
+        cached.cache_clear = clear  # type: ignore[attr-defined]
     return cached
 
 

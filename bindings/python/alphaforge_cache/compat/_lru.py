@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional, Tuple, TypeVar
 
-from ._base import MISSING, CacheBase, routes
+from ._base import CacheBase, routes
+from ._core import MISSING
 
 _KT = TypeVar("_KT")
 _VT = TypeVar("_VT")
@@ -30,31 +31,7 @@ class LRUCache(CacheBase[_KT, _VT]):
     def __init__(self, maxsize: Any, getsizeof: Optional[Callable[[_VT], Any]] = None) -> None:
         CacheBase.__init__(self, maxsize, getsizeof)
 
-    # ----- reads --------------------------------------------------------------------------------
-
-    def __getitem__(self, key: _KT) -> _VT:
-        od = self._od
-        value = od.get(key, MISSING)
-        if value is MISSING:
-            value = self.__missing__(key)
-            if key in od:  # __missing__ may have stored it
-                od.move_to_end(key)
-            return value
-        od.move_to_end(key)
-        return value  # type: ignore[no-any-return]
-
-    def get(self, key: _KT, default: Any = None) -> Any:
-        """The value of ``key`` (which becomes the most recently used), else ``default``;
-        ``__missing__`` is not called."""
-        od = self._od
-        value = od.get(key, MISSING)
-        if value is MISSING:
-            return default
-        try:
-            od.move_to_end(key)
-        except KeyError:  # removed by another thread meanwhile: still a hit
-            pass
-        return value
+    # ----- reads (get, __getitem__ and __contains__ are Core's) --------------------------------
 
     def _get_generic(self, key: _KT, default: Any = None) -> Any:
         if key in self:

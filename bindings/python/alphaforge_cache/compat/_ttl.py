@@ -18,7 +18,8 @@ import time
 from collections import OrderedDict
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, TypeVar
 
-from ._base import MISSING, CacheBase, routes
+from ._base import CacheBase, routes
+from ._core import MISSING
 from ._timer import Timer
 
 _KT = TypeVar("_KT")
@@ -36,10 +37,9 @@ class TTLCache(CacheBase[_KT, _VT]):
     now:`` freezes it for the operations inside (nesting allowed). Not thread-safe.
     """
 
-    __slots__ = ("_exp", "_timer", "_ttl")
+    __slots__ = ("_exp", "_ttl")
 
     _exp: "OrderedDict[Any, None]"
-    _timer: Timer
     _ttl: Any
 
     def __init__(
@@ -58,7 +58,8 @@ class TTLCache(CacheBase[_KT, _VT]):
     def timer(self) -> Timer:
         """The timer function used by the cache (callable, and a context manager freezing the
         time it returns)."""
-        return self._timer
+        timer: Timer = self._timer
+        return timer
 
     @property
     def ttl(self) -> Any:
@@ -107,37 +108,7 @@ class TTLCache(CacheBase[_KT, _VT]):
             key = next(iter(exp))
         return expired
 
-    # ----- reads --------------------------------------------------------------------------------
-
-    def __contains__(self, key: object) -> bool:
-        entry = self._od.get(key)
-        if entry is None:
-            return False
-        return bool(self._timer._Timer__read() < entry[1])
-
-    def __getitem__(self, key: _KT) -> _VT:
-        od = self._od
-        entry = od.get(key)
-        if entry is None:
-            return self.__missing__(key)
-        od.move_to_end(key)
-        if self._timer._Timer__read() < entry[1]:
-            return entry[0]  # type: ignore[no-any-return]
-        return self.__missing__(key)
-
-    def get(self, key: _KT, default: Any = None) -> Any:
-        """The value of ``key`` if it is there and not expired (it becomes the most recently
-        used), else ``default``; ``__missing__`` is not called."""
-        now = self._timer._Timer__read()
-        od = self._od
-        entry = od.get(key)
-        if entry is not None and now < entry[1]:
-            try:
-                od.move_to_end(key)
-            except KeyError:  # removed by another thread meanwhile: still a hit
-                pass
-            return entry[0]
-        return default
+    # ----- reads (get, __getitem__ and __contains__ are Core's) -------------------------------
 
     def _get_generic(self, key: _KT, default: Any = None) -> Any:
         with self._timer:
