@@ -12,6 +12,7 @@ import random
 import sys
 import threading
 import time
+import types
 import unittest.mock
 import weakref
 from typing import Any, Callable, List
@@ -25,6 +26,11 @@ from alphaforge_cache import compat
 # Both implementations side by side: each test runs on ours and on functools' C version.
 IMPLS = [compat, functools]
 IDS = ["compat", "functools"]
+
+
+#: Whether functools' lru_cache is its C implementation (PyPy's is Python, whose 3.9 version
+#: does not check that the function is callable).
+C_FUNCTOOLS = not isinstance(functools.lru_cache()(len), types.FunctionType)
 
 
 def since_39(module: Any) -> bool:
@@ -565,11 +571,14 @@ def test_wrapper_attributes(module: Any) -> None:
     assert g.extra == "kept"
     if since_39(module):
         assert weakref.ref(g)() is g
-    with pytest.raises(TypeError):
-        module.lru_cache(maxsize=10)(42)
+    if module is compat or C_FUNCTOOLS:
+        with pytest.raises(TypeError):
+            module.lru_cache(maxsize=10)(42)
 
 
 def test_stacked_decorators_keep_their_own_statistics(module: Any) -> None:
+    if module is functools and not C_FUNCTOOLS:
+        pytest.skip("the Python functools copies the inner wrapper's cache_info to the outer")
     inner = module.lru_cache(maxsize=3)(lambda x: x)
     outer = module.lru_cache(maxsize=5)(inner)
     outer(1)
