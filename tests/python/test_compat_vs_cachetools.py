@@ -72,9 +72,11 @@ def lru_state(c: Any, ours: bool) -> Dict[str, Any]:
 
 def ttl_state(c: Any, ours: bool) -> Dict[str, Any]:
     if ours:
-        data = [(k, c._od[k][0]) for k in c._ins]
+        data = [(k, c._od[k]) for k in c._ins]
         order = list(c._od)
-        expiry = [(k, c._od[k][1]) for k in c._exp]
+        expiry = list(c._exp.items())
+        # The floor is a time no stored item expires before.
+        assert c._floor is None or all(c._floor <= t for t in c._exp.values())
         sizes = None if c._sizes is None else dict(c._sizes)
         currsize = len(c._od) if c._sizes is None else c._currsize
     else:

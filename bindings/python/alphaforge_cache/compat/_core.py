@@ -1,10 +1,12 @@
 """The read paths of ``LRUCache`` and ``TTLCache``: ``get``, ``__getitem__`` and
 ``__contains__``, the base class of both (``Core``).
 
-A cache's items are ``_od``, an ``OrderedDict`` in least-recently-used-first order (key to
-value, or for a TTL cache key to ``(value, expires)``); a TTL cache has a ``_timer`` (``None``
-for an LRU cache). A read is one lookup in ``_od``, for a TTL cache one read of the timer and a
-comparison, and a hit is ``_od.move_to_end(key)``: the recency order is exact at every moment.
+A cache's values are ``_od``, an ``OrderedDict`` in least-recently-used-first order; a TTL
+cache also has a ``_timer`` (``None`` for an LRU cache), ``_exp`` (key to expiry time) and
+``_floor`` (a time before which no item expires, or ``None``; see ``_ttl.py``). A read is one
+lookup in ``_od``, for a TTL cache one read of the timer and a comparison with the floor (the
+item's own expiry time only when the floor has passed), and a hit is ``_od.move_to_end(key)``:
+the recency order is exact at every moment.
 
 ``Core`` is the C type of ``alphaforge_cache.compat._speedups`` (the same code in one C call)
 when the package runs its native backend (``alphaforge_cache.BACKEND == "native"``) and that
@@ -26,10 +28,19 @@ MISSING: Any = object()
 class PyCore:
     """The read paths in Python (see the module docstring)."""
 
-    __slots__ = ("_od", "_timer")
+    __slots__ = ("_od", "_timer", "_exp", "_floor")
 
     _od: "OrderedDict[Any, Any]"
     _timer: Any
+    _exp: "OrderedDict[Any, Any]"
+    _floor: Any
+
+    def _alive(self, key: Any, now: Any) -> bool:
+        """Whether the stored ``key`` of a TTL cache is alive at ``now``."""
+        floor = self._floor
+        if floor is not None and now < floor:
+            return True
+        return bool(now < self._exp[key])
 
     def get(self, key: Any, default: Any = None) -> Any:
         """The value of ``key`` if it is there (and, for a TTL cache, not expired); it becomes
@@ -46,39 +57,39 @@ class PyCore:
                 pass
             return value
         now = timer._Timer__read()  # a TTL cache reads the timer first, hit or miss
-        entry = od.get(key)
-        if entry is not None and now < entry[1]:
+        value = od.get(key, MISSING)
+        if value is MISSING:
+            return default
+        floor = self._floor
+        if (floor is not None and now < floor) or now < self._exp[key]:
             try:
                 od.move_to_end(key)
             except KeyError:
                 pass
-            return entry[0]
+            return value
         return default
 
     def __getitem__(self, key: Any) -> Any:
         od = self._od
-        entry = od.get(key, MISSING)
-        if entry is MISSING:
+        value = od.get(key, MISSING)
+        if value is MISSING:
             value = self.__missing__(key)  # type: ignore[attr-defined]
             if self._timer is None and key in od:  # __missing__ may have stored it
                 od.move_to_end(key)
             return value
         od.move_to_end(key)
         timer = self._timer
-        if timer is None:
-            return entry
-        if timer._Timer__read() < entry[1]:
-            return entry[0]
+        if timer is None or self._alive(key, timer._Timer__read()):
+            return value
         return self.__missing__(key)  # type: ignore[attr-defined]
 
     def __contains__(self, key: object) -> bool:
         timer = self._timer
         if timer is None:
             return key in self._od
-        entry = self._od.get(key)
-        if entry is None:
+        if key not in self._od:
             return False
-        return bool(timer._Timer__read() < entry[1])
+        return self._alive(key, timer._Timer__read())
 
 
 def _c_core() -> Optional[type]:

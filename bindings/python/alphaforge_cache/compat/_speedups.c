@@ -3,12 +3,14 @@
  * same logic is written in Python in _core.py and _functools.py, which are used when this module
  * is absent, on PyPy, and with ALPHAFORGE_CACHE_BACKEND=python).
  *
- * Core is the base type of compat.LRUCache and compat.TTLCache. It holds the cache's items
- * (`_od`, an OrderedDict in least-recently-used-first order: key -> value, or key -> (value,
- * expires) for a TTL cache) and, for a TTL cache, its timer (`_timer`). Its get, __getitem__
- * and __contains__ do what the Python versions do, in one C call: one dict lookup, the timer
- * read through the timer's current reader, and OrderedDict.move_to_end. Everything else about
- * the caches is Python (_base.py, _lru.py, _ttl.py).
+ * Core is the base type of compat.LRUCache and compat.TTLCache. It holds the cache's values
+ * (`_od`, an OrderedDict in least-recently-used-first order) and, for a TTL cache, its timer
+ * (`_timer`), the expiry times (`_exp`) and a time before which nothing expires (`_floor`, see
+ * _ttl.py). Its get, __getitem__ and __contains__ do what the Python versions do, in one C call:
+ * one dict lookup, the timer read through the timer's current reader and a comparison with the
+ * floor (the item's own expiry time only once the floor has passed), and
+ * OrderedDict.move_to_end. Everything else about the caches is Python (_base.py, _lru.py,
+ * _ttl.py).
  *
  * LRUWrapper is the wrapper of compat.lru_cache: its call builds the key as CPython's C
  * lru_cache does, serves a hit (lookup, move_to_end, count), and hands a miss to Python.
@@ -41,19 +43,25 @@ static PyObject *str_read;         /* "_Timer__read": the timer's current reader
 
 typedef struct {
     PyObject_HEAD
-    PyObject *od;    /* OrderedDict */
+    PyObject *od;    /* OrderedDict: key -> value */
     PyObject *timer; /* NULL or None: an LRU cache; else the TTL cache's Timer */
+    PyObject *exp;   /* a TTL cache's OrderedDict: key -> expiry time */
+    PyObject *floor; /* a TTL cache's time before which no item expires, or None */
 } Core;
 
 static int Core_traverse(Core *self, visitproc visit, void *arg) {
     Py_VISIT(self->od);
     Py_VISIT(self->timer);
+    Py_VISIT(self->exp);
+    Py_VISIT(self->floor);
     return 0;
 }
 
 static int Core_clear(Core *self) {
     Py_CLEAR(self->od);
     Py_CLEAR(self->timer);
+    Py_CLEAR(self->exp);
+    Py_CLEAR(self->floor);
     return 0;
 }
 
@@ -91,11 +99,31 @@ static PyObject *read_time(PyObject *timer) {
     return now;
 }
 
-/* 1 if `now < entry[1]` (the entry is alive), 0 if not, -1 with an exception. */
-static int alive(PyObject *now, PyObject *entry) {
-    PyObject *expires = PyTuple_GetItem(entry, 1); /* borrowed */
-    if (expires == NULL) return -1;
-    return PyObject_RichCompareBool(now, expires, Py_LT);
+/* `now < than`: 1, 0, or -1 with an exception. */
+static int less(PyObject *now, PyObject *than) {
+    Py_INCREF(than); /* a comparison may run Python code that replaces it */
+    int lt = PyObject_RichCompareBool(now, than, Py_LT);
+    Py_DECREF(than);
+    return lt;
+}
+
+/* Whether the stored `key` of a TTL cache is alive at `now`: 1, 0, or -1 with an exception. */
+static int alive(Core *self, PyObject *key, PyObject *now) {
+    PyObject *floor = self->floor;
+    if (floor != NULL && floor != Py_None) {
+        int lt = less(now, floor);
+        if (lt != 0) return lt; /* before the floor: alive (or an error) */
+    }
+    if (self->exp == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "the TTL cache was not initialized (no _exp)");
+        return -1;
+    }
+    PyObject *expires = PyDict_GetItemWithError(self->exp, key); /* borrowed */
+    if (expires == NULL) {
+        if (!PyErr_Occurred()) PyErr_SetObject(PyExc_KeyError, key);
+        return -1;
+    }
+    return less(now, expires);
 }
 
 static int Core_check(Core *self) {
@@ -162,28 +190,21 @@ static PyObject *Core_get(Core *self, PyObject *const *args, Py_ssize_t nargs,
     /* A TTL cache reads the timer first, hit or miss (as cachetools' get does). */
     PyObject *now = read_time(self->timer);
     if (now == NULL) return NULL;
-    PyObject *entry = PyDict_GetItemWithError(od, key); /* borrowed */
-    if (entry == NULL) {
+    PyObject *value = PyDict_GetItemWithError(od, key); /* borrowed */
+    if (value == NULL) {
         Py_DECREF(now);
         if (PyErr_Occurred()) return NULL;
         Py_INCREF(dflt);
         return dflt;
     }
-    Py_INCREF(entry);
-    int live = alive(now, entry);
+    Py_INCREF(value);
+    int live = alive(self, key, now);
     Py_DECREF(now);
-    PyObject *result = NULL;
-    if (live > 0) {
-        if (move_to_end_if_there(od, key) == 0) {
-            result = PyTuple_GetItem(entry, 0);
-            Py_XINCREF(result);
-        }
-    } else if (live == 0) {
-        Py_INCREF(dflt);
-        result = dflt;
-    }
-    Py_DECREF(entry);
-    return result;
+    if (live > 0 && move_to_end_if_there(od, key) == 0) return value;
+    Py_DECREF(value);
+    if (live != 0) return NULL;
+    Py_INCREF(dflt);
+    return dflt;
 }
 
 /* self.__missing__(key) */
@@ -194,10 +215,10 @@ static PyObject *call_missing(PyObject *self, PyObject *key) {
 static PyObject *Core_getitem(Core *self, PyObject *key) {
     if (Core_check(self) < 0) return NULL;
     PyObject *od = self->od;
-    PyObject *entry = PyDict_GetItemWithError(od, key); /* borrowed */
-    if (entry == NULL) {
+    PyObject *value = PyDict_GetItemWithError(od, key); /* borrowed */
+    if (value == NULL) {
         if (PyErr_Occurred()) return NULL;
-        PyObject *value = call_missing((PyObject *)self, key);
+        value = call_missing((PyObject *)self, key);
         if (value == NULL || HAS_TIMER(self)) return value;
         /* An LRU cache: __missing__ may have stored the key, which becomes the most recent. */
         int there = PyDict_Contains(od, key);
@@ -207,36 +228,28 @@ static PyObject *Core_getitem(Core *self, PyObject *key) {
         }
         return value;
     }
-    Py_INCREF(entry);
+    Py_INCREF(value);
     if (move_to_end(od, key) < 0) {
-        Py_DECREF(entry);
+        Py_DECREF(value);
         return NULL;
     }
-    if (!HAS_TIMER(self)) return entry;
+    if (!HAS_TIMER(self)) return value;
     PyObject *now = read_time(self->timer);
-    int live = now == NULL ? -1 : alive(now, entry);
+    int live = now == NULL ? -1 : alive(self, key, now);
     Py_XDECREF(now);
-    PyObject *result = NULL;
-    if (live > 0) {
-        result = PyTuple_GetItem(entry, 0);
-        Py_XINCREF(result);
-    } else if (live == 0) {
-        result = call_missing((PyObject *)self, key);
-    }
-    Py_DECREF(entry);
-    return result;
+    if (live > 0) return value;
+    Py_DECREF(value);
+    return live == 0 ? call_missing((PyObject *)self, key) : NULL;
 }
 
 static int Core_contains(Core *self, PyObject *key) {
     if (Core_check(self) < 0) return -1;
-    if (!HAS_TIMER(self)) return PyDict_Contains(self->od, key);
-    PyObject *entry = PyDict_GetItemWithError(self->od, key); /* borrowed */
-    if (entry == NULL) return PyErr_Occurred() ? -1 : 0;
-    Py_INCREF(entry);
+    int there = PyDict_Contains(self->od, key);
+    if (there <= 0 || !HAS_TIMER(self)) return there;
     PyObject *now = read_time(self->timer);
-    int live = now == NULL ? -1 : alive(now, entry);
-    Py_XDECREF(now);
-    Py_DECREF(entry);
+    if (now == NULL) return -1;
+    int live = alive(self, key, now);
+    Py_DECREF(now);
     return live;
 }
 
@@ -248,6 +261,8 @@ static PyMethodDef Core_methods[] = {
 static PyMemberDef Core_members[] = {
     {"_od", T_OBJECT_EX, offsetof(Core, od), 0, "The items, least recently used first."},
     {"_timer", T_OBJECT_EX, offsetof(Core, timer), 0, "A TTL cache's timer."},
+    {"_exp", T_OBJECT_EX, offsetof(Core, exp), 0, "A TTL cache's expiry times."},
+    {"_floor", T_OBJECT_EX, offsetof(Core, floor), 0, "A TTL cache's time before which nothing expires."},
     {NULL, 0, 0, 0, NULL},
 };
 

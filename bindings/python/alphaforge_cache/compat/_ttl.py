@@ -1,11 +1,19 @@
 """``TTLCache``: cachetools' LRU cache with a per-item time-to-live.
 
-Each item's entry in ``_od`` (least recently used first, see ``_base.py``) is ``(value,
-expires)`` with ``expires = time + ttl`` at the time it was stored, so a read is one lookup, one
-read of the timer and one comparison. ``_exp`` holds the keys in the order they were last stored,
-which is the order in which cachetools expires them: ``expire(time)`` removes items from its
-front while ``not (time < expires)``. Times are whatever the timer returns (numbers,
-``datetime``s with a ``timedelta`` ttl, ...): they are only added to ``ttl`` and compared.
+The values live in ``_od`` (least recently used first, as an ``LRUCache``'s, see ``_base.py``);
+``_exp`` maps each key to its expiry time (``time + ttl`` when it was stored) in the order the
+keys were last stored, which is the order in which cachetools expires them: ``expire(time)``
+removes items from its front while ``not (time < expires)``. Times are whatever the timer
+returns (numbers, ``datetime``s with a ``timedelta`` ttl, ...): they are only added to ``ttl``
+and compared.
+
+``_floor`` is a time no item expires before (or ``None``): while ``now < _floor`` every stored
+item is alive, and a read checks only that, not the item's own expiry time (which would cost a
+second lookup and, in a large cache, a cache miss per read). While times are stored in
+non-decreasing order (``_rising``: a timer that does not go back), the front of ``_exp`` expires
+first and ``_floor`` is its time, refreshed whenever the front is looked at; a timer going back
+makes the floor the minimum seen (still a bound, possibly a low one, so reads check their own
+item) until the cache empties.
 
 Every operation reads the timer at most once, exactly as cachetools' does; inside ``with
 cache.timer:`` it reads the frozen time instead.
@@ -37,10 +45,13 @@ class TTLCache(CacheBase[_KT, _VT]):
     now:`` freezes it for the operations inside (nesting allowed). Not thread-safe.
     """
 
-    __slots__ = ("_exp", "_ttl")
+    __slots__ = ("_ttl", "_rising", "_last")
 
-    _exp: "OrderedDict[Any, None]"
+    _exp: "OrderedDict[Any, Any]"
+    _floor: Any
     _ttl: Any
+    _rising: bool
+    _last: Any
 
     def __init__(
         self,
@@ -53,6 +64,9 @@ class TTLCache(CacheBase[_KT, _VT]):
         self._timer = Timer(timer)
         self._exp = OrderedDict()
         self._ttl = ttl
+        self._floor = None
+        self._rising = True
+        self._last = None
 
     @property
     def timer(self) -> Timer:
@@ -66,13 +80,24 @@ class TTLCache(CacheBase[_KT, _VT]):
         """The time-to-live value of the cache's items."""
         return self._ttl
 
-    def _value(self, entry: Any) -> Any:
-        return entry[0]
-
     def _drop(self, key: Any) -> Any:
-        entry = CacheBase._drop(self, key)
-        del self._exp[key]
-        return entry
+        """Removes ``key`` (no hook, no timer); its expiry time."""
+        CacheBase._drop(self, key)
+        return self._exp.pop(key)
+
+    def _stored(self, expires: Any) -> None:
+        """Keeps ``_floor`` and ``_rising`` true of an item just stored to expire at
+        ``expires`` (it is already the last of ``_exp``)."""
+        if len(self._exp) == 1:
+            self._floor = expires
+            self._rising = True
+        elif self._rising and expires < self._last:
+            self._rising = False  # a timer went back: the front no longer expires first
+            if self._floor is not None and expires < self._floor:
+                self._floor = expires
+        elif not self._rising and self._floor is not None and expires < self._floor:
+            self._floor = expires
+        self._last = expires
 
     # ----- expiry -------------------------------------------------------------------------------
 
@@ -87,25 +112,29 @@ class TTLCache(CacheBase[_KT, _VT]):
         exp = self._exp
         if not exp:
             return []
-        od = self._od
         key = next(iter(exp))
-        if time < od[key][1]:
-            return []  # nothing has expired
-        ins, sizes = self._ins, self._sizes
+        expires = exp[key]
+        if time < expires:  # nothing has expired
+            if self._rising:
+                self._floor = expires
+            return []
+        od, ins, sizes = self._od, self._ins, self._sizes
         expired = []
         while True:
-            value, expires = od[key]
-            if time < expires:
-                break
-            expired.append((key, value))
-            del od[key]
+            expired.append((key, od.pop(key)))
             del ins[key]
             del exp[key]
             if sizes is not None:
                 self._currsize -= sizes.pop(key)
             if not exp:
+                self._floor = None
                 break
             key = next(iter(exp))
+            expires = exp[key]
+            if time < expires:
+                if self._rising:
+                    self._floor = expires
+                break
         return expired
 
     # ----- reads (get, __getitem__ and __contains__ are Core's) -------------------------------
@@ -142,18 +171,16 @@ class TTLCache(CacheBase[_KT, _VT]):
     def __iter__(self) -> Iterator[_KT]:
         # A snapshot of the keys in insertion order, each yielded if it is alive at the time
         # read for it (time stays frozen while the caller handles the key, as in cachetools).
-        od, timer = self._od, self._timer
+        exp, timer = self._exp, self._timer
         for key in list(self._ins):
             with timer as now:
-                entry = od.get(key)
-                if entry is not None and now < entry[1]:
+                expires = exp.get(key, MISSING)
+                if expires is not MISSING and now < expires:
                     yield key
 
     def __len__(self) -> int:
         now = self._timer._Timer__read()
-        exp = self._exp
-        if exp and not now < self._od[next(iter(exp))][1]:
-            self._expire(now)
+        self._expire(now)
         return len(self._od)
 
     def _len_generic(self) -> int:
@@ -182,26 +209,33 @@ class TTLCache(CacheBase[_KT, _VT]):
         now = self._timer._Timer__read()
         expires = now + self._ttl
         od, exp = self._od, self._exp
-        if exp and not now < od[next(iter(exp))][1]:  # expire(now), inline
-            self._expire(now)
+        if exp:  # expire(now), its first test inline
+            first = exp[next(iter(exp))]
+            if now < first:
+                if self._rising:
+                    self._floor = first
+            else:
+                self._expire(now)
         maxsize = self._maxsize
         if maxsize < 1:
             raise ValueError("value too large")
         if key in od:
-            od[key] = (value, expires)
+            od[key] = value
             od.move_to_end(key)
+            exp[key] = expires
             exp.move_to_end(key)
+            self._stored(expires)
             return
         ins = self._ins
         while len(od) + 1 > maxsize:  # popitem(), inline
-            old, entry = od.popitem(last=False)
+            old = od.popitem(last=False)[0]
             del ins[old]
-            del exp[old]
-            if not now < entry[1]:  # as cachetools' __delitem__ of an expired item
+            if not now < exp.pop(old):  # as cachetools' __delitem__ of an expired item
                 raise KeyError(old)
-        od[key] = (value, expires)
-        exp[key] = None
+        od[key] = value
+        exp[key] = expires
         ins[key] = None
+        self._stored(expires)
 
     def _store(self, key: _KT, value: _VT) -> None:
         """cachetools' ``TTLCache.__setitem__``: with time frozen, ``self.expire(now)``, then
@@ -236,38 +270,40 @@ class TTLCache(CacheBase[_KT, _VT]):
                             diffsize = itemsize
                 sizes[key] = itemsize
                 self._currsize += diffsize
+            exp = self._exp
             if key in od:
-                od[key] = (value, expires)
+                od[key] = value
                 od.move_to_end(key)
-                self._exp.move_to_end(key)
+                exp[key] = expires
+                exp.move_to_end(key)
             else:
-                od[key] = (value, expires)
-                self._exp[key] = None
+                od[key] = value
+                exp[key] = expires
                 self._ins[key] = None
+            self._stored(expires)
 
     def __delitem__(self, key: _KT) -> None:
-        entry = self._drop(key)
-        if not self._timer._Timer__read() < entry[1]:
+        expires = self._drop(key)
+        if not self._timer._Timer__read() < expires:
             raise KeyError(key)
 
     def popitem(self) -> Tuple[_KT, _VT]:
         """Remove and return the ``(key, value)`` pair least recently used that has not already
         expired."""
         now = self._timer._Timer__read()
-        od, exp = self._od, self._exp
-        if exp and not now < od[next(iter(exp))][1]:
-            self._expire(now)
+        self._expire(now)
+        od = self._od
         if not od:
             raise KeyError("%s is empty" % type(self).__name__) from None
-        key, entry = od.popitem(last=False)
+        key, value = od.popitem(last=False)
         del self._ins[key]
-        del exp[key]
+        expires = self._exp.pop(key)
         sizes = self._sizes
         if sizes is not None:
             self._currsize -= sizes.pop(key)
-        if not now < entry[1]:
+        if not now < expires:
             raise KeyError(key)
-        return key, entry[0]
+        return key, value
 
     def _popitem_generic(self) -> Tuple[_KT, _VT]:
         with self._timer as now:
@@ -277,7 +313,7 @@ class TTLCache(CacheBase[_KT, _VT]):
                 key = next(iter(od))
             except StopIteration:
                 raise KeyError("%s is empty" % type(self).__name__) from None
-            value = od[key][0]
+            value = od[key]
             del self[key]
             return key, value
 
@@ -285,6 +321,8 @@ class TTLCache(CacheBase[_KT, _VT]):
         """Remove every item (expired or not; no hook is called)."""
         CacheBase.clear(self)
         self._exp.clear()
+        self._floor = None
+        self._rising = True
 
     # ----- copying and pickling -----------------------------------------------------------------
 
@@ -294,9 +332,13 @@ class TTLCache(CacheBase[_KT, _VT]):
         new._exp = self._exp.copy()
         new._timer = copy.copy(self._timer)
         new._ttl = self._ttl
+        new._floor = self._floor
+        new._rising = self._rising
+        new._last = self._last
 
     def __getstate__(self) -> Dict[str, Any]:
         state = CacheBase.__getstate__(self)
+        state["exp"] = self._exp
         state["timer"] = self._timer
         state["ttl"] = self._ttl
         return state
@@ -307,8 +349,13 @@ class TTLCache(CacheBase[_KT, _VT]):
         self._ttl = state["ttl"]
         # As cachetools: the expiry order is rebuilt by expiry time (ties in recency order),
         # then whatever has expired by now is removed.
-        od = self._od
-        self._exp = OrderedDict.fromkeys(sorted(od, key=lambda key: od[key][1]))
+        exp = state["exp"]
+        self._exp = OrderedDict((key, exp[key]) for key in sorted(self._od, key=exp.__getitem__))
+        self._rising = True
+        self._floor = self._last = None
+        if self._exp:
+            self._floor = self._exp[next(iter(self._exp))]
+            self._last = self._exp[next(reversed(self._exp))]
         self.expire(self.timer())
 
 
