@@ -3,10 +3,11 @@
 
 The data of a cache lives in two dicts:
 
-* ``_od``, an ``OrderedDict`` from key to entry (the value, or for a TTL cache ``(value,
-  expires)``), in least-recently-used-first order. It serves every read in one lookup, and its
-  ``move_to_end`` is the recency update: the order is exact at every moment, so ``popitem`` and
-  eviction take the true least recently used item.
+* ``_od``, an ``OrderedDict`` from key to value in least-recently-used-first order. It serves
+  every read in one lookup, and its ``move_to_end`` is the recency update: the order is exact at
+  every moment, so ``popitem`` and eviction take the true least recently used item. (A TTL
+  cache adds its expiry times, ``_ttl.py``.) The reads themselves are ``Core``'s (``_core.py``:
+  C with the native backend, Python otherwise).
 * ``_ins``, a plain dict from key to ``None`` in insertion order: the order in which cachetools
   iterates and prints a cache (its data dict's order, which a hit does not change).
 
@@ -112,7 +113,7 @@ class CacheBase(Core, MutableMapping[_KT, _VT]):
         return len(self._od) if self._sizes is None else self._currsize
 
     def _drop(self, key: Any) -> Any:
-        """Removes ``key`` from the structures (no hook, no timer); its entry."""
+        """Removes ``key`` from the structures (no hook, no timer); its value."""
         entry = self._od.pop(key, MISSING)
         if entry is MISSING:
             raise KeyError(key)  # (OrderedDict.pop would raise KeyError(*key) for a tuple)
@@ -133,10 +134,6 @@ class CacheBase(Core, MutableMapping[_KT, _VT]):
     def __len__(self) -> int:
         return len(self._od)
 
-    def _value(self, entry: Any) -> Any:
-        """The value of an ``_od`` entry."""
-        return entry
-
     def _data_repr(self) -> str:
         """The repr of the data as cachetools prints it: a dict in insertion order."""
         running = getattr(_repr_running, "ids", None)
@@ -146,8 +143,8 @@ class CacheBase(Core, MutableMapping[_KT, _VT]):
             return "{...}"
         running.add(id(self))
         try:
-            od, value = self._od, self._value
-            return repr({key: value(od[key]) for key in self._ins})
+            od = self._od
+            return repr({key: od[key] for key in self._ins})
         finally:
             running.discard(id(self))
 
