@@ -270,3 +270,30 @@ def test_subclass_expire_hook_is_called() -> None:
     cache[2] = 2
     assert calls == [(0, []), (1, [(1, 1)])]
     assert len(cache) == 1 and calls[-1] == (1, [])
+
+
+def test_default_monotonic_timer_expires_in_real_time() -> None:
+    # With time.monotonic (the default), the C read path reads the clock itself: the same
+    # clock, so items set through Python expire when time.monotonic says so.
+    cache = compat.TTLCache(maxsize=10, ttl=0.2)
+    cache["a"] = 1
+    time.sleep(0.05)
+    cache["b"] = 2
+    assert cache.get("a") == 1 and "a" in cache and cache["b"] == 2
+    deadline = time.monotonic() + 5
+    while "a" in cache and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert time.monotonic() >= 0.2  # sanity
+    assert cache.get("a") is None and "a" not in cache
+    with pytest.raises(KeyError):
+        cache["a"]
+    with cache.timer as now:  # frozen: the reader is no longer time.monotonic itself
+        assert cache.timer() == now
+        assert ("b" in cache) == (now < cache._exp["b"])
+    while "b" in cache and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(cache) == 0
+    fresh = compat.TTLCache(maxsize=2, ttl=3600)
+    fresh[1] = 1
+    fresh._floor = None  # no floor: each read compares with the item's own expiry time
+    assert fresh.get(1) == 1 and 1 in fresh and fresh[1] == 1

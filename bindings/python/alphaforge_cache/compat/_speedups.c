@@ -22,6 +22,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <time.h>
 
 /* METH_FASTCALL (no argument tuple per call) joined the stable ABI in 3.10, but CPython has
    implemented it with this value and this signature since 3.7 (as in _reads.c). */
@@ -38,6 +39,7 @@
 static PyObject *str_move_to_end;  /* "move_to_end" */
 static PyObject *str_missing;      /* "__missing__" */
 static PyObject *str_read;         /* "_Timer__read": the timer's current reader */
+static PyObject *monotonic;        /* time.monotonic */
 
 /* ----- Core ---------------------------------------------------------------------------------- */
 
@@ -90,25 +92,48 @@ static int move_to_end_if_there(PyObject *od, PyObject *key) {
     return 0;
 }
 
-/* The time now (a new reference), as the timer reads it; NULL with an exception. */
-static PyObject *read_time(PyObject *timer) {
+/* A time read: an object, or the seconds of CLOCK_MONOTONIC when the cache's timer is Python's
+   time.monotonic itself (on Linux, where that is the clock time.monotonic reads, with the same
+   rounding): the read then costs no call and no float object. */
+typedef struct {
+    PyObject *obj; /* a new reference, or NULL: the time is `seconds` */
+    double seconds;
+} Now;
+
+/* Reads the time through the timer's current reader (the user's timer, or the frozen time).
+   0, or -1 with an exception. */
+static int read_now(PyObject *timer, Now *now) {
+    now->obj = NULL;
     PyObject *reader = PyObject_GetAttr(timer, str_read);
-    if (reader == NULL) return NULL;
-    PyObject *now = PyObject_CallObject(reader, NULL);
+    if (reader == NULL) return -1;
+#ifdef __linux__
+    struct timespec ts;
+    if (reader == monotonic && clock_gettime(CLOCK_MONOTONIC, &ts) == 0) {
+        Py_DECREF(reader);
+        now->seconds = (double)((long long)ts.tv_sec * 1000000000LL + ts.tv_nsec) / 1e9;
+        return 0;
+    }
+#endif
+    now->obj = PyObject_CallObject(reader, NULL);
     Py_DECREF(reader);
-    return now;
+    return now->obj == NULL ? -1 : 0;
 }
 
 /* `now < than`: 1, 0, or -1 with an exception. */
-static int less(PyObject *now, PyObject *than) {
+static int less(Now *now, PyObject *than) {
+    if (now->obj == NULL) {
+        if (PyFloat_CheckExact(than)) return now->seconds < PyFloat_AsDouble(than);
+        now->obj = PyFloat_FromDouble(now->seconds);
+        if (now->obj == NULL) return -1;
+    }
     Py_INCREF(than); /* a comparison may run Python code that replaces it */
-    int lt = PyObject_RichCompareBool(now, than, Py_LT);
+    int lt = PyObject_RichCompareBool(now->obj, than, Py_LT);
     Py_DECREF(than);
     return lt;
 }
 
 /* Whether the stored `key` of a TTL cache is alive at `now`: 1, 0, or -1 with an exception. */
-static int alive(Core *self, PyObject *key, PyObject *now) {
+static int alive(Core *self, PyObject *key, Now *now) {
     PyObject *floor = self->floor;
     if (floor != NULL && floor != Py_None) {
         int lt = less(now, floor);
@@ -188,18 +213,18 @@ static PyObject *Core_get(Core *self, PyObject *const *args, Py_ssize_t nargs,
         return value;
     }
     /* A TTL cache reads the timer first, hit or miss (as cachetools' get does). */
-    PyObject *now = read_time(self->timer);
-    if (now == NULL) return NULL;
+    Now now;
+    if (read_now(self->timer, &now) < 0) return NULL;
     PyObject *value = PyDict_GetItemWithError(od, key); /* borrowed */
     if (value == NULL) {
-        Py_DECREF(now);
+        Py_XDECREF(now.obj);
         if (PyErr_Occurred()) return NULL;
         Py_INCREF(dflt);
         return dflt;
     }
     Py_INCREF(value);
-    int live = alive(self, key, now);
-    Py_DECREF(now);
+    int live = alive(self, key, &now);
+    Py_XDECREF(now.obj);
     if (live > 0 && move_to_end_if_there(od, key) == 0) return value;
     Py_DECREF(value);
     if (live != 0) return NULL;
@@ -234,9 +259,9 @@ static PyObject *Core_getitem(Core *self, PyObject *key) {
         return NULL;
     }
     if (!HAS_TIMER(self)) return value;
-    PyObject *now = read_time(self->timer);
-    int live = now == NULL ? -1 : alive(self, key, now);
-    Py_XDECREF(now);
+    Now now;
+    int live = read_now(self->timer, &now) < 0 ? -1 : alive(self, key, &now);
+    Py_XDECREF(now.obj);
     if (live > 0) return value;
     Py_DECREF(value);
     return live == 0 ? call_missing((PyObject *)self, key) : NULL;
@@ -246,10 +271,10 @@ static int Core_contains(Core *self, PyObject *key) {
     if (Core_check(self) < 0) return -1;
     int there = PyDict_Contains(self->od, key);
     if (there <= 0 || !HAS_TIMER(self)) return there;
-    PyObject *now = read_time(self->timer);
-    if (now == NULL) return -1;
-    int live = alive(self, key, now);
-    Py_DECREF(now);
+    Now now;
+    if (read_now(self->timer, &now) < 0) return -1;
+    int live = alive(self, key, &now);
+    Py_XDECREF(now.obj);
     return live;
 }
 
@@ -567,6 +592,11 @@ PyMODINIT_FUNC PyInit__speedups(void) {
         return NULL;
     object_hash = PyObject_GetAttr((PyObject *)&PyBaseObject_Type, str_hash);
     if (object_hash == NULL) return NULL;
+    PyObject *time_module = PyImport_ImportModule("time");
+    if (time_module == NULL) return NULL;
+    monotonic = PyObject_GetAttrString(time_module, "monotonic");
+    Py_DECREF(time_module);
+    if (monotonic == NULL) return NULL;
     PyObject *types = PyImport_ImportModule("types");
     if (types == NULL) return NULL;
     method_type = PyObject_GetAttrString(types, "MethodType");
