@@ -3,6 +3,7 @@
 Two extensions make the native backend: the cffi module over the Rust engine, and ``_reads``, the
 read path in C (a small stable-ABI C-API module that serves gets from the Python-side mirror;
 not built on PyPy, where the Python version of the same code is faster than a C-API call).
+``compat._speedups`` is the same kind of module for ``alphaforge_cache.compat``'s read paths.
 
 ``cffi_modules`` declares the cffi extension (``bindings/python/alphaforge_cache/_ffi_build.py``).
 Before compiling it, ``build_ext`` runs ``cargo build --release -p alphaforge-cache`` to make the
@@ -73,8 +74,17 @@ READS = Extension(
     extra_compile_args=["-O2"] if sys.platform != "win32" else [],
 )
 
+# alphaforge_cache.compat's read paths in C (the same kind of module as _reads; optional too: the
+# compat classes fall back to their Python read paths without it).
+COMPAT_SPEEDUPS = Extension(
+    "alphaforge_cache.compat._speedups",
+    sources=["bindings/python/alphaforge_cache/compat/_speedups.c"],
+    py_limited_api=True,
+    extra_compile_args=["-O2"] if sys.platform != "win32" else [],
+)
+
 setup(
-    ext_modules=[] if platform.python_implementation() == "PyPy" else [READS],
+    ext_modules=[] if platform.python_implementation() == "PyPy" else [READS, COMPAT_SPEEDUPS],
     cffi_modules=["bindings/python/alphaforge_cache/_ffi_build.py:ffibuilder"],
     cmdclass={"build_ext": build_native_or_fallback},
     options={"bdist_wheel": {"py_limited_api": "cp38"}},

@@ -70,3 +70,8 @@ else:
 
 #: Which backend ``Cache`` is: ``"native"`` or ``"python"``.
 BACKEND: str = Cache.backend
+
+# Drop-in replacements for cachetools' and functools' caches (alphaforge_cache.compat).
+from . import compat  # noqa: E402
+
+__all__ += ["compat"]
