@@ -512,6 +512,7 @@ static PyObject *LRUWrapper_call(LRUWrapper *self, PyObject *args, PyObject *kwd
 }
 
 static PyObject *LRUWrapper_cache_info(LRUWrapper *self, PyObject *unused) {
+    (void)unused;
     if (self->cache == NULL) {
         PyErr_SetString(PyExc_TypeError, "LRUWrapper was not initialized");
         return NULL;
@@ -523,6 +524,7 @@ static PyObject *LRUWrapper_cache_info(LRUWrapper *self, PyObject *unused) {
 }
 
 static PyObject *LRUWrapper_cache_clear(LRUWrapper *self, PyObject *unused) {
+    (void)unused;
     if (self->cache == NULL) {
         PyErr_SetString(PyExc_TypeError, "LRUWrapper was not initialized");
         return NULL;
@@ -536,6 +538,7 @@ static PyObject *LRUWrapper_cache_clear(LRUWrapper *self, PyObject *unused) {
 
 /* Binds as a method, as functions (and the C lru_cache wrapper) do. */
 static PyObject *LRUWrapper_get(PyObject *self, PyObject *obj, PyObject *type) {
+    (void)type;
     if (obj == NULL || obj == Py_None) {
         Py_INCREF(self);
         return self;
