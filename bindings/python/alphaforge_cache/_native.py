@@ -259,6 +259,10 @@ class Cache(CacheBase):
             return joined, _NULL, key_len
         return joined, ffi.new("size_t[]", [len(key) for key in keys]), 0
 
+    def _key_len_changed(self) -> None:
+        if self._reader is not None:
+            self._reader.set_key_len(self._key_len)
+
     def _begin(self) -> None:
         """Starts a locked operation: the cache must be open; buffered reads are replayed."""
         self._check_open()
@@ -563,6 +567,8 @@ class Cache(CacheBase):
             if self._closed:
                 return
             self._closed = True
+            if self._reader is not None:
+                self._reader.set_closed()
             self._take_reads()
             code = lib.afcpy_close(self._ptr)
             removed = self._removed(code)

@@ -156,6 +156,8 @@ typedef struct {
     afcpy_replay_fn replay;
     char *scratch;    /* the buffered keys, concatenated */
     size_t scratch_cap;
+    Py_ssize_t key_len; /* CacheBase._key_len, kept in step by Python (set_key_len) */
+    int closed;         /* set by Python when the cache closes (set_closed) */
 } Reader;
 
 /* The latest time a clock reports (MAX_CLOCK_NANOS in _common.py). */
@@ -242,7 +244,21 @@ static int Reader_init(Reader *self, PyObject *args, PyObject *kwargs) {
     self->cache = (void *)(uintptr_t)cache;
     self->put = (afcpy_put_fn)(uintptr_t)put;
     self->replay = (afcpy_replay_fn)(uintptr_t)replay;
+    self->key_len = -1;
+    self->closed = 0;
     return 0;
+}
+
+static int Reader_maybe_flush(Reader *self);
+
+/* A get of a key the mirror does not hold (a bytes key, no entry with a deadline anywhere,
+   the cache open): buffered as CacheBase._read_miss does. 1 when done, 0 when Python must
+   decide, -1 on an error. */
+static int Reader_miss(Reader *self, PyObject *key) {
+    if (self->closed || !PyBytes_CheckExact(key) || PyDict_Size(self->timed) != 0) return 0;
+    int keyed = self->key_len == -2 || PyBytes_Size(key) == self->key_len;
+    if (PyList_Append(keyed ? self->reads : self->misses, keyed ? key : Py_None) < 0) return -1;
+    return Reader_maybe_flush(self) < 0 ? -1 : 1;
 }
 
 /* The cache's time in nanoseconds (CacheBase._now). 0, or -1 with an exception set. */
@@ -278,7 +294,7 @@ static int Reader_now(Reader *self, unsigned long long *now) {
 
 /* After a key was appended: flushes a full buffer. 0, or -1 with an exception set. */
 static int Reader_maybe_flush(Reader *self) {
-    if (PyList_Size(self->reads) <= FLUSH_AT) return 0;
+    if (PyList_Size(self->reads) <= FLUSH_AT && PyList_Size(self->misses) <= FLUSH_AT) return 0;
     PyObject *done = PyObject_CallObject(self->flush, NULL);
     if (done == NULL) return -1;
     Py_DECREF(done);
@@ -345,6 +361,12 @@ static PyObject *Reader_get(Reader *self, PyObject *const *args, Py_ssize_t narg
     }
     PyObject *value = Reader_lookup(self, key);
     if (value != NULL || PyErr_Occurred()) return value;
+    int missed = Reader_miss(self, key);
+    if (missed < 0) return NULL;
+    if (missed) {
+        Py_INCREF(dflt);
+        return dflt;
+    }
     return PyObject_CallFunctionObjArgs(self->other, key, dflt, NULL);
 }
 
@@ -563,6 +585,19 @@ static PyObject *Reader_put(Reader *self, PyObject *args) {
     return result;
 }
 
+static PyObject *Reader_set_key_len(Reader *self, PyObject *arg) {
+    Py_ssize_t key_len = PyLong_AsSsize_t(arg);
+    if (key_len == -1 && PyErr_Occurred()) return NULL;
+    self->key_len = key_len;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Reader_set_closed(Reader *self, PyObject *unused) {
+    (void)unused;
+    self->closed = 1;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef Reader_methods[] = {
     {"get", (PyCFunction)(void (*)(void))Reader_get, METH_FASTCALL | METH_KEYWORDS,
      Reader_get_doc},
@@ -570,6 +605,10 @@ static PyMethodDef Reader_methods[] = {
     {"get_many", (PyCFunction)Reader_get_many, METH_VARARGS, Reader_get_many_doc},
     {"put", (PyCFunction)Reader_put, METH_VARARGS, Reader_put_doc},
     {"replay", (PyCFunction)Reader_replay, METH_O, Reader_replay_doc},
+    {"set_key_len", (PyCFunction)Reader_set_key_len, METH_O,
+     "set_key_len(n)\n--\n\nThe length every stored key has (CacheBase._key_len)."},
+    {"set_closed", (PyCFunction)Reader_set_closed, METH_NOARGS,
+     "set_closed()\n--\n\nThe cache is closed: misses go to Python, which raises."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -197,6 +197,7 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         # The key length first: a flush must never see a key of a length it does not know of.
         if self._key_len != len(key):
             self._key_len = len(key) if self._key_len == -1 else -2
+            self._key_len_changed()
         # Into the new place before out of the old one: a concurrent get sees one of the two.
         if deadline is None and not self._pickled:
             self._mirror[key] = stored
@@ -205,6 +206,9 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         else:
             self._timed[key] = self._timed_entry(stored, NEVER if deadline is None else deadline)
             self._mirror.pop(key, None)
+
+    def _key_len_changed(self) -> None:
+        """``_key_len`` changed (lock held): a backend that keeps a copy updates it."""
 
     def _mirror_drop(self, key: Any) -> None:
         """A key's entry left the engine (lock held)."""
