@@ -3,6 +3,8 @@
  * ABI. Usage: cases FILE.json...   Prints one line per failing check and ends with
  * "N passed, N failed" (one test per case); exits non-zero if any case failed.
  */
+#define _POSIX_C_SOURCE 200809L
+
 #include "alphaforge_cache.h"
 #include "json.h"
 
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ----- the recording listener --------------------------------------------------------------- */
 
@@ -114,6 +117,8 @@ static afc_status error_status(const char *name) {
     if (strcmp(name, "invalid_config") == 0) return AFC_INVALID_CONFIG;
     if (strcmp(name, "invalid_argument") == 0) return AFC_INVALID_ARGUMENT;
     if (strcmp(name, "entry_too_heavy") == 0) return AFC_ENTRY_TOO_HEAVY;
+    if (strcmp(name, "io_error") == 0) return AFC_IO_ERROR;
+    if (strcmp(name, "snapshot_invalid") == 0) return AFC_SNAPSHOT_INVALID;
     fprintf(stderr, "malformed case: unknown error name %s\n", name);
     exit(2);
 }
@@ -128,6 +133,25 @@ static void check_status(context *cx, const json_value *op, afc_status status) {
 }
 
 #define KEY(v) (const uint8_t *)(v)->str, (v)->len
+
+/* ----- snapshot files: one temporary directory per case ------------------------------------- */
+
+static char case_dir[64];
+
+/* The path of the op's "file" in the case's directory (a static buffer). */
+static const char *case_file(const json_value *op) {
+    static char path[256];
+    snprintf(path, sizeof path, "%s/%s", case_dir, field(op, "file")->str);
+    return path;
+}
+
+/* Removes every file the case's ops name, then the directory. */
+static void remove_case_files(const json_value *ops) {
+    size_t i;
+    for (i = 0; ops && i < ops->len; i++)
+        if (json_get(&ops->items[i], "file")) unlink(case_file(&ops->items[i]));
+    rmdir(case_dir);
+}
 
 /* ----- one operation ------------------------------------------------------------------------ */
 
@@ -341,8 +365,19 @@ static void replay(context *cx, afc_cache **cache_slot, recorder *rec, const jso
     } else if (strcmp(name, "close") == 0) {
         afc_cache_free(*cache_slot);
         *cache_slot = NULL;
+    } else if (strcmp(name, "save") == 0) {
+        check_status(cx, op, afc_cache_save(cache, case_file(op), AFC_ENCODING_BYTES, NULL));
+    } else if (strcmp(name, "load") == 0) {
+        check_status(cx, op, afc_cache_load(cache, case_file(op), AFC_ENCODING_BYTES, NULL));
+    } else if (strcmp(name, "write_file") == 0) {
+        const json_value *content = field(op, "content");
+        FILE *f = fopen(case_file(op), "wb");
+        if (!f || fwrite(content->str, 1, content->len, f) != content->len || fclose(f) != 0)
+            fail(cx, "write_file %s failed", case_file(op));
+    } else if (strcmp(name, "truncate") == 0) {
+        if (truncate(case_file(op), (off_t)integer(field(op, "bytes"))) != 0)
+            fail(cx, "truncate %s failed", case_file(op));
     } else {
-        /* TODO(snapshots): "save" and "load" (afc_cache_save / afc_cache_load) go here. */
         fprintf(stderr, "malformed case: unknown operation %s\n", name);
         exit(2);
     }
@@ -379,6 +414,8 @@ static bool run_case(const char *file, const json_value *c) {
         fail(&cx, "construction failed: %s (%s)", afc_status_name(st), afc_last_error());
     } else {
         const json_value *ops = field(c, "ops");
+        snprintf(case_dir, sizeof case_dir, "/tmp/afc-cases-XXXXXX");
+        if (mkdtemp(case_dir) == NULL) abort();
         for (i = 0; i < ops->len; i++) {
             cx.step = (int)i;
             if (cache == NULL && strcmp(field(&ops->items[i], "op")->str, "events") != 0) {
@@ -388,6 +425,7 @@ static bool run_case(const char *file, const json_value *c) {
             replay(&cx, &cache, &rec, &ops->items[i]);
         }
         afc_cache_free(cache);
+        remove_case_files(ops);
     }
     recorder_reset(&rec);
     free(rec.items);
