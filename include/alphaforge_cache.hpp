@@ -30,8 +30,11 @@
 //   made the entry leave. If it throws, the exception is caught at the C boundary, the remaining
 //   notifications still happen, and the first exception is rethrown by the cache call that
 //   caused it, once that call has finished.
-// - Snapshots (save/load) come with the C ABI's afc_cache_save/afc_cache_load: their place is
-//   marked TODO(snapshots) below.
+// - Snapshots: `save(path)` writes every live entry to a file atomically, `load(path)` checks the
+//   whole file then replaces the cache's entries (on any error the cache is unchanged), and
+//   `afc::verify_snapshot(path)` checks a file without loading it; each returns the
+//   `afc::SnapshotInfo` the C call filled and throws afc::Error (AFC_IO_ERROR,
+//   AFC_SNAPSHOT_INVALID, AFC_SNAPSHOT_UNSUPPORTED, AFC_SNAPSHOT_MISMATCH) on failure.
 #ifndef ALPHAFORGE_CACHE_HPP
 #define ALPHAFORGE_CACHE_HPP
 
@@ -119,6 +122,10 @@ struct Stats {
         return lookups ? static_cast<double>(hits) / static_cast<double>(lookups) : 0.0;
     }
 };
+
+/// What a save, load or verify found: format version, value encoding, entries in the file,
+/// entries kept by a load, file length (see afc_snapshot_info).
+using SnapshotInfo = afc_snapshot_info;
 
 /// The eviction listener: told of every entry that leaves a cache. The views are valid only
 /// during the call.
@@ -607,9 +614,26 @@ public:
     }
 
     // ----- snapshots -----------------------------------------------------------------------
-    // TODO(snapshots): `void save(const std::string &path) const` and
-    // `void load(const std::string &path)` over afc_cache_save / afc_cache_load, once the C ABI
-    // has them (settle() the status as every other call does).
+
+    /// Saves every live entry to `path` atomically (a temporary file renamed over it), recording
+    /// `value_encoding` (an afc_value_encoding) in the header. Throws afc::Error (AFC_IO_ERROR...).
+    SnapshotInfo save(const std::string &path,
+                      std::uint32_t value_encoding = AFC_ENCODING_BYTES) const {
+        SnapshotInfo info{};
+        settle(afc_cache_save(ptr_, path.c_str(), value_encoding, &info));
+        return info;
+    }
+
+    /// Replaces the entries with those of the snapshot `path` (recency and remaining TTLs kept;
+    /// the listener hears the old entries as cleared). The whole file is checked first: on
+    /// error (AFC_IO_ERROR, AFC_SNAPSHOT_INVALID, AFC_SNAPSHOT_UNSUPPORTED, AFC_SNAPSHOT_MISMATCH
+    /// unless the file records `expect_encoding`, or AFC_ENCODING_ANY) the cache is unchanged.
+    SnapshotInfo load(const std::string &path,
+                      std::uint32_t expect_encoding = AFC_ENCODING_BYTES) {
+        SnapshotInfo info{};
+        settle(afc_cache_load(ptr_, path.c_str(), expect_encoding, &info));
+        return info;
+    }
 
     /// The C handle, still owned by this object (null when closed).
     const afc_cache *native_handle() const noexcept { return ptr_; }
@@ -712,6 +736,13 @@ private:
     // Heap-allocated so that its address, given to the C library, survives moves of the Cache.
     std::unique_ptr<detail::ListenerState> listener_;
 };
+
+/// Checks the whole snapshot `path` without loading it; throws afc::Error as Cache::load does.
+inline SnapshotInfo verify_snapshot(const std::string &path) {
+    SnapshotInfo info{};
+    detail::check(afc_snapshot_verify(path.c_str(), &info));
+    return info;
+}
 
 } // namespace afc
 

@@ -4,6 +4,10 @@
 #include "alphaforge_cache.hpp"
 #include "harness.hpp"
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -346,4 +350,87 @@ TEST("native_handle: the C API can be used on the same cache") {
     std::size_t len = 0;
     CHECK_EQ(afc_cache_len(cache.native_handle(), &len), AFC_OK);
     CHECK_EQ(len, 1u);
+}
+
+namespace {
+
+/// A temporary directory removed (with its files) at the end of the scope.
+struct TempDir {
+    std::filesystem::path path;
+    TempDir() {
+        std::string tmpl = (std::filesystem::temp_directory_path() / "afc-cpp-XXXXXX").string();
+        if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+        path = tmpl;
+    }
+    ~TempDir() { std::filesystem::remove_all(path); }
+    std::string file(const char *name) const { return (path / name).string(); }
+};
+
+} // namespace
+
+TEST("snapshots: a round trip restores entries, recency and remaining TTL") {
+    TempDir dir;
+    const std::string path = dir.file("snap.afcs");
+    afc::Cache source = afc::Cache::builder(8).shards(1).manual_clock().build();
+    source.put("a", "1", 1000ns);
+    source.put("b", std::string("2\0x", 3));
+    source.put("c", "3", 500ns);
+    CHECK(source.get("a") == std::optional<std::string>("1"));
+    source.advance(100ns);
+    const afc::SnapshotInfo saved = source.save(path);
+    CHECK_EQ(saved.entries, std::uint64_t{3});
+    CHECK_EQ(saved.value_encoding, std::uint32_t{AFC_ENCODING_BYTES});
+
+    const afc::SnapshotInfo verified = afc::verify_snapshot(path);
+    CHECK_EQ(verified.entries, std::uint64_t{3});
+    CHECK_EQ(verified.file_bytes, saved.file_bytes);
+
+    std::vector<Event> events;
+    afc::Cache target =
+        afc::Cache::builder(8).shards(1).manual_clock(5000ns).listener(recording(events)).build();
+    target.put("old", "x");
+    const afc::SnapshotInfo loaded = target.load(path);
+    CHECK_EQ(loaded.entries_kept, std::uint64_t{3});
+    CHECK((events == std::vector<Event>{{"old", "x", afc::Cause::cleared}}));
+    CHECK(target.keys() == (std::vector<std::string>{"a", "c", "b"}));
+    CHECK(target.get("b") == std::optional<std::string>(std::string("2\0x", 3)));
+    CHECK(target.remaining_ttl("a") == std::optional<afc::Duration>(900ns));
+    CHECK(target.remaining_ttl("c") == std::optional<afc::Duration>(400ns));
+    CHECK(target.remaining_ttl("b") == std::optional<afc::Duration>(afc::Duration::max()));
+    target.advance(400ns);
+    CHECK(!target.contains("c"));
+    CHECK(target.contains("a"));
+}
+
+TEST("snapshots: a corrupt or missing file is refused and the cache is unchanged") {
+    TempDir dir;
+    const std::string path = dir.file("snap.afcs");
+    afc::Cache cache = afc::Cache::builder(8).shards(1).manual_clock().build();
+    cache.put("a", "1");
+    cache.put("b", "2", 50ns);
+    cache.save(path);
+    // Flip one byte of the last entry: its checksum no longer matches.
+    std::string bytes;
+    {
+        std::ifstream in(path, std::ios::binary);
+        bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    CHECK(bytes.size() > 40);
+    bytes[bytes.size() - 6] = static_cast<char>(bytes[bytes.size() - 6] ^ 0x55);
+    {
+        std::ofstream out(path, std::ios::binary | std::ios::trunc);
+        out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    }
+    cache.put("c", "3");
+    CHECK_THROWS_STATUS(cache.load(path), AFC_SNAPSHOT_INVALID);
+    CHECK_THROWS_STATUS(afc::verify_snapshot(path), AFC_SNAPSHOT_INVALID);
+    CHECK_THROWS_STATUS(cache.load(dir.file("missing.afcs")), AFC_IO_ERROR);
+    CHECK_THROWS_STATUS(cache.save(dir.file("no/such/dir.afcs")), AFC_IO_ERROR);
+    CHECK(cache.keys() == (std::vector<std::string>{"c", "b", "a"}));
+    CHECK(cache.remaining_ttl("b") == std::optional<afc::Duration>(50ns));
+
+    // A file recording another value encoding is refused unless asked for.
+    cache.save(path, AFC_ENCODING_PICKLE);
+    CHECK_THROWS_STATUS(cache.load(path), AFC_SNAPSHOT_MISMATCH);
+    CHECK_EQ(cache.load(path, AFC_ENCODING_ANY).entries, std::uint64_t{3});
 }

@@ -6,7 +6,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <dirent.h>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <tuple>
@@ -41,6 +44,8 @@ std::optional<std::string> opt_str(const json_value &v) {
 
 afc_status error_status(const std::string &name) {
     if (name == "invalid_config") return AFC_INVALID_CONFIG;
+    if (name == "io_error") return AFC_IO_ERROR;
+    if (name == "snapshot_invalid") return AFC_SNAPSHOT_INVALID;
     if (name == "invalid_argument") return AFC_INVALID_ARGUMENT;
     if (name == "entry_too_heavy") return AFC_ENTRY_TOO_HEAVY;
     throw std::runtime_error("malformed case: unknown error " + name);
@@ -63,6 +68,10 @@ struct Replay {
     std::string where;
     std::vector<Event> events; // before the cache, which tells the listener when destroyed
     afc::Cache cache;
+
+    std::filesystem::path dir; // the case's temporary directory (snapshot files)
+
+    std::string file(const json_value &op) const { return (dir / str(&at(&op, "file"))).string(); }
 
     void check(bool ok, const std::string &what) const {
         harness::check(ok, __FILE__, __LINE__, where + ": " + what);
@@ -172,8 +181,18 @@ struct Replay {
             check(got == want, "events (" + std::to_string(got.size()) + " heard)");
         } else if (name == "close") {
             cache.close();
+        } else if (name == "save") {
+            cache.save(file(op));
+        } else if (name == "load") {
+            cache.load(file(op));
+        } else if (name == "write_file") {
+            const json_value &content = at(&op, "content");
+            std::ofstream out(file(op), std::ios::binary | std::ios::trunc);
+            out.write(content.str, static_cast<std::streamsize>(content.len));
+            check(static_cast<bool>(out), "write_file");
+        } else if (name == "truncate") {
+            std::filesystem::resize_file(file(op), integer(at(&op, "bytes")));
         } else {
-            // TODO(snapshots): "save" and "load" (Cache::save / Cache::load) go here.
             throw std::runtime_error("malformed case: unknown operation " + name);
         }
     }
@@ -201,13 +220,17 @@ void run_case(const std::string &file, const json_value &c) {
         }
         return;
     }
-    Replay r{where, {}, builder.build()};
+    Replay r{where, {}, builder.build(), {}};
     replay = &r;
+    std::string tmpl = (std::filesystem::temp_directory_path() / "afc-cases-XXXXXX").string();
+    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    r.dir = tmpl;
     const json_value &ops = at(&c, "ops");
     for (std::size_t i = 0; i < ops.len; i++) {
         r.where = where + ": op " + std::to_string(i);
         r.run(ops.items[i]);
     }
+    std::filesystem::remove_all(r.dir);
 }
 
 /// The case files, sorted by name.
