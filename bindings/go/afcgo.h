@@ -58,6 +58,16 @@ afcgo_result afcgo_put_many(afcgo_cache cache, const uint8_t *keys, const size_t
                             const uint8_t *values, const size_t *value_lens, size_t n,
                             uint64_t ttl_ns);
 afcgo_result afcgo_remove(afcgo_cache cache, const uint8_t *key, size_t key_len);
+
+typedef struct {
+    afcgo_result result;
+    afc_snapshot_info info;
+} afcgo_snapshot_result;
+
+// Snapshots (path: a C string the caller frees).
+afcgo_snapshot_result afcgo_save(afcgo_cache cache, const char *path);
+afcgo_snapshot_result afcgo_load(afcgo_cache cache, const char *path);
+afcgo_snapshot_result afcgo_snapshot_verify(const char *path);
 afcgo_result afcgo_clear(afcgo_cache cache);
 afcgo_result afcgo_reset_stats(afcgo_cache cache);
 afcgo_result afcgo_resize(afcgo_cache cache, uint64_t max_entries);

@@ -646,10 +646,71 @@ func (c *Cache) Now() time.Duration {
 
 // ---- snapshots ---------------------------------------------------------------------------------
 
-// TODO(snapshots): Save(path string) error and Load(path string) error over afc_cache_save and
-// afc_cache_load once the C ABI has them (enter/exit and a helper of shim.c returning an
-// afcgo_result, as Put does), plus "save" and
-// "load" in cases_test.go.
+// SnapshotInfo is what Save, Load or VerifySnapshot found in a snapshot file.
+type SnapshotInfo struct {
+	FormatMajor, FormatMinor uint16
+	ValueEncoding            uint32 // 0: bytes (every Go, C and Rust cache)
+	Entries                  uint64 // the entries in the file
+	EntriesKept              uint64 // after a Load, the entries the cache holds; else Entries
+	FileBytes                uint64 // the file's length
+}
+
+func snapshotInfo(i C.afc_snapshot_info) SnapshotInfo {
+	return SnapshotInfo{
+		FormatMajor: uint16(i.format_major), FormatMinor: uint16(i.format_minor),
+		ValueEncoding: uint32(i.value_encoding), Entries: uint64(i.entries),
+		EntriesKept: uint64(i.entries_kept), FileBytes: uint64(i.file_bytes),
+	}
+}
+
+// Save writes every live entry to the file path atomically (a temporary file beside it, flushed,
+// then renamed over path): entries, recency order and remaining TTLs. Errors: *Error with
+// StatusIOError when the file system refuses, or ErrClosed.
+func (c *Cache) Save(path string) error {
+	_, err := c.snapshot(path, true)
+	return err
+}
+
+// Load replaces the cache's entries with those of the snapshot path (the listener hears the
+// previous ones as cleared). The whole file is checked first: on any error the cache is unchanged.
+// Errors: *Error with StatusIOError, StatusSnapshotInvalid (not a snapshot, truncated, corrupt),
+// StatusSnapshotUnsupported (a newer format) or StatusSnapshotMismatch (values that are not
+// plain bytes), or ErrClosed.
+func (c *Cache) Load(path string) error {
+	_, err := c.snapshot(path, false)
+	return err
+}
+
+func (c *Cache) snapshot(path string, save bool) (SnapshotInfo, error) {
+	if !c.enter() {
+		return SnapshotInfo{}, ErrClosed
+	}
+	defer c.exit()
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	var r C.afcgo_snapshot_result
+	if save {
+		r = C.afcgo_save(c.ptr, cpath)
+	} else {
+		r = C.afcgo_load(c.ptr, cpath)
+	}
+	if err := resultError(r.result); err != nil {
+		return SnapshotInfo{}, err
+	}
+	return snapshotInfo(r.info), nil
+}
+
+// VerifySnapshot checks the whole snapshot path without loading it and returns what its header
+// says. Errors as for Load.
+func VerifySnapshot(path string) (SnapshotInfo, error) {
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	r := C.afcgo_snapshot_verify(cpath)
+	if err := resultError(r.result); err != nil {
+		return SnapshotInfo{}, err
+	}
+	return snapshotInfo(r.info), nil
+}
 
 // ---- helpers -----------------------------------------------------------------------------------
 

@@ -36,6 +36,8 @@ var errorStatus = map[string]afcache.Status{
 	"invalid_config":   afcache.StatusInvalidConfig,
 	"invalid_argument": afcache.StatusInvalidArgument,
 	"entry_too_heavy":  afcache.StatusEntryTooHeavy,
+	"io_error":         afcache.StatusIOError,
+	"snapshot_invalid": afcache.StatusSnapshotInvalid,
 }
 
 func TestCases(t *testing.T) {
@@ -104,8 +106,9 @@ func runCase(t *testing.T, c testCase) {
 		t.Fatalf("New: %v", err)
 	}
 	defer cache.Close()
+	dir := t.TempDir()
 	for i, op := range c.Ops {
-		r := replayer{t: t, cache: cache, events: &events, op: op, at: fmt.Sprintf("op %d %s", i, op["op"])}
+		r := replayer{t: t, cache: cache, events: &events, op: op, dir: dir, at: fmt.Sprintf("op %d %s", i, op["op"])}
 		r.run()
 	}
 }
@@ -115,7 +118,13 @@ type replayer struct {
 	cache  *afcache.Cache
 	events *[]event
 	op     map[string]json.RawMessage
+	dir    string // the case's temporary directory (snapshot files)
 	at     string
+}
+
+// file is the path of the op's "file" in the case's directory.
+func (r *replayer) file() string {
+	return filepath.Join(r.dir, string(r.str("file")))
 }
 
 func (r *replayer) field(name string, into any) bool {
@@ -346,8 +355,19 @@ func (r *replayer) perform(name string) error {
 		}
 	case "close":
 		return c.Close()
+	case "save":
+		return c.Save(r.file())
+	case "load":
+		return c.Load(r.file())
+	case "write_file":
+		if err := os.WriteFile(r.file(), r.str("content"), 0o600); err != nil {
+			r.t.Fatalf("%s: %v", r.at, err)
+		}
+	case "truncate":
+		if err := os.Truncate(r.file(), int64(r.uint("bytes"))); err != nil {
+			r.t.Fatalf("%s: %v", r.at, err)
+		}
 	default:
-		// TODO(snapshots): "save" and "load" (Cache.Save / Cache.Load) go here.
 		r.t.Fatalf("%s: unknown operation %s", r.at, name)
 	}
 	return nil

@@ -25,7 +25,15 @@ const (
 	StatusWrongValueKind  Status = C.AFC_WRONG_VALUE_KIND
 	StatusNotManualClock  Status = C.AFC_NOT_MANUAL_CLOCK
 	StatusComputeFailed   Status = C.AFC_COMPUTE_FAILED
-	StatusPanic           Status = C.AFC_PANIC
+	// StatusIOError: the file system refused a snapshot's file (missing, no permission...).
+	StatusIOError Status = C.AFC_IO_ERROR
+	// StatusSnapshotInvalid: not a snapshot, or truncated or corrupt.
+	StatusSnapshotInvalid Status = C.AFC_SNAPSHOT_INVALID
+	// StatusSnapshotUnsupported: a newer format version, or a feature this library cannot read.
+	StatusSnapshotUnsupported Status = C.AFC_SNAPSHOT_UNSUPPORTED
+	// StatusSnapshotMismatch: the snapshot's values are not plain bytes (a Python pickle file).
+	StatusSnapshotMismatch Status = C.AFC_SNAPSHOT_MISMATCH
+	StatusPanic            Status = C.AFC_PANIC
 )
 
 // String is the status's C name ("AFC_ENTRY_TOO_HEAVY", ...).

@@ -169,6 +169,27 @@ afcgo_result afcgo_remove(afcgo_cache cache, const uint8_t *key, size_t key_len)
     return afcgo_status(afc_cache_remove(CACHE(cache), key, key_len));
 }
 
+afcgo_snapshot_result afcgo_save(afcgo_cache cache, const char *path) {
+    afcgo_snapshot_result r;
+    memset(&r, 0, sizeof r);
+    r.result = afcgo_status(afc_cache_save(CACHE(cache), path, AFC_ENCODING_BYTES, &r.info));
+    return r;
+}
+
+afcgo_snapshot_result afcgo_load(afcgo_cache cache, const char *path) {
+    afcgo_snapshot_result r;
+    memset(&r, 0, sizeof r);
+    r.result = afcgo_status(afc_cache_load(CACHE(cache), path, AFC_ENCODING_BYTES, &r.info));
+    return r;
+}
+
+afcgo_snapshot_result afcgo_snapshot_verify(const char *path) {
+    afcgo_snapshot_result r;
+    memset(&r, 0, sizeof r);
+    r.result = afcgo_status(afc_snapshot_verify(path, &r.info));
+    return r;
+}
+
 afcgo_result afcgo_clear(afcgo_cache cache) { return afcgo_status(afc_cache_clear(CACHE(cache))); }
 
 afcgo_result afcgo_reset_stats(afcgo_cache cache) {
