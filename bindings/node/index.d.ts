@@ -141,7 +141,16 @@ export class Cache {
   /** The time of the cache's clock in milliseconds. */
   now(): number;
 
-  // TODO(snapshots): save(path: string): void; load(path: string): void;
+  /** Saves every live entry (recency order and remaining TTLs) to `path` atomically: a temporary
+   * file beside it, flushed, then renamed over it. Throws CacheError 'AFC_IO_ERROR' when the file
+   * system refuses. */
+  save(path: string): SnapshotInfo;
+  /** Replaces the entries with those of the snapshot `path` (the listener hears the previous ones
+   * as cleared; with smaller bounds the most recently used that fit are kept). The whole file is
+   * checked first: on any error the cache is unchanged. Throws CacheError 'AFC_IO_ERROR',
+   * 'AFC_SNAPSHOT_INVALID' (not a snapshot, truncated, corrupt), 'AFC_SNAPSHOT_UNSUPPORTED' (a
+   * newer format) or 'AFC_SNAPSHOT_MISMATCH' (values that are not plain bytes). */
+  load(path: string): SnapshotInfo;
 
   /** Whether close() was called. */
   readonly closed: boolean;
@@ -151,6 +160,23 @@ export class Cache {
    * them still uses the cache). */
   close(): void;
 }
+
+/** What a save, load or verifySnapshot found in a snapshot file. */
+export interface SnapshotInfo {
+  formatMajor: number;
+  formatMinor: number;
+  /** 0: bytes (every Node, C, Go and Rust cache); 1: Python pickles; 2: an application's codec. */
+  valueEncoding: number;
+  /** The entries in the file. */
+  entries: number;
+  /** After a load, the entries the cache holds (fewer with smaller bounds); else `entries`. */
+  entriesKept: number;
+  /** The file's length in bytes. */
+  fileBytes: number;
+}
+
+/** Checks the whole snapshot `path` without loading it; throws CacheError as Cache.load does. */
+export function verifySnapshot(path: string): SnapshotInfo;
 
 /** The version of the C library loaded, e.g. "0.1.0". */
 export const version: string;

@@ -33,6 +33,15 @@ const ListenerFn = koffi.proto(
 const ComputeFn = koffi.proto(
   'int32_t afc_compute_fn(void *user_data, const uint8_t *key, size_t key_len, void *out)'
 );
+const SnapshotInfo = koffi.struct('afc_snapshot_info', {
+  format_major: 'uint16_t',
+  format_minor: 'uint16_t',
+  value_encoding: 'uint32_t',
+  entries: 'uint64_t',
+  entries_kept: 'uint64_t',
+  file_bytes: 'uint64_t',
+});
+const INFO_OUT = koffi.out(koffi.pointer(SnapshotInfo));
 
 const C = {
   config_new: lib.func('afc_config_new', 'int', ['uint64_t', koffi.out(koffi.pointer(P))]),
@@ -90,6 +99,9 @@ const C = {
   clock_set_shared: lib.func('afc_clock_set', 'int', [P, 'uint64_t']),
   clock_advance_shared: lib.func('afc_clock_advance', 'int', [P, 'uint64_t']),
   clock_now_shared: lib.func('afc_clock_now', 'int', [P, 'uint64_t *']),
+  cache_save: lib.func('afc_cache_save', 'int', [P, 'const char *', 'uint32_t', INFO_OUT]),
+  cache_load: lib.func('afc_cache_load', 'int', [P, 'const char *', 'uint32_t', INFO_OUT]),
+  snapshot_verify: lib.func('afc_snapshot_verify', 'int', ['const char *', INFO_OUT]),
   last_error: lib.func('afc_last_error', 'const char *', []),
   status_name: lib.func('afc_status_name', 'const char *', ['int32_t']),
   version: lib.func('afc_version', 'const char *', []),
@@ -127,6 +139,35 @@ function check(status) {
 }
 
 // ---- conversions ------------------------------------------------------------------------------
+
+const ENCODING_BYTES = 0; // AFC_ENCODING_BYTES: the values of every Node, C, Go and Rust cache
+
+/** A snapshot's path as the C string it will be (a string without NUL). */
+function snapshotPath(path) {
+  if (typeof path !== 'string' || path.length === 0 || path.includes('\0')) {
+    throw new TypeError('path must be a non-empty string without NUL characters');
+  }
+  return path;
+}
+
+/** What the C call wrote to its afc_snapshot_info, as a plain object. */
+function snapshotInfo(info) {
+  return {
+    formatMajor: info.format_major,
+    formatMinor: info.format_minor,
+    valueEncoding: info.value_encoding,
+    entries: Number(info.entries),
+    entriesKept: Number(info.entries_kept),
+    fileBytes: Number(info.file_bytes),
+  };
+}
+
+/** Checks the whole snapshot `path` without loading it; returns what its header says. */
+function verifySnapshot(path) {
+  const info = {};
+  check(C.snapshot_verify(snapshotPath(path), info));
+  return snapshotInfo(info);
+}
 
 /** Bytes of a key or value: Buffers and typed arrays as they are, strings as UTF-8. */
 function toBytes(value, what) {
@@ -570,9 +611,20 @@ class Cache {
   }
 
   // ---- snapshots ------------------------------------------------------------------------------
-  // TODO(snapshots): save(path) and load(path) over afc_cache_save / afc_cache_load once the C ABI
-  // has them (declare both in C above, #settle their status as set() does), with their types in
-  // index.d.ts and "save"/"load" in test/cases.test.js.
+
+  /** Saves every live entry to `path` atomically (temporary file, flush, rename). */
+  save(path) {
+    const info = {};
+    this.#settle(C.cache_save(this.#live(), snapshotPath(path), ENCODING_BYTES, info));
+    return snapshotInfo(info);
+  }
+
+  /** Replaces the entries with the snapshot's; on any error the cache is unchanged. */
+  load(path) {
+    const info = {};
+    this.#settle(C.cache_load(this.#live(), snapshotPath(path), ENCODING_BYTES, info));
+    return snapshotInfo(info);
+  }
 
   // ---- closing --------------------------------------------------------------------------------
 
@@ -603,6 +655,7 @@ module.exports = {
   Cache,
   ManualClock,
   CacheError,
+  verifySnapshot,
   version: C.version(),
   abiVersion: C.abi_version(),
   libraryPath: LIBRARY_PATH,

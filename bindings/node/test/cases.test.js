@@ -5,6 +5,7 @@
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
+const os = require('node:os');
 const { test } = require('node:test');
 const { Cache, CacheError } = require('..');
 
@@ -13,6 +14,8 @@ const ERROR_CODES = {
   invalid_config: 'AFC_INVALID_CONFIG',
   invalid_argument: 'AFC_INVALID_ARGUMENT',
   entry_too_heavy: 'AFC_ENTRY_TOO_HEAVY',
+  io_error: 'AFC_IO_ERROR',
+  snapshot_invalid: 'AFC_SNAPSHOT_INVALID',
 };
 const ms = (ns) => ns / 1e6; // the case files' nanoseconds as the API's milliseconds
 
@@ -31,8 +34,9 @@ function assertError(fn, name, at) {
 
 const sortEvents = (events) => [...events].sort((a, b) => (a[0] + '\0' + a[1] < b[0] + '\0' + b[1] ? -1 : 1));
 
-function replay(cache, events, op, at) {
+function replay(cache, events, op, at, dir) {
   const e = op.expect;
+  const file = op.file === undefined ? undefined : path.join(dir, op.file);
   switch (op.op) {
     case 'put':
       return cache.set(op.key, op.value, op.ttl_ns === undefined ? undefined : { ttl: ms(op.ttl_ns) });
@@ -91,8 +95,15 @@ function replay(cache, events, op, at) {
     }
     case 'close':
       return cache.close();
+    case 'save':
+      return cache.save(file);
+    case 'load':
+      return cache.load(file);
+    case 'write_file':
+      return fs.writeFileSync(file, Buffer.from(op.content, 'utf8'));
+    case 'truncate':
+      return fs.truncateSync(file, op.bytes);
     default:
-      // TODO(snapshots): "save" and "load" (cache.save / cache.load) go here.
       throw new Error(`${at}: unknown operation ${op.op}`);
   }
 }
@@ -113,14 +124,16 @@ for (const [file, c] of cases) {
       return;
     }
     const cache = new Cache(options);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'afc-cases-'));
     try {
       c.ops.forEach((op, i) => {
         const at = `op ${i} ${JSON.stringify(op)}`;
-        if (op.error) assertError(() => replay(cache, events, op, at), op.error, at);
-        else replay(cache, events, op, at);
+        if (op.error) assertError(() => replay(cache, events, op, at, dir), op.error, at);
+        else replay(cache, events, op, at, dir);
       });
     } finally {
       cache.close();
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 }

@@ -1,6 +1,6 @@
 // Compiled by `npm run typecheck` (tsc --noEmit, strict): the declarations of index.d.ts describe
 // the API as a TypeScript user calls it. The @ts-expect-error lines must stay errors.
-import { Cache, CacheError, ManualClock, Stats, version } from '../..';
+import { Cache, CacheError, ManualClock, SnapshotInfo, Stats, verifySnapshot, version } from '../..';
 
 const clock = new ManualClock(0);
 const cache = new Cache({
@@ -61,3 +61,11 @@ cache.get(42);
 new Cache({ maxEntries: 1, clock: 'sundial' });
 // @ts-expect-error size is read-only
 cache.size = 3;
+
+// Snapshots.
+const saved: SnapshotInfo = manual.save('/tmp/x.afcs');
+const loaded: number = manual.load('/tmp/x.afcs').entriesKept;
+const checked: number = verifySnapshot('/tmp/x.afcs').fileBytes;
+void [saved.formatMajor, saved.valueEncoding, loaded, checked];
+// @ts-expect-error a path is a string
+manual.save(42);
