@@ -23,9 +23,10 @@ ERRORS: Dict[str, type] = {
     "invalid_config": ValueError,
     "invalid_argument": ValueError,
     "entry_too_heavy": EntryTooHeavyError,
-    # Snapshots (Cache.save / Cache.load): the package's SnapshotError once it has one.
-    "io_error": OSError,
-    "snapshot_invalid": getattr(alphaforge_cache, "SnapshotError", ValueError),
+    # Snapshots (Cache.save / Cache.load): SnapshotFileError (kind "io", "not_a_snapshot"...)
+    # once the package has it (branch pysnap).
+    "io_error": getattr(alphaforge_cache, "SnapshotFileError", OSError),
+    "snapshot_invalid": getattr(alphaforge_cache, "SnapshotFileError", ValueError),
 }
 
 #: The operations on snapshot files (tests/cases/snapshot.json).
