@@ -44,7 +44,7 @@ from ._common import (
     check_weight,
     seconds_to_nanos,
 )
-from ._shared import ABSENT, CacheBase, Notifications
+from ._shared import ABSENT, CacheBase, Notifications, SavedEntry
 
 try:  # the read path in C (absent on PyPy, or when it could not be built): _shared.py otherwise
     from ._reads import Reader as _Reader  # type: ignore[import-not-found,unused-ignore]
@@ -66,8 +66,11 @@ _PAYLOAD = _ONE - 1
 _REMOVED = CAUSES.index("removed")
 _NO_TTL = 2**64 - 1
 _ENTRY = struct.Struct("=QQQ")
+_WEIGHED_ENTRY = struct.Struct("=QQQQ")
 _HANDLE = struct.Struct("<Q")
 _NULL = ffi.NULL
+#: The per-entry heads of a drained buffer are native integers, the handles little-endian.
+_LITTLE_ENDIAN = sys.byteorder == "little"
 
 _put_call = lib.afcpy_put
 _monotonic_ns = time.monotonic_ns
@@ -215,6 +218,23 @@ class Cache(CacheBase):
             return None
         deadline = now + ttl_nanos
         return None if deadline >= _NO_TTL else deadline
+
+    def _removed_entries(self, code: int) -> List[Tuple[bytes, Any, int]]:
+        """The entries a call removed (lock held), out of the value table but not yet out of
+        the mirror: (key, stored value, cause) in order."""
+        if code & _ONE:
+            items: Any = (code & _PAYLOAD,)
+        elif code & _MANY:
+            listed = lib.afcpy_removals()
+            items = ffi.unpack(listed.items, listed.n)
+        else:
+            return []
+        pop = self._values.pop
+        removed = []
+        for item in items:
+            key, stored = pop(item >> 3)
+            removed.append((key, stored, item & 7))
+        return removed
 
     def _removed(self, code: int, keep: Optional[bytes] = None) -> List[Tuple[bytes, Any, int]]:
         """The entries a call removed (lock held): they leave the value table and the mirror
@@ -514,6 +534,89 @@ class Cache(CacheBase):
             ]
         self._finish(drained.code, removed)
         return [(key, self._decode(stored), left) for key, stored, left in live]
+
+    def _saved_entries(self) -> List[SavedEntry]:
+        with self._lock:
+            self._begin()
+            drained = lib.afcpy_snapshot_order(self._ptr)
+            code = drained.code
+            data = ffi.buffer(drained.data, drained.size)[:] if drained.size else b""
+            removed = self._removed(code)  # none: a snapshot reclaims nothing
+            values = self._values
+            count = int(drained.count)
+            key_len = self._key_len
+            if _LITTLE_ENDIAN and key_len >= 0 and len(data) == count * (40 + key_len):
+                # Every key has one length: every record has one layout, parsed in C.
+                records: Any = struct.iter_unpack(f"<4Q{key_len}sQ", data)
+                entries: List[SavedEntry] = [
+                    (key, values[handle][1], None if ttl == _NO_TTL else ttl, weight)
+                    for _, _, ttl, weight, key, handle in records
+                ]
+            else:
+                entries = []
+                at = 0
+                unpack = _WEIGHED_ENTRY.unpack_from
+                for _ in range(count):
+                    key_len, value_len, ttl, weight = unpack(data, at)
+                    at += 32
+                    key = data[at : at + key_len]
+                    (handle,) = _HANDLE.unpack_from(data, at + key_len)
+                    at += key_len + value_len
+                    entry = (key, values[handle][1], None if ttl == _NO_TTL else ttl, weight)
+                    entries.append(entry)
+        self._finish(code, removed)
+        return entries
+
+    def _stages_exactly(self) -> bool:
+        return self._settings.shards == 1
+
+    def _restore(self, entries: List[SavedEntry]) -> int:
+        n = len(entries)
+        keys = [entry[0] for entry in entries]
+        key_lens = ffi.new("size_t[]", list(map(len, keys)))
+        weights = ffi.new("uint64_t[]", [entry[3] for entry in entries])
+        ttls = ffi.new("uint64_t[]", [entry[2] or 0 for entry in entries])  # 0: never expires
+        kept = ffi.new("uint8_t[]", n)
+        joined = b"".join(keys)
+        del keys
+        with self._lock:
+            self._begin()
+            first = self._next_handle
+            self._next_handle = first + n
+            handles = ffi.new("uint64_t[]", list(range(first, first + n)))
+            # The mirror's deadlines count from a time read before the engine reads its clock.
+            now = self._now()
+            code = lib.afcpy_load(self._ptr, joined, key_lens, handles, weights, ttls, n, kept)
+            if code & _ERR:
+                removed = self._removed(code)
+                held = 0
+            else:
+                values = self._values
+                taken = ffi.buffer(kept, n)[:]
+                if taken.count(1) == n:
+                    live: List[Tuple[int, SavedEntry]] = list(enumerate(entries, first))
+                else:
+                    live = [(first + i, entry) for i, entry in enumerate(entries) if taken[i]]
+                values.update([(handle, (entry[0], entry[1])) for handle, entry in live])
+                # The entries the load removed: the old ones (cleared, or expired).
+                removed = self._removed_entries(code)
+                if removed:  # (a bound lowered meanwhile could remove new ones: not under
+                    # this lock, but checked all the same)
+                    live = [(handle, entry) for handle, entry in live if handle in values]
+                self._mirror_store_all(
+                    [
+                        (key, stored, None if ttl is None or now + ttl >= _NO_TTL else now + ttl)
+                        for _, (key, stored, ttl, _) in live
+                    ]
+                )
+                if removed:  # out of the old entries after into the new ones
+                    new_keys = {entry[0] for _, entry in live}
+                    for key, _, _ in removed:
+                        if key not in new_keys:
+                            self._mirror_drop(key)
+                held = len(live)
+        self._finish(code, removed)
+        return held
 
     def __len__(self) -> int:
         out = ffi.new("size_t *")
