@@ -368,12 +368,13 @@ class Cache(CacheBase):
             counters[2] += len(new)
             # The mirror: into the new entries before out of the old ones, so that a get racing
             # the load finds a key that both hold.
-            self._mirror_store_all(
-                [
-                    (key, e.stored, None if e.deadline == _NO_DEADLINE else e.deadline)
-                    for key, e in new.items()
+            pairs = [(key, e.stored) for key, e in new.items()]
+            deadlines = None
+            if any(e.deadline != _NO_DEADLINE for e in new.values()):
+                deadlines = [
+                    None if e.deadline == _NO_DEADLINE else e.deadline for e in new.values()
                 ]
-            )
+            self._mirror_store_all(pairs, deadlines)
             for key in old:
                 if key not in new:
                     self._mirror_drop(key)

@@ -27,6 +27,7 @@ import struct
 import sys
 import time
 from functools import partial
+from operator import itemgetter
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ._alphaforge_cache_cffi import ffi, lib  # type: ignore[import-not-found,unused-ignore]
@@ -69,6 +70,7 @@ _ENTRY = struct.Struct("=QQQ")
 _WEIGHED_ENTRY = struct.Struct("=QQQQ")
 _HANDLE = struct.Struct("<Q")
 _NULL = ffi.NULL
+_FIRST, _SECOND, _THIRD, _FOURTH = (itemgetter(i) for i in range(4))
 #: The per-entry heads of a drained buffer are native integers, the handles little-endian.
 _LITTLE_ENDIAN = sys.byteorder == "little"
 
@@ -572,10 +574,14 @@ class Cache(CacheBase):
 
     def _restore(self, entries: List[SavedEntry]) -> int:
         n = len(entries)
-        keys = [entry[0] for entry in entries]
-        key_lens = ffi.new("size_t[]", list(map(len, keys)))
-        weights = ffi.new("uint64_t[]", [entry[3] for entry in entries])
-        ttls = ffi.new("uint64_t[]", [entry[2] or 0 for entry in entries])  # 0: never expires
+        keys = list(map(_FIRST, entries))
+        pairs = list(zip(keys, map(_SECOND, entries)))
+        lengths = list(map(len, keys))
+        key_lens = ffi.new("size_t[]", lengths)
+        weights = ffi.new("uint64_t[]", list(map(_FOURTH, entries)))
+        ttl_list = list(map(_THIRD, entries))
+        timed = ttl_list.count(None) != n
+        ttls = ffi.new("uint64_t[]", [ttl or 0 for ttl in ttl_list] if timed else n)  # 0: none
         kept = ffi.new("uint8_t[]", n)
         joined = b"".join(keys)
         del keys
@@ -593,24 +599,24 @@ class Cache(CacheBase):
             else:
                 values = self._values
                 taken = ffi.buffer(kept, n)[:]
-                if taken.count(1) == n:
-                    live: List[Tuple[int, SavedEntry]] = list(enumerate(entries, first))
-                else:
-                    live = [(first + i, entry) for i, entry in enumerate(entries) if taken[i]]
-                values.update([(handle, (entry[0], entry[1])) for handle, entry in live])
+                live: Any = range(n) if taken.count(1) == n else [i for i in range(n) if taken[i]]
+                values.update(zip([first + i for i in live], [pairs[i] for i in live]))
                 # The entries the load removed: the old ones (cleared, or expired).
                 removed = self._removed_entries(code)
-                if removed:  # (a bound lowered meanwhile could remove new ones: not under
-                    # this lock, but checked all the same)
-                    live = [(handle, entry) for handle, entry in live if handle in values]
-                self._mirror_store_all(
-                    [
-                        (key, stored, None if ttl is None or now + ttl >= _NO_TTL else now + ttl)
-                        for _, (key, stored, ttl, _) in live
+                if removed and any(first + i not in values for i in live):
+                    # New entries removed in the same call (a bound lowered meanwhile: not
+                    # possible under this lock, but handled all the same).
+                    live = [i for i in live if first + i in values]
+                live_pairs = pairs if len(live) == n else [pairs[i] for i in live]
+                deadlines = None
+                if timed:
+                    deadlines = [
+                        None if t is None or now + t >= _NO_TTL else now + t
+                        for t in (ttl_list[i] for i in live)
                     ]
-                )
+                self._mirror_store_all(live_pairs, deadlines, set(lengths))
                 if removed:  # out of the old entries after into the new ones
-                    new_keys = {entry[0] for _, entry in live}
+                    new_keys = {key for key, _ in live_pairs}
                     for key, _, _ in removed:
                         if key not in new_keys:
                             self._mirror_drop(key)

@@ -195,17 +195,31 @@ class _SnapshotCodec:
             )
         return data  # type: ignore[no-any-return]
 
-    def decode(self, path: str, index: int, key: bytes, data: bytes) -> Any:
-        """A value read from the file (``SnapshotError`` naming the key if the codec fails)."""
-        assert self.loads is not None
+    def encode_all(self, rows: List[SavedEntry]) -> List[SavedEntry]:
+        """``rows`` with every value encoded (``SnapshotError`` naming the first key whose
+        value the codec cannot encode)."""
+        dumps = self.dumps
+        assert dumps is not None
         try:
-            return self.loads(data)
-        except Exception as error:  # noqa: BLE001 - any codec failure means "cannot load"
-            raise SnapshotError(
-                f"snapshot {path}: cannot load the value of key {key!r} (entry {index}): the "
-                f"{self.name} codec cannot decode it ({type(error).__name__}: {error}); the "
-                "cache is unchanged"
-            ) from error
+            encoded = [(key, dumps(obj), ttl, weight) for key, obj, ttl, weight in rows]
+        except Exception:  # noqa: BLE001 - found again below, with its key
+            encoded = []
+        if len(encoded) == len(rows) and all(
+            type(data) is bytes and len(key) + len(data) <= MAX_ENTRY_SIZE + 1
+            for key, data, _, _ in encoded
+        ):
+            return encoded
+        # A value could not be encoded, or not into bytes that fit: entry by entry, to say
+        # which (the one pass above is the common case, at a fraction of the cost).
+        return [(key, self.encode(key, obj), ttl, weight) for key, obj, ttl, weight in rows]
+
+    def decode_failure(self, path: str, index: int, key: bytes, error: Exception) -> SnapshotError:
+        """The error of a value the codec cannot decode."""
+        return SnapshotError(
+            f"snapshot {path}: cannot load the value of key {key!r} (entry {index}): the "
+            f"{self.name} codec cannot decode it ({type(error).__name__}: {error}); the "
+            "cache is unchanged"
+        )
 
 
 class _Staging:
@@ -401,34 +415,42 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
             self._timed[key] = self._timed_entry(stored, NEVER if deadline is None else deadline)
             self._mirror.pop(key, None)
 
-    def _mirror_store_all(self, entries: List[Tuple[bytes, Any, Optional[int]]]) -> None:
-        """``_mirror_store`` of many entries (key, stored value, deadline or None): a load's."""
-        for length in {len(key) for key, _, _ in entries}:
+    def _mirror_store_all(
+        self,
+        pairs: List[Tuple[bytes, Any]],
+        deadlines: Optional[List[Optional[int]]],
+        key_lengths: Optional[Iterable[int]] = None,
+    ) -> None:
+        """``_mirror_store`` of many entries, a load's: (key, stored value) pairs and their
+        deadlines (``None`` for the whole list when no entry has one); ``key_lengths``, when
+        known, the lengths of the keys."""
+        if key_lengths is None:
+            key_lengths = {len(key) for key, _ in pairs}
+        for length in key_lengths:
             if self._key_len != length:
                 self._key_len = length if self._key_len == -1 else -2
         mirror, timed = self._mirror, self._timed
-        if self._pickled:
-            plain: List[Tuple[bytes, Any, Optional[int]]] = []
-            dated = entries
+        if deadlines is None and not self._pickled:
+            plain, dated = pairs, []
+        elif self._pickled:
+            plain = []
+            dated = list(zip(pairs, deadlines or repeat(None, len(pairs))))
         else:
-            plain = [entry for entry in entries if entry[2] is None]
-            dated = (
-                [entry for entry in entries if entry[2] is not None]
-                if len(plain) < len(entries)
-                else []
-            )
+            assert deadlines is not None
+            plain = [pair for pair, d in zip(pairs, deadlines) if d is None]
+            dated = [(pair, d) for pair, d in zip(pairs, deadlines) if d is not None]
         if plain:
-            mirror.update([(key, stored) for key, stored, _ in plain])
+            mirror.update(plain)
             if timed:
-                for key, _, _ in plain:
+                for key, _ in plain:
                     timed.pop(key, None)
         if dated:
             make = self._timed_entry
             timed.update(
-                [(key, make(stored, NEVER if d is None else d)) for key, stored, d in dated]
+                [(key, make(stored, NEVER if d is None else d)) for (key, stored), d in dated]
             )
             if mirror:
-                for key, _, _ in dated:
+                for (key, _), _ in dated:
                     mirror.pop(key, None)
 
     def _mirror_drop(self, key: Any) -> None:
@@ -660,8 +682,7 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         how = _SnapshotCodec(self._mode, codec)
         rows: List[Any] = self._saved_entries()  # bytes and pickle modes: written as they are
         if how.dumps is not None:
-            encode = how.encode
-            rows = [(key, encode(key, obj), ttl, weight) for key, obj, ttl, weight in rows]
+            rows = how.encode_all(rows)
         header = _fmt.write(path, rows, value_encoding=how.encoding)
         del rows
         return SnapshotInfo(
@@ -688,7 +709,7 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         name = os.fspath(path)
         max_entries, max_bytes = self.max_entries, self.max_bytes  # type: ignore[attr-defined]
         getsizeof = self._settings.getsizeof
-        decode = how.decode if how.loads is not None else None
+        loads = how.loads
         stored: Any = None
         staging: Optional[_Staging] = None
         try:
@@ -703,15 +724,18 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
                     max_entries, max_bytes, self._stages_exactly(), header.entry_count
                 )
                 add = staging.add
-                if decode is None:
+                if loads is None:
                     for key, stored, ttl, weight in entries:  # the file's weights, as the engine
                         add(
                             (key, stored, ttl, len(key) + len(stored) if weight is None else weight)
                         )
                 else:
                     for index, (key, stored, ttl, _) in enumerate(entries, 1):
+                        try:
+                            stored = loads(stored)
+                        except Exception as error:  # noqa: BLE001 - any codec failure
+                            raise how.decode_failure(name, index, key, error) from error
                         # A new object, weighed as a put weighs it (getsizeof, or 1).
-                        stored = decode(name, index, key, stored)
                         weight = 1 if getsizeof is None else check_weight(getsizeof(stored))
                         add((key, stored, ttl, weight))
                 stored = None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import itertools
 import os
 import stat
@@ -98,6 +99,10 @@ class Entry(NamedTuple):
     def effective_weight(self) -> int:
         """The weight the entry counts for."""
         return len(self.key) + len(self.value) if self.weight is None else self.weight
+
+
+#: ``Entry`` from a 4-tuple in one C call (``Entry(...)`` runs a Python-level ``__new__``).
+_new_entry = functools.partial(tuple.__new__, Entry)
 
 
 class Header(NamedTuple):
@@ -564,6 +569,7 @@ class Reader:
             _U32.unpack_from,
         )
         limit = _MAX_ENTRY_SIZE
+        new_entry = _new_entry
         buf, pos = inp._buf, inp._pos
         base = inp.offset - pos  # the file offset of buf[0]
         fast_end = min(len(buf), body_end - base)  # where buffered body bytes end
@@ -575,7 +581,9 @@ class Reader:
                 if flags == 0:
                     if at + size <= fast_end and key_len <= limit and size <= limit:
                         pos = at + size
-                        yield Entry(buf[at : at + key_len], buf[at + key_len : pos])
+                        yield new_entry(
+                            (buf[at : at + key_len], buf[at + key_len : pos], None, None)
+                        )
                         continue
                 elif not flags & ~(_HAS_TTL | _HAS_WEIGHT):
                     has_ttl, has_weight = flags & _HAS_TTL, flags & _HAS_WEIGHT
@@ -594,7 +602,7 @@ class Reader:
                         ):
                             pos = end
                             key = buf[at : at + key_len]
-                            yield Entry(key, buf[at + key_len : end], fast_ttl, fast_weight)
+                            yield new_entry((key, buf[at + key_len : end], fast_ttl, fast_weight))
                             continue
             inp._pos = pos  # the general path takes over from here
             inp.offset = base + pos
