@@ -237,19 +237,25 @@ def write_to(stream: IO[bytes], entries: Sequence[Entry], *, value_encoding: int
             e = Entry(*e)
         key, value, ttl_ns, weight = e
         size = len(key) + len(value)
-        # The common entry (plain bytes, no TTL, the default weight) takes no further check.
-        if (
-            ttl_ns is None
-            and (weight is None or (type(weight) is int and weight == size))
-            and type(key) is bytes
-            and type(value) is bytes
-            and size <= limit
-        ):
-            append((key, value, None, None))
-        else:
-            key, value, ttl_ns, weight = _check_entry(i + 1, Entry(key, value, ttl_ns, weight))
-            body_len += (0 if ttl_ns is None else 8) + (0 if weight is None else 4)
-            append((key, value, ttl_ns, weight))
+        # The common entries (plain bytes, within the limits; no TTL or an int one; the
+        # default weight, or an int one) are checked here, inline; the rest by _check_entry.
+        if type(key) is bytes and type(value) is bytes and size <= limit:
+            if ttl_ns is None and (weight is None or (type(weight) is int and weight == size)):
+                append((key, value, None, None))
+                body_len += _ENTRY_FIXED_LEN + size
+                continue
+            if (ttl_ns is None or (type(ttl_ns) is int and 0 < ttl_ns <= _MAX_U64)) and (
+                weight is None or (type(weight) is int and 0 <= weight <= limit)
+            ):
+                if weight == size:
+                    weight = None
+                append((key, value, ttl_ns, weight))
+                body_len += _ENTRY_FIXED_LEN + size
+                body_len += (0 if ttl_ns is None else 8) + (0 if weight is None else 4)
+                continue
+        key, value, ttl_ns, weight = _check_entry(i + 1, Entry(key, value, ttl_ns, weight))
+        body_len += (0 if ttl_ns is None else 8) + (0 if weight is None else 4)
+        append((key, value, ttl_ns, weight))
         body_len += _ENTRY_FIXED_LEN + size
     header = _encode_header(value_encoding, len(checked), body_len)
     crc = zlib.crc32(header)
