@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from typing import Any
+
+import pytest
 
 import alphaforge_cache
 
@@ -109,3 +112,17 @@ def test_inspect_refuses_bad_files_clearly(tmp_path: Any) -> None:
     assert directory.returncode == 1 and "Is a directory" in directory.stderr
     usage = run("inspect", str(tmp_path), "--entries", "-1")
     assert usage.returncode == 2 and "--entries must be at least 0" in usage.stderr
+
+
+def test_inspect_through_the_installed_command() -> None:
+    command = shutil.which("alphaforge-cache", path=os.path.dirname(sys.executable))
+    if command is None:
+        pytest.skip("the package is not installed here (no alphaforge-cache command)")
+    done = subprocess.run(
+        [command, "inspect", os.path.join(VECTORS, "c-random.afcs"), "-n", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "entries     200" in done.stdout and "the first entry" in done.stdout

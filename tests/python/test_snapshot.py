@@ -624,6 +624,19 @@ def test_object_mode_weighs_loaded_values_with_its_getsizeof(
     plain.load(path)
     assert plain.weight == 2
 
+    # A getsizeof that fails on a loaded object fails the load, as it fails a put.
+    def fussy(value: str) -> int:
+        if value.startswith("y"):
+            raise RuntimeError("no y")
+        return 1
+
+    picky = make_cache(8, mode="object", getsizeof=fussy, max_bytes=10)
+    picky.put("keep", "x")
+    before = state(picky)
+    with pytest.raises(RuntimeError, match="no y"):
+        picky.load(path)
+    assert state(picky) == before
+
 
 # ----- no value kept alive ------------------------------------------------------------------
 
