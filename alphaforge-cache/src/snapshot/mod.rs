@@ -264,7 +264,8 @@ impl Cache {
     /// `ttls_ns[i]` nanoseconds left, `None`: never expires), least recently used first, exactly
     /// as [`load`](Self::load) replaces them with a snapshot's entries (staged without a lock,
     /// then swapped in; the previous entries are reported as a clear reports them). The caller
-    /// has checked every size against the engine's limits. `kept[i]` is set to 1 when entry
+    /// has checked every size against the engine's limits and given slices of one length (the
+    /// entries are as many as the shortest of `keys`, `weights`, `ttls_ns`). `kept[i]` is set to 1 when entry
     /// `i` is held once staged, 0 when it did not fit (too heavy for the byte bound on its own,
     /// pushed out by later entries, or replaced by a later entry of the same key): nobody is
     /// told of those, so their handles stay the caller's. Returns how many entries the cache
@@ -281,8 +282,9 @@ impl Cache {
         // Each entry is staged with its index as its value: the values left once staging is
         // done name the entries that stayed, whatever the handles are (they need not be
         // distinct), and are then overwritten with their handles (same 8 bytes).
-        for (i, key) in keys.iter().enumerate() {
-            staging.put(key, &(i as u64).to_le_bytes(), weights[i], ttls_ns[i]);
+        let entries = keys.iter().zip(weights).zip(ttls_ns);
+        for (i, ((key, &weight), &ttl_ns)) in entries.enumerate() {
+            staging.put(key, &(i as u64).to_le_bytes(), weight, ttl_ns);
         }
         kept.fill(0);
         staging.for_each_value_mut(|value| {
