@@ -803,12 +803,61 @@ afc_status afc_cache_put_many_handles(const afc_cache *cache,
                                       uint64_t ttl_ns);
 
 /*
+ Replaces the entries of a handle cache with `n` given ones, atomically, as `afc_cache_load`
+ replaces a byte cache's with a snapshot's (for a binding that reads the snapshot file itself
+ and keeps the values behind handles, as the Python package does). Keys are concatenated in
+ `keys` with lengths `key_lens[n]`; entry `i` has `handles[i]`, `weights[i]` (against
+ `max_bytes`) and `ttls_ns[i]` nanoseconds to live from now (0: it never expires; the
+ cache's default TTL does not apply); least recently used first.
+
+ The result is that of clearing the cache and putting the entries in order: the previous
+ entries are released as `afc_cache_clear` releases them (`AFC_CAUSE_CLEARED`, or
+ `AFC_CAUSE_EXPIRED`) and counted as removals; with less room than the entries need, the most
+ recently used ones that fit are kept (each shard's entry bound and the byte bound enforced
+ as puts enforce them); an entry heavier than `max_bytes` on its own is skipped; a key given
+ twice keeps its later entry. The entries kept count as inserts; those that did not fit are
+ neither counted nor released. `out_kept` (NULL, or writable for `n` bytes) receives 1 for
+ each entry whose handle the cache took (it is released once when it leaves, as any other),
+ 0 for each it did not take (the handle stays the caller's). Handles need not be distinct.
+
+ Every argument is checked first (`AFC_ENTRY_TOO_LARGE` for a key or weight beyond the
+ engine's limits, `AFC_NULL_POINTER`, `AFC_INVALID_ARGUMENT`): on an error nothing changed
+ and no handle was taken.
+
+ # Safety
+ `cache` NULL or live; `keys` readable for the sum of `key_lens`; `key_lens`, `handles`,
+ `weights` and `ttls_ns` readable for `n` items and `out_kept` NULL or writable for `n` bytes
+ (NULL only if `n` is 0, except `out_kept`).
+ */
+afc_status afc_cache_load_handles(const afc_cache *cache,
+                                  const uint8_t *keys,
+                                  const size_t *key_lens,
+                                  const uint64_t *handles,
+                                  const uint64_t *weights,
+                                  const uint64_t *ttls_ns,
+                                  size_t n,
+                                  uint8_t *out_kept);
+
+/*
  Takes a snapshot of `cache`'s live entries (see the Rust `Cache::iter` for the order).
 
  # Safety
  `cache` NULL or live; `out` NULL or writable.
  */
 afc_status afc_iter_new(const afc_cache *cache, afc_iter **out);
+
+/*
+ Takes a snapshot of `cache`'s live entries in the order a snapshot file lists them: least
+ recently used first, each shard's entries in its exact order, several shards merged as
+ `afc_cache_save` merges them (with one shard: exactly the reverse of `afc_iter_new`'s
+ order), the TTLs from one reading of the clock. For a binding that writes the snapshot file
+ itself, as the Python package does for its handle caches (`docs/snapshot-format.md`): read
+ the entries with `afc_iter_next` and their weights with `afc_iter_weight`.
+
+ # Safety
+ `cache` NULL or live; `out` NULL or writable.
+ */
+afc_status afc_snapshot_iter_new(const afc_cache *cache, afc_iter **out);
 
 /*
  Reclaims every expired entry now (as `afc_cache_expire` does) and returns their keys as an
@@ -834,6 +883,15 @@ afc_status afc_iter_next(afc_iter *iter,
                          const uint8_t **out_value,
                          size_t *out_value_len,
                          uint64_t *out_ttl_ns);
+
+/*
+ Writes the weight of the entry `afc_iter_next` returned last to `*out` (an iterator of
+ `afc_cache_expire_keys` gives 0). `AFC_NOT_FOUND` before the first `afc_iter_next`.
+
+ # Safety
+ `iter` NULL or live; `out` NULL or writable.
+ */
+afc_status afc_iter_weight(const afc_iter *iter, uint64_t *out);
 
 /*
  Writes how many entries are left to `*out`.

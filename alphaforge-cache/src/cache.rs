@@ -9,7 +9,7 @@ use crate::lock::{lock, AtomicBool, Mutex, MutexGuard};
 use crate::notification::{EvictionListener, RemovalCause, Removals};
 use crate::options::{split_evenly, CacheBuilder, Config, MAX_ENTRIES_LIMIT};
 use crate::pending::PendingSlot;
-use crate::record::NO_DEADLINE;
+use crate::record::{Record, NO_DEADLINE};
 use crate::shard::{Hash, Shard};
 use crate::staging::Staging;
 use crate::stats::Stats;
@@ -729,21 +729,26 @@ impl Cache {
     /// taken. With one shard the order is exact global recency, most recently used first; with
     /// several, each shard's entries come most recent first, shard after shard.
     pub fn iter(&self) -> Iter {
-        let now = self.now();
-        let states: Vec<_> = (0..self.shards.len()).map(|i| self.lock_shard(i)).collect();
-        let entries = states
-            .iter()
-            .flat_map(|state| state.shard.live_records(now))
-            .map(|record| CacheEntry {
-                key: record.key().to_vec(),
-                value: record.value().to_vec(),
-                ttl: remaining(record.deadline, now),
-            })
-            .collect::<Vec<_>>();
-        drop(states);
+        let entries = self.collect_live(|record, now| CacheEntry {
+            key: record.key().to_vec(),
+            value: record.value().to_vec(),
+            ttl: remaining(record.deadline, now),
+        });
         Iter {
             entries: entries.into_iter(),
         }
+    }
+
+    /// `f(record, now)` of every live entry in [`iter`](Self::iter)'s order, every shard locked
+    /// together and the time read once (crate-private: the C ABI's iterators also copy weights).
+    pub(crate) fn collect_live<T>(&self, mut f: impl FnMut(&Record, u64) -> T) -> Vec<T> {
+        let now = self.now();
+        let states: Vec<_> = (0..self.shards.len()).map(|i| self.lock_shard(i)).collect();
+        states
+            .iter()
+            .flat_map(|state| state.shard.live_records(now))
+            .map(|record| f(record, now))
+            .collect()
     }
 
     // ----- snapshots (the file format lives in `snapshot/`) -------------------------------------

@@ -144,6 +144,15 @@ impl<T> LinkedSlab<T> {
         self.slots.reserve_exact(additional.min(room));
     }
 
+    /// Calls `f` on every item, in no particular order (the list is unchanged).
+    pub(crate) fn for_each_mut(&mut self, mut f: impl FnMut(&mut T)) {
+        for slot in &mut self.slots {
+            if let Some(item) = &mut slot.item {
+                f(item);
+            }
+        }
+    }
+
     /// Removes every item, most recently used first.
     pub(crate) fn drain(&mut self) -> Vec<T> {
         let mut items = Vec::with_capacity(self.len);

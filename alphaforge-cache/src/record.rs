@@ -52,6 +52,12 @@ impl Record {
         &self.data[self.key_len as usize..]
     }
 
+    /// The value's bytes, to be changed in place (same length, same weight).
+    #[inline]
+    pub(crate) fn value_mut(&mut self) -> &mut [u8] {
+        &mut self.data[self.key_len as usize..]
+    }
+
     /// The key's bytes followed by the value's (one slice).
     #[inline]
     pub(crate) fn key_and_value(&self) -> &[u8] {

@@ -437,6 +437,12 @@ impl Shard {
         }
     }
 
+    /// Calls `f` on every stored entry's value, in no particular order, to change it in place
+    /// (its length, and so its weight, stay).
+    pub(crate) fn for_each_value_mut(&mut self, mut f: impl FnMut(&mut [u8])) {
+        self.list.for_each_mut(|record| f(record.value_mut()));
+    }
+
     /// Stored entries that have a deadline.
     pub(crate) fn has_deadlines(&self) -> bool {
         self.with_deadline > 0

@@ -88,6 +88,15 @@ impl Staging {
         true
     }
 
+    /// Calls `f` on the value of every staged entry, in no particular order, to change it in
+    /// place (same length). A handle cache stages each entry's index as its value, then writes
+    /// the handles of the entries that stayed (see `Cache::load_handles`).
+    pub(crate) fn for_each_value_mut(&mut self, mut f: impl FnMut(&mut [u8])) {
+        for shard in &mut self.shards {
+            shard.for_each_value_mut(&mut f);
+        }
+    }
+
     /// The filled shards, in index order, and the time their deadlines were computed from.
     pub(crate) fn into_parts(self) -> (Vec<Shard>, u64) {
         (self.shards, self.now)

@@ -379,6 +379,28 @@ static void test_handle_null_pointers(void) {
                    "weights");
     CHECK_OK(afc_cache_put_many_handles(cache, NULL, NULL, NULL, NULL, 0, 0));
 
+    {
+        const uint64_t ttls[] = {0, 0};
+        uint8_t kept[2];
+        CHECK_NULL_ARG(afc_cache_load_handles(NULL, keys, key_lens, handles, weights, ttls, 2,
+                                              kept),
+                       "cache");
+        CHECK_NULL_ARG(afc_cache_load_handles(cache, NULL, key_lens, handles, weights, ttls, 2,
+                                              kept),
+                       "keys");
+        CHECK_NULL_ARG(afc_cache_load_handles(cache, keys, NULL, handles, weights, ttls, 2, kept),
+                       "key_lens");
+        CHECK_NULL_ARG(afc_cache_load_handles(cache, keys, key_lens, NULL, weights, ttls, 2,
+                                              kept),
+                       "handles");
+        CHECK_NULL_ARG(afc_cache_load_handles(cache, keys, key_lens, handles, NULL, ttls, 2,
+                                              kept),
+                       "weights");
+        CHECK_NULL_ARG(afc_cache_load_handles(cache, keys, key_lens, handles, weights, NULL, 2,
+                                              kept),
+                       "ttls_ns");
+    }
+
     CHECK_EQ(afc_test_len(cache), 0);
     afc_cache_free(cache);
 }
@@ -473,6 +495,8 @@ static void test_impossible_lengths(void) {
     CHECK_INVALID(afc_cache_put_many_handles(handles, keys, small, hs, ws, HUGE_LEN, 0));
     CHECK_INVALID(afc_cache_put_many_handles(handles, keys, overflowing, hs, ws, 2, 0));
     CHECK_INVALID(afc_cache_put_many_handles(handles, keys, small, hs, ws, SIZE_MAX / 8 + 1, 0));
+    CHECK_INVALID(afc_cache_load_handles(handles, keys, small, hs, ws, ws, HUGE_LEN, NULL));
+    CHECK_INVALID(afc_cache_load_handles(handles, keys, overflowing, hs, ws, ws, 2, NULL));
 
     /* Nothing was stored or changed. */
     CHECK_EQ(afc_test_len(cache), 1);
@@ -565,6 +589,8 @@ static void test_entry_too_large_is_refused_unread(void) {
                 AFC_ENTRY_TOO_LARGE, NULL);
     CHECK_FAILS(afc_cache_put_handle(handles, unreadable, big, 1, 0, 0), AFC_ENTRY_TOO_LARGE, NULL);
     CHECK_FAILS(afc_cache_put_many_handles(handles, unreadable, &big, hs, ws, 1, 0),
+                AFC_ENTRY_TOO_LARGE, NULL);
+    CHECK_FAILS(afc_cache_load_handles(handles, unreadable, &big, hs, ws, ws, 1, NULL),
                 AFC_ENTRY_TOO_LARGE, NULL);
     CHECK_EQ(afc_test_len(cache), 0);
     CHECK_EQ(afc_test_len(handles), 0);

@@ -387,6 +387,207 @@ static void test_handle_release_reenters_cache(void) {
     afc_cache_free(st.cache);
 }
 
+/* Reads the next entry of `iter` as (key, handle, ttl, weight); false at the end. */
+static bool next_handle(afc_iter *iter, const uint8_t **key, size_t *key_len, uint64_t *handle,
+                        uint64_t *ttl, uint64_t *weight) {
+    const uint8_t *value;
+    size_t value_len;
+    int i;
+    if (afc_iter_next(iter, key, key_len, &value, &value_len, ttl) != AFC_OK) return false;
+    CHECK_EQ(value_len, 8);
+    *handle = 0;
+    for (i = 7; i >= 0 && value_len == 8; i--) *handle = (*handle << 8) | value[i];
+    CHECK_OK(afc_iter_weight(iter, weight));
+    return true;
+}
+
+/* afc_snapshot_iter_new: least recently used first, with TTLs and weights; afc_iter_weight on
+   every kind of iterator. */
+static void test_handle_snapshot_iterator(void) {
+    tracker t;
+    afc_cache *cache = tracked_cache(&t, 16, 0, 0);
+    afc_iter *iter = NULL;
+    const uint8_t *key;
+    size_t key_len, n = 0;
+    uint64_t handle, ttl, weight;
+
+    put_handle(cache, &t, "a", 1, 7, 0, AFC_OK, __LINE__);
+    put_handle(cache, &t, "b", 2, 0, 50, AFC_OK, __LINE__);
+    put_handle(cache, &t, "c", 3, 9, 0, AFC_OK, __LINE__);
+    CHECK_OK(afc_cache_get_handle(cache, K("a"), &handle)); /* order now b, c, a */
+    CHECK_OK(afc_cache_clock_advance(cache, 20));
+
+    CHECK_OK(afc_snapshot_iter_new(cache, &iter));
+    CHECK_ST(afc_iter_weight(iter, &weight), AFC_NOT_FOUND); /* nothing read yet */
+    CHECK_OK(afc_iter_remaining(iter, &n));
+    CHECK_EQ(n, 3);
+    CHECK(next_handle(iter, &key, &key_len, &handle, &ttl, &weight));
+    CHECK_BYTES(key, key_len, "b");
+    CHECK_EQ(handle, 2);
+    CHECK_EQ(ttl, 30);
+    CHECK_EQ(weight, 0);
+    CHECK(next_handle(iter, &key, &key_len, &handle, &ttl, &weight));
+    CHECK_BYTES(key, key_len, "c");
+    CHECK_EQ(ttl, UINT64_MAX);
+    CHECK_EQ(weight, 9);
+    CHECK(next_handle(iter, &key, &key_len, &handle, &ttl, &weight));
+    CHECK_BYTES(key, key_len, "a");
+    CHECK_EQ(weight, 7);
+    CHECK(!next_handle(iter, &key, &key_len, &handle, &ttl, &weight));
+    CHECK_OK(afc_iter_weight(iter, &weight)); /* still the last entry read */
+    CHECK_EQ(weight, 7);
+    CHECK_NULL_ARG(afc_iter_weight(iter, NULL), "out");
+    afc_iter_free(iter);
+    CHECK_NULL_ARG(afc_iter_weight(NULL, &weight), "iter");
+    CHECK_NULL_ARG(afc_snapshot_iter_new(cache, NULL), "out");
+    CHECK_NULL_ARG(afc_snapshot_iter_new(NULL, &iter), "cache");
+
+    /* afc_iter_new's order is the reverse; its iterators have weights too. */
+    CHECK_OK(afc_iter_new(cache, &iter));
+    CHECK(next_handle(iter, &key, &key_len, &handle, &ttl, &weight));
+    CHECK_BYTES(key, key_len, "a");
+    CHECK_EQ(weight, 7);
+    afc_iter_free(iter);
+
+    /* Expired entries are left out (and not reclaimed: that is for expire). */
+    CHECK_OK(afc_cache_clock_advance(cache, 30));
+    CHECK_OK(afc_snapshot_iter_new(cache, &iter));
+    CHECK_OK(afc_iter_remaining(iter, &n));
+    CHECK_EQ(n, 2);
+    afc_iter_free(iter);
+    CHECK_EQ(t.releases, 0);
+    CHECK_OK(afc_cache_expire_keys(cache, &iter)); /* b's key, no value, weight 0 */
+    {
+        const uint8_t *value;
+        size_t value_len;
+        CHECK_OK(afc_iter_next(iter, &key, &key_len, &value, &value_len, &ttl));
+        CHECK_BYTES(key, key_len, "b");
+        CHECK_EQ(value_len, 0);
+        weight = 99;
+        CHECK_OK(afc_iter_weight(iter, &weight));
+        CHECK_EQ(weight, 0);
+    }
+    afc_iter_free(iter);
+    expect_released(&t, 2, AFC_CAUSE_EXPIRED, __LINE__);
+    afc_cache_free(cache);
+    expect_all_released_once(&t, __LINE__);
+}
+
+/* afc_cache_load_handles: the result of a clear and puts in order, without counting or
+   releasing what did not fit, and out_kept telling which handles the cache took. */
+static void test_handle_load(void) {
+    tracker t;
+    afc_cache *cache = tracked_cache(&t, 4, 100, 1000);
+    afc_iter *iter = NULL;
+    const uint8_t *key;
+    size_t key_len;
+    uint64_t handle, ttl, weight;
+    afc_stats stats;
+    /* Entries 10..16, least recently used first: k0 pushed out by the entry bound, "heavy"
+       (weight 101) skipped, k2's first entry replaced by its later one (16), k1 kept with
+       weight 30, the rest with TTLs (0: never expires, the default TTL does not apply). */
+    const uint8_t keys[] = "k0heavyk1k2k3k4k2";
+    const size_t key_lens[] = {2, 5, 2, 2, 2, 2, 2};
+    const uint64_t handles[] = {10, 11, 12, 13, 14, 15, 16};
+    const uint64_t weights[] = {1, 101, 30, 1, 1, 1, 5};
+    const uint64_t ttls[] = {0, 0, 0, 40, 0, 60, 0};
+    const uint8_t want_kept[] = {0, 0, 1, 0, 1, 1, 1};
+    uint8_t kept[7];
+    int i;
+
+    put_handle(cache, &t, "old", 1, 1, 0, AFC_OK, __LINE__);
+    put_handle(cache, &t, "k3", 2, 1, 5, AFC_OK, __LINE__);
+    put_handle(cache, &t, "k1", 3, 1, 0, AFC_OK, __LINE__);
+    CHECK_OK(afc_cache_get_handle(cache, K("k3"), &handle));
+    CHECK_OK(afc_cache_clock_advance(cache, 5)); /* k3 (handle 2) has expired */
+    for (i = 0; i < 7; i++) {
+        size_t at = 0, j;
+        for (j = 0; j < (size_t)i; j++) at += key_lens[j];
+        snprintf(t.key[handles[i]], sizeof t.key[0], "%.*s", (int)key_lens[i], keys + at);
+    }
+
+    memset(kept, 9, sizeof kept);
+    CHECK_OK(afc_cache_load_handles(cache, keys, key_lens, handles, weights, ttls, 7, kept));
+    for (i = 0; i < 7; i++) {
+        CHECK_EQ(kept[i], want_kept[i]);
+        t.stored[handles[i]] = kept[i] == 1;
+    }
+    /* The old entries were released as a clear releases them; nothing else was. */
+    CHECK_EQ(t.releases, 3);
+    expect_released(&t, 1, AFC_CAUSE_CLEARED, __LINE__);
+    expect_released(&t, 2, AFC_CAUSE_EXPIRED, __LINE__);
+    expect_released(&t, 3, AFC_CAUSE_CLEARED, __LINE__);
+    stats = afc_test_stats(cache);
+    CHECK_EQ(stats.inserts, 3 + 4);
+    CHECK_EQ(stats.removals, 2);
+    CHECK_EQ(stats.expirations, 1);
+    CHECK_EQ(stats.evictions, 0);
+    CHECK_EQ(stats.hits, 1);
+    CHECK_EQ(stats.entries, 4);
+    CHECK_EQ(stats.weight, 30 + 1 + 1 + 5);
+
+    /* The order, the TTLs (from the load's time) and the weights restored. */
+    CHECK_OK(afc_cache_clock_advance(cache, 10));
+    CHECK_OK(afc_snapshot_iter_new(cache, &iter));
+    CHECK(next_handle(iter, &key, &key_len, &handle, &ttl, &weight));
+    CHECK_BYTES(key, key_len, "k1");
+    CHECK_EQ(handle, 12);
+    CHECK_EQ(ttl, UINT64_MAX);
+    CHECK_EQ(weight, 30);
+    CHECK(next_handle(iter, &key, &key_len, &handle, &ttl, &weight));
+    CHECK_BYTES(key, key_len, "k3");
+    CHECK_EQ(ttl, UINT64_MAX);
+    CHECK(next_handle(iter, &key, &key_len, &handle, &ttl, &weight));
+    CHECK_BYTES(key, key_len, "k4");
+    CHECK_EQ(ttl, 50);
+    CHECK(next_handle(iter, &key, &key_len, &handle, &ttl, &weight));
+    CHECK_BYTES(key, key_len, "k2");
+    CHECK_EQ(handle, 16);
+    CHECK_EQ(weight, 5);
+    CHECK(!next_handle(iter, &key, &key_len, &handle, &ttl, &weight));
+    afc_iter_free(iter);
+
+    /* Refused before anything changes, no handle taken. */
+    {
+        const uint64_t big[] = {0x100000000ull};
+        const uint64_t one[] = {0}, h[] = {20};
+        const size_t two[] = {2};
+        size_t len = 0;
+        CHECK_FAILS(afc_cache_load_handles(cache, (const uint8_t *)"zz", two, h, big, one, 1, NULL),
+                    AFC_ENTRY_TOO_LARGE, NULL);
+        CHECK_NULL_ARG(afc_cache_load_handles(cache, (const uint8_t *)"zz", two, NULL, one, one, 1, NULL),
+                       "handles");
+        CHECK_NULL_ARG(afc_cache_load_handles(cache, (const uint8_t *)"zz", two, h, one, NULL, 1, NULL),
+                       "ttls_ns");
+        CHECK_NULL_ARG(afc_cache_load_handles(NULL, (const uint8_t *)"zz", two, h, one, one, 1, NULL), "cache");
+        CHECK_EQ(t.releases, 3);
+        CHECK_OK(afc_cache_len(cache, &len));
+        CHECK_EQ(len, 4);
+    }
+    /* Without out_kept; an empty load clears. */
+    {
+        const size_t lens[] = {1};
+        const uint64_t h[] = {21}, w[] = {1}, ttl0[] = {0};
+        snprintf(t.key[21], sizeof t.key[0], "z");
+        CHECK_OK(afc_cache_load_handles(cache, (const uint8_t *)"z", lens, h, w, ttl0, 1, NULL));
+        t.stored[21] = true;
+        CHECK_EQ(t.releases, 7);
+        CHECK_OK(afc_cache_load_handles(cache, NULL, NULL, NULL, NULL, NULL, 0, NULL));
+        expect_released(&t, 21, AFC_CAUSE_CLEARED, __LINE__);
+        CHECK_EQ(afc_test_len(cache), 0);
+    }
+    afc_cache_free(cache);
+    expect_all_released_once(&t, __LINE__);
+
+    /* A byte cache has no handles. */
+    {
+        afc_cache *bytes = afc_test_cache(4, 0, 0, 1, NO_MANUAL_CLOCK);
+        CHECK_FAILS(afc_cache_load_handles(bytes, NULL, NULL, NULL, NULL, NULL, 0, NULL),
+                    AFC_WRONG_VALUE_KIND, NULL);
+        afc_cache_free(bytes);
+    }
+}
+
 const afc_test_case afc_handle_tests[] = {
     {"handles/lifecycle", test_handle_lifecycle},
     {"handles/bounds_release", test_handle_bounds_release},
@@ -395,5 +596,7 @@ const afc_test_case afc_handle_tests[] = {
     {"handles/iterator", test_handle_iterator},
     {"handles/full_width", test_handle_full_width},
     {"handles/release_reenters_cache", test_handle_release_reenters_cache},
+    {"handles/snapshot_iterator", test_handle_snapshot_iterator},
+    {"handles/load", test_handle_load},
 };
 const size_t afc_handle_test_count = sizeof afc_handle_tests / sizeof afc_handle_tests[0];

@@ -1,10 +1,14 @@
-"""``python -m alphaforge_cache``: bench and replay, and clear errors on bad input."""
+"""``python -m alphaforge_cache``: bench, replay and inspect, and clear errors on bad input."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from typing import Any
+
+import pytest
 
 import alphaforge_cache
 
@@ -49,3 +53,76 @@ def test_bad_input_fails_clearly() -> None:
     assert bad.returncode == 2 and "--ops must be at least 1" in bad.stderr
     unknown = run("replay", __file__, "--capacity", "10")
     assert unknown.returncode == 2 and "unknown trace format" in unknown.stderr
+
+
+VECTORS = os.path.join(ROOT, "tests", "vectors")
+
+
+def test_inspect_prints_the_header_counts_and_first_entries() -> None:
+    done = run("inspect", os.path.join(VECTORS, "rust-small.afcs"), "--entries", "2")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "format      1.0 (header 64 bytes, flags 0x00000000)" in out
+    assert "values      bytes (value encoding 0)" in out
+    assert "entries     6" in out
+    assert "bytes       1233 in the file, 1165 of entries" in out
+    assert "totals      1071 bytes of keys and values, weight 130, 4 entries with a TTL" in out
+    assert "checksums   ok" in out
+    assert "the first 2 entries (least recently used first):" in out
+    assert "   1  key b''  value b'empty key'  5.000000000 s left  weight 9 (default)" in out
+    assert "   2  key b'gamma'  value b'weighted'  never expires  weight 100" in out
+    assert "   3  " not in out and done.stderr == ""
+
+
+def test_inspect_shows_a_saved_cache(tmp_path: Any) -> None:
+    cache = alphaforge_cache.Cache(8, mode="pickle")
+    cache.put("k" * 40, list(range(100)))
+    path = str(tmp_path / "cache.afcs")
+    cache.save(path)
+    done = run("inspect", path)
+    assert done.returncode == 0, done.stderr
+    assert "values      pickle (value encoding 1)" in done.stdout
+    assert "the first entry (least recently used first):" in done.stdout
+    assert f"key {b'k' * 24!r}... (40 bytes)" in done.stdout
+
+
+def test_inspect_refuses_bad_files_clearly(tmp_path: Any) -> None:
+    with open(os.path.join(VECTORS, "rust-random.afcs"), "rb") as f:
+        good = f.read()
+    damaged = bytearray(good)
+    damaged[30_000] ^= 1  # in the body: the header is shown, then the error
+    cases = {
+        "damaged.afcs": (bytes(damaged), "corrupt: checksum mismatch"),
+        "truncated.afcs": (good[:500], "truncated: the file has 500 bytes"),
+        "foreign.afcs": (b"GIF89a" + bytes(100), "not an alphaforge-cache snapshot"),
+        "empty.afcs": (b"", "truncated: the file is empty"),
+    }
+    for name, (data, message) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        done = run("inspect", str(path))
+        assert done.returncode == 1, name
+        assert done.stderr.startswith(f"alphaforge-cache: snapshot {path}: "), done.stderr
+        assert message in done.stderr, done.stderr
+        assert ("entries     200" in done.stdout) == (name == "damaged.afcs"), done.stdout
+        assert "checksums   ok" not in done.stdout
+    missing = run("inspect", str(tmp_path / "missing.afcs"))
+    assert missing.returncode == 1 and "cannot open: No such file" in missing.stderr
+    directory = run("inspect", str(tmp_path))
+    assert directory.returncode == 1 and "Is a directory" in directory.stderr
+    usage = run("inspect", str(tmp_path), "--entries", "-1")
+    assert usage.returncode == 2 and "--entries must be at least 0" in usage.stderr
+
+
+def test_inspect_through_the_installed_command() -> None:
+    command = shutil.which("alphaforge-cache", path=os.path.dirname(sys.executable))
+    if command is None:
+        pytest.skip("the package is not installed here (no alphaforge-cache command)")
+    done = subprocess.run(
+        [command, "inspect", os.path.join(VECTORS, "c-random.afcs"), "-n", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "entries     200" in done.stdout and "the first entry" in done.stdout

@@ -4,6 +4,9 @@ program and must agree exactly (results, notifications, order, statistics)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -138,6 +141,33 @@ class Model:
     def items(self) -> List[Tuple[bytes, bytes]]:
         return [(k, v) for k, (v, d) in reversed(self.entries.items()) if self.now < d]
 
+    def save(self) -> List[Tuple[bytes, bytes, Optional[int]]]:
+        """What a snapshot holds: the live entries, LRU first, with the nanoseconds left."""
+        return [
+            (k, v, None if d == NEVER else d - self.now)
+            for k, (v, d) in self.entries.items()
+            if self.now < d
+        ]
+
+    def load(self, saved: List[Tuple[bytes, bytes, Optional[int]]]) -> int:
+        """A clear, then the saved entries put in order into an empty cache of these bounds;
+        entries that do not fit are neither counted nor told, one too heavy is skipped."""
+        self.clear()
+        staged: "OrderedDict[bytes, Tuple[bytes, int]]" = OrderedDict()
+        for key, value, left in saved:
+            if self.max_bytes is not None and len(key) + len(value) > self.max_bytes:
+                continue
+            if len(staged) >= self.max_entries:
+                staged.popitem(last=False)
+            staged[key] = (value, NEVER if left is None else min(self.now + left, NEVER))
+            while self.max_bytes is not None and len(staged) > 1:
+                if sum(len(k) + len(v) for k, (v, _) in staged.items()) <= self.max_bytes:
+                    break
+                staged.popitem(last=False)
+        self.entries = staged
+        self.c["inserts"] += len(staged)
+        return len(staged)
+
     def stats(self) -> Dict[str, int]:
         self._sweep()
         return dict(self.c, entries=len(self.entries), weight=self.weight())
@@ -170,9 +200,17 @@ class CacheMachine(RuleBasedStateMachine):
             for cls, clock, rec in zip(self.classes, self.clocks, self.recorders)
         ]
 
+        self.files = tempfile.mkdtemp(prefix="afc-model-")
+        self.saved: Optional[List[Tuple[bytes, bytes, Optional[int]]]] = None
+
     def teardown(self) -> None:
         for cache in getattr(self, "caches", []):
             cache.close()
+        if hasattr(self, "files"):
+            shutil.rmtree(self.files, ignore_errors=True)
+
+    def path(self, cache: Any) -> str:
+        return os.path.join(self.files, f"{self.caches.index(cache)}.afcs")
 
     def each(self, op: Any) -> Any:
         """``op(cache)`` on every subject; all must agree (results and notifications)."""
@@ -311,6 +349,24 @@ class CacheMachine(RuleBasedStateMachine):
         assert got == expected
         assert s.hit_ratio == (s.hits / (s.hits + s.misses) if s.hits + s.misses else 0.0)
         assert sorted(told) == sorted(model_told)
+
+    @rule()
+    def save(self) -> None:
+        self.saved = self.model.save()
+        result, _ = self.each(lambda c: c.save(self.path(c)).entries)
+        assert result == ("ok", len(self.saved))
+        files = set()
+        for cache in self.caches:
+            with open(self.path(cache), "rb") as f:
+                files.add(f.read())
+        assert len(files) == 1, "the backends wrote different bytes for one state"
+
+    @rule()
+    def load(self) -> None:
+        if self.saved is None:
+            return
+        kept = self.model.load(self.saved)
+        self.expect(lambda c: c.load(self.path(c)).entries_kept, ("ok", kept))
 
     @rule()
     def reset_stats(self) -> None:

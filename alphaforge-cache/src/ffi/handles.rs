@@ -170,3 +170,71 @@ pub unsafe extern "C" fn afc_cache_put_many_handles(
         })
     }
 }
+
+/// Replaces the entries of a handle cache with `n` given ones, atomically, as `afc_cache_load`
+/// replaces a byte cache's with a snapshot's (for a binding that reads the snapshot file itself
+/// and keeps the values behind handles, as the Python package does). Keys are concatenated in
+/// `keys` with lengths `key_lens[n]`; entry `i` has `handles[i]`, `weights[i]` (against
+/// `max_bytes`) and `ttls_ns[i]` nanoseconds to live from now (0: it never expires; the
+/// cache's default TTL does not apply); least recently used first.
+///
+/// The result is that of clearing the cache and putting the entries in order: the previous
+/// entries are released as `afc_cache_clear` releases them (`AFC_CAUSE_CLEARED`, or
+/// `AFC_CAUSE_EXPIRED`) and counted as removals; with less room than the entries need, the most
+/// recently used ones that fit are kept (each shard's entry bound and the byte bound enforced
+/// as puts enforce them); an entry heavier than `max_bytes` on its own is skipped; a key given
+/// twice keeps its later entry. The entries kept count as inserts; those that did not fit are
+/// neither counted nor released. `out_kept` (NULL, or writable for `n` bytes) receives 1 for
+/// each entry whose handle the cache took (it is released once when it leaves, as any other),
+/// 0 for each it did not take (the handle stays the caller's). Handles need not be distinct.
+///
+/// Every argument is checked first (`AFC_ENTRY_TOO_LARGE` for a key or weight beyond the
+/// engine's limits, `AFC_NULL_POINTER`, `AFC_INVALID_ARGUMENT`): on an error nothing changed
+/// and no handle was taken.
+///
+/// # Safety
+/// `cache` NULL or live; `keys` readable for the sum of `key_lens`; `key_lens`, `handles`,
+/// `weights` and `ttls_ns` readable for `n` items and `out_kept` NULL or writable for `n` bytes
+/// (NULL only if `n` is 0, except `out_kept`).
+#[no_mangle]
+pub unsafe extern "C" fn afc_cache_load_handles(
+    cache: *const afc_cache,
+    keys: *const u8,
+    key_lens: *const usize,
+    handles: *const u64,
+    weights: *const u64,
+    ttls_ns: *const u64,
+    n: usize,
+    out_kept: *mut u8,
+) -> afc_status {
+    // SAFETY: per this function's contract.
+    unsafe {
+        with_cache(cache, Some(ValueKind::Handles), |c| {
+            let keys = split_keys(keys, key_lens, n)?;
+            let handles = array(handles, n, "handles")?;
+            let weights = array(weights, n, "weights")?;
+            let ttls = array(ttls_ns, n, "ttls_ns")?;
+            let mut scratch = Vec::new();
+            let kept = if out_kept.is_null() {
+                scratch.resize(n, 0u8);
+                &mut scratch[..]
+            } else {
+                array_mut(out_kept, n, "out_kept")?
+            };
+            for key in &keys {
+                // As a put checks it: the key and the 8-byte handle within the entry limits.
+                let size = key.len() as u64 + 8;
+                if key.len() as u64 > crate::MAX_ENTRY_SIZE || size > crate::MAX_ENTRY_SIZE + 1 {
+                    return Err(crate::Error::EntryTooLarge { size }.into());
+                }
+            }
+            let weights = weights
+                .iter()
+                .map(|&w| weight_arg(Some(w)).map(|w| w.unwrap_or_default()))
+                .collect::<Result<Vec<u32>, Failure>>()?;
+            let ttls: Vec<Option<u64>> = ttls.iter().map(|&t| (t != 0).then_some(t)).collect();
+            c.cache.load_handles(&keys, handles, &weights, &ttls, kept);
+            Ok(())
+        })
+    }
+}

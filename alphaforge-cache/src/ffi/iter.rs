@@ -3,13 +3,46 @@
 use super::args::{object, object_mut, require, write};
 use super::cache::{afc_cache, with_cache};
 use super::status::{afc_status, guard, Failure};
-use crate::CacheEntry;
+use crate::record::{Record, NO_DEADLINE};
 
 /// A snapshot of the live entries (opaque): `afc_iter_new`, `afc_iter_next`, `afc_iter_free`.
 /// It holds copies, so the cache may change (or be freed) while it is read.
 pub struct afc_iter {
-    entries: Vec<CacheEntry>,
+    entries: Vec<IterEntry>,
     next: usize,
+}
+
+/// One entry of an iterator, copied out of the cache.
+struct IterEntry {
+    key: Vec<u8>,
+    value: Vec<u8>,
+    /// Nanoseconds left at the time the iterator was made; `u64::MAX`: never expires.
+    ttl_ns: u64,
+    weight: u32,
+}
+
+impl IterEntry {
+    fn of(record: &Record, now: u64) -> IterEntry {
+        IterEntry {
+            key: record.key().to_vec(),
+            value: record.value().to_vec(),
+            ttl_ns: match record.deadline {
+                NO_DEADLINE => u64::MAX,
+                deadline => deadline.saturating_sub(now),
+            },
+            weight: record.weight(),
+        }
+    }
+}
+
+/// Boxes an iterator over `entries` and writes it to `out`.
+///
+/// # Safety
+/// `out` non-NULL and writable (checked by the caller with `require`).
+unsafe fn give(out: *mut *mut afc_iter, entries: Vec<IterEntry>) -> Result<(), Failure> {
+    let iter = Box::new(afc_iter { entries, next: 0 });
+    // SAFETY: per this function's contract.
+    unsafe { write(out, Box::into_raw(iter), "out") }
 }
 
 /// Takes a snapshot of `cache`'s live entries (see the Rust `Cache::iter` for the order).
@@ -25,11 +58,30 @@ pub unsafe extern "C" fn afc_iter_new(
     unsafe {
         with_cache(cache, None, |c| {
             require(out, "out")?;
-            let iter = Box::new(afc_iter {
-                entries: c.cache.iter().collect(),
-                next: 0,
-            });
-            write(out, Box::into_raw(iter), "out")
+            give(out, c.cache.collect_live(IterEntry::of))
+        })
+    }
+}
+
+/// Takes a snapshot of `cache`'s live entries in the order a snapshot file lists them: least
+/// recently used first, each shard's entries in its exact order, several shards merged as
+/// `afc_cache_save` merges them (with one shard: exactly the reverse of `afc_iter_new`'s
+/// order), the TTLs from one reading of the clock. For a binding that writes the snapshot file
+/// itself, as the Python package does for its handle caches (`docs/snapshot-format.md`): read
+/// the entries with `afc_iter_next` and their weights with `afc_iter_weight`.
+///
+/// # Safety
+/// `cache` NULL or live; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn afc_snapshot_iter_new(
+    cache: *const afc_cache,
+    out: *mut *mut afc_iter,
+) -> afc_status {
+    // SAFETY: per this function's contract.
+    unsafe {
+        with_cache(cache, None, |c| {
+            require(out, "out")?;
+            give(out, c.cache.collect_in_file_order(IterEntry::of))
         })
     }
 }
@@ -52,17 +104,14 @@ pub unsafe extern "C" fn afc_cache_expire_keys(
                 .cache
                 .expire_keys()
                 .into_iter()
-                .map(|key| CacheEntry {
+                .map(|key| IterEntry {
                     key,
                     value: Vec::new(),
-                    ttl: Some(std::time::Duration::ZERO),
+                    ttl_ns: 0,
+                    weight: 0,
                 })
                 .collect();
-            write(
-                out,
-                Box::into_raw(Box::new(afc_iter { entries, next: 0 })),
-                "out",
-            )
+            give(out, entries)
         })
     }
 }
@@ -96,7 +145,7 @@ pub unsafe extern "C" fn afc_iter_next(
             .get(iter.next)
             .ok_or_else(|| Failure::quiet(afc_status::AFC_NOT_FOUND))?;
         iter.next += 1;
-        let ttl = entry.ttl.map_or(u64::MAX, crate::clock::saturating_nanos);
+        let ttl = entry.ttl_ns;
         // SAFETY: every pointer was checked non-NULL and is writable per this function's contract.
         unsafe {
             write(out_key, entry.key.as_ptr(), "out_key")?;
@@ -105,6 +154,27 @@ pub unsafe extern "C" fn afc_iter_next(
             write(out_value_len, entry.value.len(), "out_value_len")?;
             write(out_ttl_ns, ttl, "out_ttl_ns")
         }
+    })
+}
+
+/// Writes the weight of the entry `afc_iter_next` returned last to `*out` (an iterator of
+/// `afc_cache_expire_keys` gives 0). `AFC_NOT_FOUND` before the first `afc_iter_next`.
+///
+/// # Safety
+/// `iter` NULL or live; `out` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn afc_iter_weight(iter: *const afc_iter, out: *mut u64) -> afc_status {
+    guard(|| {
+        // SAFETY: per this function's contract.
+        let iter = unsafe { object(iter, "iter") }?;
+        require(out, "out")?;
+        let entry = iter
+            .next
+            .checked_sub(1)
+            .and_then(|last| iter.entries.get(last))
+            .ok_or_else(|| Failure::quiet(afc_status::AFC_NOT_FOUND))?;
+        // SAFETY: per this function's contract.
+        unsafe { write(out, u64::from(entry.weight), "out") }
     })
 }
 

@@ -2,9 +2,11 @@
 //!
 //! Only byte caches are saved and loaded here. A handle cache's values are opaque handles that
 //! mean nothing outside the process, so its calls fail with `AFC_WRONG_VALUE_KIND`: a binding
-//! that keeps objects behind handles encodes them itself (it reads the entries with
-//! `afc_iter_new` and writes the format of `docs/snapshot-format.md`, as the Python package
-//! does with its codec).
+//! that keeps objects behind handles encodes them itself, as the Python package does with its
+//! codec. It reads the entries in file order with their TTLs and weights
+//! (`afc_snapshot_iter_new`, `afc_iter_next`, `afc_iter_weight`) and writes the format of
+//! `docs/snapshot-format.md`; to load, it reads and checks the file, then restores the entries
+//! behind new handles in one atomic call (`afc_cache_load_handles`).
 
 use super::args::{path, write};
 use super::cache::{afc_cache, with_cache, ValueKind};
@@ -88,8 +90,8 @@ fn byte_cache_only(cache: &afc_cache, what: &str) -> FfiResult {
             afc_status::AFC_WRONG_VALUE_KIND,
             format!(
                 "a handle cache cannot be {what} through the C ABI: its values are opaque \
-                 handles; read its entries with afc_iter_new and encode them into a snapshot \
-                 yourself (docs/snapshot-format.md)"
+                 handles; encode them into a snapshot yourself (afc_snapshot_iter_new, \
+                 afc_cache_load_handles; docs/snapshot-format.md)"
             ),
         ));
     }

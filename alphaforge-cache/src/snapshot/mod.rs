@@ -42,6 +42,7 @@ mod writer;
 pub use error::{SnapshotError, SnapshotErrorKind};
 pub use format::{FORMAT_MAJOR, FORMAT_MINOR};
 
+use crate::record::Record;
 use crate::Cache;
 use atomic_file::AtomicFile;
 use format::ENTRY_FIXED_LEN;
@@ -50,7 +51,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
-use writer::{with_writer_thread, write_entries, BlockSink, ChecksumWriter, Direct};
+use writer::{in_file_order, with_writer_thread, write_entries, BlockSink, ChecksumWriter, Direct};
 
 /// What a snapshot's values are, as recorded in its header (byte 20). The engine stores and
 /// restores values as bytes whatever this says; bindings use it to refuse a file whose values
@@ -246,6 +247,60 @@ impl Cache {
     }
 }
 
+impl Cache {
+    /// `f(record, now)` of every live entry in the order a snapshot file lists them (least
+    /// recently used first, shards merged as [`save`](Self::save) merges them), every shard
+    /// locked together and the time read once. Crate-private: the C ABI's snapshot iterator, for
+    /// a binding that writes the file itself (a handle cache's values are its own).
+    pub(crate) fn collect_in_file_order<T>(&self, mut f: impl FnMut(&Record, u64) -> T) -> Vec<T> {
+        self.with_locked_shards(|shards, now| {
+            in_file_order(shards, now)
+                .map(|record| f(record, now))
+                .collect()
+        })
+    }
+
+    /// Replaces the entries of a handle cache with `keys[i] -> handles[i]` (weight `weights[i]`,
+    /// `ttls_ns[i]` nanoseconds left, `None`: never expires), least recently used first, exactly
+    /// as [`load`](Self::load) replaces them with a snapshot's entries (staged without a lock,
+    /// then swapped in; the previous entries are reported as a clear reports them). The caller
+    /// has checked every size against the engine's limits and given slices of one length (the
+    /// entries are as many as the shortest of `keys`, `weights`, `ttls_ns`). `kept[i]` is set to 1 when entry
+    /// `i` is held once staged, 0 when it did not fit (too heavy for the byte bound on its own,
+    /// pushed out by later entries, or replaced by a later entry of the same key): nobody is
+    /// told of those, so their handles stay the caller's. Returns how many entries the cache
+    /// holds.
+    pub(crate) fn load_handles(
+        &self,
+        keys: &[&[u8]],
+        handles: &[u64],
+        weights: &[u32],
+        ttls_ns: &[Option<u64>],
+        kept: &mut [u8],
+    ) -> usize {
+        let mut staging = self.staging(keys.len().min(self.max_entries()));
+        // Each entry is staged with its index as its value: the values left once staging is
+        // done name the entries that stayed, whatever the handles are (they need not be
+        // distinct), and are then overwritten with their handles (same 8 bytes).
+        let entries = keys.iter().zip(weights).zip(ttls_ns);
+        for (i, ((key, &weight), &ttl_ns)) in entries.enumerate() {
+            staging.put(key, &(i as u64).to_le_bytes(), weight, ttl_ns);
+        }
+        kept.fill(0);
+        staging.for_each_value_mut(|value| {
+            let Ok(bytes) = <[u8; 8]>::try_from(&*value) else {
+                return;
+            };
+            let i = u64::from_le_bytes(bytes) as usize;
+            if let (Some(flag), Some(handle)) = (kept.get_mut(i), handles.get(i)) {
+                *flag = 1;
+                value.copy_from_slice(&handle.to_le_bytes());
+            }
+        });
+        self.adopt(staging)
+    }
+}
+
 /// Checks the whole snapshot at `path` without loading it: its header, every entry and the
 /// checksums. Returns what its header says.
 pub fn verify(path: impl AsRef<Path>) -> Result<SnapshotInfo, SnapshotError> {
@@ -290,5 +345,154 @@ fn check_encoding(found: u8, options: LoadOptions) -> Result<(), SnapshotError> 
             ValueEncoding(found)
         ))),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Clock, ManualClock, PutOptions};
+    use std::time::Duration;
+
+    /// `(key, value, ttl_ns, weight)` of an entry.
+    type Row = (Vec<u8>, Vec<u8>, Option<u64>, u32);
+
+    fn manual_cache(max: usize, shards: usize, max_bytes: Option<u64>) -> (Cache, ManualClock) {
+        let time = ManualClock::new();
+        time.set(Duration::from_secs(1000));
+        let mut builder = Cache::builder(max)
+            .shards(shards)
+            .clock(Clock::manual(&time));
+        if let Some(max_bytes) = max_bytes {
+            builder = builder.max_bytes(max_bytes);
+        }
+        (builder.build().unwrap(), time)
+    }
+
+    /// A cache with `n` entries of every kind: values are 8-byte indices (as handles), some
+    /// with TTLs, weights of their own, one heavier than `heavy`; recency changed by gets.
+    fn source(n: u64, shards: usize, heavy: u32) -> (Cache, ManualClock) {
+        let (cache, time) = manual_cache(10_000, shards, None);
+        for i in 0..n {
+            let options = PutOptions {
+                ttl: (i % 3 == 0).then(|| Duration::from_nanos(1_000 + i * 7)),
+                weight: match i % 4 {
+                    0 => None,
+                    _ if i == n / 2 => Some(heavy),
+                    _ => Some((i % 17) as u32),
+                },
+            };
+            let key = format!("key-{i}");
+            cache.put_with(key, i.to_le_bytes(), options).unwrap();
+            time.advance(Duration::from_nanos(3));
+        }
+        for i in (0..n).step_by(5) {
+            cache.get(format!("key-{i}"));
+        }
+        (cache, time)
+    }
+
+    /// The entries of a snapshot, in file order.
+    fn rows_of_file(bytes: &[u8]) -> Vec<Row> {
+        let reader = SnapshotReader::open(bytes, Some(bytes.len() as u64)).unwrap();
+        let mut rows = Vec::new();
+        reader
+            .read_entries(|head, data| {
+                let (key, value) = data.split_at(head.key_len as usize);
+                rows.push((key.to_vec(), value.to_vec(), head.ttl_ns, head.weight()));
+            })
+            .unwrap();
+        rows
+    }
+
+    fn rows_of_cache(cache: &Cache) -> Vec<Row> {
+        cache.collect_in_file_order(|record, now| {
+            let ttl =
+                (record.deadline != crate::record::NO_DEADLINE).then(|| record.deadline - now);
+            (
+                record.key().to_vec(),
+                record.value().to_vec(),
+                ttl,
+                record.weight(),
+            )
+        })
+    }
+
+    fn file_of(cache: &Cache) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        cache.save_to(&mut bytes, SaveOptions::default()).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn file_order_is_the_order_the_writer_writes() {
+        for shards in [1, 4] {
+            let (cache, time) = source(500, shards, 9);
+            time.advance(Duration::from_nanos(2_000)); // some TTLs have run out
+            let rows = rows_of_cache(&cache);
+            assert!(rows.len() < 500 && rows.len() > 300, "{}", rows.len());
+            assert_eq!(rows, rows_of_file(&file_of(&cache)), "{shards} shards");
+        }
+    }
+
+    #[test]
+    fn load_handles_leaves_what_a_load_of_the_same_entries_leaves() {
+        // The same target cache (one hasher: the same shards) loads the file, then the same
+        // entries as handles: the same entries, order, deadlines and weights, the same counts.
+        let (from, _) = source(300, 1, 1_000);
+        let bytes = file_of(&from);
+        let rows = rows_of_file(&bytes);
+        for shards in [1, 4] {
+            let (target, _) = manual_cache(64, shards, Some(500));
+            let before = target.stats();
+            let info = target
+                .load_from(&bytes[..], LoadOptions::default())
+                .unwrap();
+            let loaded = rows_of_cache(&target);
+            let after_load = target.stats();
+            assert!(loaded.len() < 64 && info.entries_kept as usize == loaded.len());
+
+            let keys: Vec<&[u8]> = rows.iter().map(|r| &r.0[..]).collect();
+            let handles: Vec<u64> = (0..rows.len() as u64).map(|i| i + 1_000_000).collect();
+            let weights: Vec<u32> = rows.iter().map(|r| r.3).collect();
+            let ttls: Vec<Option<u64>> = rows.iter().map(|r| r.2).collect();
+            let mut kept = vec![7u8; rows.len()];
+            let held = target.load_handles(&keys, &handles, &weights, &ttls, &mut kept);
+            let reloaded = rows_of_cache(&target);
+            assert_eq!(held, loaded.len());
+            // Each kept entry holds its handle; the rest are exactly the entries a load drops.
+            let by_handle: Vec<Row> = reloaded
+                .iter()
+                .map(|(k, v, t, w)| {
+                    let handle = u64::from_le_bytes(v[..].try_into().unwrap());
+                    let i = (handle - 1_000_000) as usize;
+                    assert_eq!(kept[i], 1);
+                    (k.clone(), rows[i].1.clone(), *t, *w)
+                })
+                .collect();
+            assert_eq!(by_handle, loaded, "{shards} shards");
+            assert_eq!(kept.iter().filter(|&&k| k == 1).count(), held);
+            assert!(kept.iter().all(|&k| k <= 1));
+            let after = target.stats();
+            assert_eq!(after.inserts - after_load.inserts, held as u64);
+            assert_eq!(after.removals - after_load.removals, held as u64);
+            assert_eq!(after_load.inserts - before.inserts, held as u64);
+            assert_eq!(after.evictions, 0);
+        }
+    }
+
+    #[test]
+    fn load_handles_keeps_the_later_entry_of_a_key_given_twice() {
+        let (target, _) = manual_cache(8, 1, None);
+        let keys: [&[u8]; 3] = [b"a", b"b", b"a"];
+        let mut kept = [9u8; 3];
+        let held = target.load_handles(&keys, &[5, 5, 6], &[1, 1, 1], &[None; 3], &mut kept);
+        assert_eq!((held, kept), (2, [0, 1, 1]));
+        let rows = rows_of_cache(&target);
+        let handles: Vec<(Vec<u8>, u64)> = rows
+            .into_iter()
+            .map(|(k, v, _, _)| (k, u64::from_le_bytes(v[..].try_into().unwrap())))
+            .collect();
+        assert_eq!(handles, [(b"b".to_vec(), 5), (b"a".to_vec(), 6)]);
     }
 }

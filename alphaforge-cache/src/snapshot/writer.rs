@@ -233,6 +233,19 @@ fn entries<'a>(
     }
 }
 
+/// The live entries of `shards` (all locked by the caller) in file order, as
+/// [`write_entries`] writes them.
+pub(crate) fn in_file_order<'a>(
+    shards: &'a [&'a Shard],
+    now: u64,
+) -> impl Iterator<Item = &'a Record> + 'a {
+    let lens: Vec<u64> = shards
+        .iter()
+        .map(|shard| shard.live_records_lru_first(now).count() as u64)
+        .collect();
+    entries(shards, &lens, now)
+}
+
 /// Writes the header and the entries of `shards` (all locked by the caller) at time `now`.
 /// Returns how many entries were written. The caller finishes the writer (after releasing the
 /// locks: what is left is only the buffered tail and the trailer).

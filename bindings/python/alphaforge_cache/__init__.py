@@ -16,13 +16,16 @@ from ._common import (
     MODES,
     CacheClosedError,
     CacheError,
+    Codec,
     EntryTooHeavyError,
     ManualClock,
     SnapshotError,
+    SnapshotInfo,
     Stats,
 )
 from ._decorator import CacheInfo, cached
 from ._fallback import Cache as PythonCache
+from ._snapshot_format import SnapshotFileError
 
 __all__ = [
     "BACKEND",
@@ -32,11 +35,14 @@ __all__ = [
     "CacheClosedError",
     "CacheError",
     "CacheInfo",
+    "Codec",
     "EntryTooHeavyError",
     "ManualClock",
     "NativeCache",
     "PythonCache",
     "SnapshotError",
+    "SnapshotFileError",
+    "SnapshotInfo",
     "Stats",
     "__version__",
     "cached",

@@ -16,6 +16,8 @@ __all__ = [
     "CacheClosedError",
     "EntryTooHeavyError",
     "SnapshotError",
+    "SnapshotInfo",
+    "Codec",
     "Stats",
     "ManualClock",
     "Key",
@@ -66,6 +68,33 @@ class EntryTooHeavyError(CacheError, ValueError):
 
 class SnapshotError(CacheError):
     """A snapshot could not be written or read."""
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """What ``Cache.save`` wrote or ``Cache.load`` read (as the engine's ``SnapshotInfo``)."""
+
+    #: The file's format version.
+    format_major: int
+    format_minor: int
+    #: The value encoding in the header: 0 bytes, 1 pickle, 2 a codec of the application's.
+    value_encoding: int
+    #: The entries in the file.
+    entries: int
+    #: After a load, the entries the cache holds (fewer than ``entries`` when its bounds are
+    #: smaller than the saving cache's); after a save, ``entries``.
+    entries_kept: int
+    #: The file's length in bytes.
+    file_bytes: int
+
+
+class Codec(Protocol):
+    """How an ``"object"`` cache's values become bytes in a snapshot and back: any object with
+    these two methods (the ``pickle`` module is one, and the default)."""
+
+    def dumps(self, obj: Any, /) -> bytes: ...
+
+    def loads(self, data: bytes, /) -> Any: ...
 
 
 @dataclass(frozen=True)

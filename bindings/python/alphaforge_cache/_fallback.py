@@ -25,7 +25,7 @@ from ._common import (
     check_weight,
     seconds_to_nanos,
 )
-from ._shared import CacheBase, Notifications
+from ._shared import CacheBase, Notifications, SavedEntry
 
 _NO_DEADLINE = 2**64 - 1
 _ABSENT: Any = object()
@@ -333,6 +333,60 @@ class Cache(CacheBase):
                 if now < e.deadline
             ]
         return [(key, self._decode(stored), left) for key, stored, left in live]
+
+    def _saved_entries(self) -> List[SavedEntry]:
+        with self._lock:
+            self._begin()
+            now = self._now()
+            return [
+                (key, e.stored, None if e.deadline == _NO_DEADLINE else e.deadline - now, e.weight)
+                for key, e in self._entries.items()
+                if now < e.deadline
+            ]
+
+    def _stages_exactly(self) -> bool:
+        return True  # always one exact LRU
+
+    def _restore(self, entries: List[SavedEntry]) -> int:
+        out = Notifications(self)
+        with self._lock:
+            self._begin()
+            now = self._now()
+            old = self._entries
+            new: "OrderedDict[bytes, _Entry]" = OrderedDict()
+            weight = 0
+            for key, stored, ttl, w in entries:  # staged: distinct keys, within the bounds
+                deadline = _NO_DEADLINE if ttl is None else min(now + ttl, _NO_DEADLINE)
+                new[key] = _Entry(stored, w, deadline)
+                weight += w
+            counters = self._counters
+            for key, entry in reversed(old.items()):  # as clear reports them
+                expired = now >= entry.deadline
+                counters[5 if expired else 6] += 1
+                out.add(key, entry.stored, "expired" if expired else "cleared")
+            self._entries, self._weight = new, weight
+            counters[2] += len(new)
+            # The mirror: into the new entries before out of the old ones, so that a get racing
+            # the load finds a key that both hold.
+            pairs = [(key, e.stored) for key, e in new.items()]
+            deadlines = None
+            if any(e.deadline != _NO_DEADLINE for e in new.values()):
+                deadlines = [
+                    None if e.deadline == _NO_DEADLINE else e.deadline for e in new.values()
+                ]
+            self._mirror_store_all(pairs, deadlines)
+            for key in old:
+                if key not in new:
+                    self._mirror_drop(key)
+            # Bounds lowered since the entries were staged (no lock was held meanwhile).
+            while len(new) > self._max_entries:
+                self._evict_lru(now, out)
+            max_bytes = self._max_bytes
+            while max_bytes is not None and self._weight > max_bytes and new:
+                self._evict_lru(now, out)
+            kept = len(new)
+        out.deliver()
+        return kept
 
     @property
     def max_entries(self) -> int:

@@ -100,7 +100,11 @@ uint64_t afcpy_lookup(afcpy_cache *c, const char *key, size_t key_len, int touch
 uint64_t afcpy_remove(afcpy_cache *c, const char *key, size_t key_len);
 uint64_t afcpy_remaining_ttl(afcpy_cache *c, const char *key, size_t key_len, uint64_t *out);
 afcpy_drained afcpy_snapshot(afcpy_cache *c);
+afcpy_drained afcpy_snapshot_order(afcpy_cache *c);
 afcpy_drained afcpy_expire_keys(afcpy_cache *c);
+uint64_t afcpy_load(afcpy_cache *c, const char *keys, const size_t *key_lens,
+                    const uint64_t *handles, const uint64_t *weights, const uint64_t *ttls_ns,
+                    size_t n, uint8_t *kept);
 uint64_t afcpy_clear(afcpy_cache *c);
 uint64_t afcpy_len(afcpy_cache *c, size_t *out);
 uint64_t afcpy_weight(afcpy_cache *c, uint64_t *out);
@@ -366,27 +370,28 @@ static uint64_t afcpy_remaining_ttl(afcpy_cache *c, const char *key, size_t key_
 }
 
 /* Drains an iterator into the thread's buffer: per entry key_len, value_len, ttl_ns (three
-   uint64), then the key and the value (a handle: 8 bytes). */
-static afcpy_drained afcpy_drain(afc_iter *it, afc_status s) {
+   uint64; a fourth, the weight, when `weights`), then the key and the value (a handle: 8 bytes). */
+static afcpy_drained afcpy_drain_into(afc_iter *it, afc_status s, int weights) {
     afcpy_drained r = {0, 0, NULL, 0};
     afcpy_thread *t = afcpy_me;
-    size_t used = 0, count = 0;
+    size_t used = 0, count = 0, head_len = weights ? 32 : 24;
     while (s == AFC_OK) {
         const uint8_t *k, *v;
         size_t kl, vl;
-        uint64_t ttl;
+        uint64_t ttl, weight = 0;
         afc_status n = afc_iter_next(it, &k, &kl, &v, &vl, &ttl);
         if (n == AFC_NOT_FOUND) break;
+        if (n == AFC_OK && weights) n = afc_iter_weight(it, &weight);
         if (n != AFC_OK) { s = n; break; }
-        if (!afcpy_grow((void **)&t->buf, &t->cap_buf, used + 24 + kl + vl, 1)) {
+        if (!afcpy_grow((void **)&t->buf, &t->cap_buf, used + head_len + kl + vl, 1)) {
             s = AFC_PANIC;
             break;
         }
-        uint64_t head[3] = {kl, vl, ttl};
-        memcpy(t->buf + used, head, 24);
-        memcpy(t->buf + used + 24, k, kl);
-        memcpy(t->buf + used + 24 + kl, v, vl);
-        used += 24 + kl + vl;
+        uint64_t head[4] = {kl, vl, ttl, weight};
+        memcpy(t->buf + used, head, head_len);
+        memcpy(t->buf + used + head_len, k, kl);
+        memcpy(t->buf + used + head_len + kl, v, vl);
+        used += head_len + kl + vl;
         count++;
     }
     afc_iter_free(it);
@@ -397,6 +402,10 @@ static afcpy_drained afcpy_drain(afc_iter *it, afc_status s) {
     return r;
 }
 
+static afcpy_drained afcpy_drain(afc_iter *it, afc_status s) {
+    return afcpy_drain_into(it, s, 0);
+}
+
 static afcpy_drained afcpy_snapshot(afcpy_cache *c) {
     afcpy_drained r = {0, 0, NULL, 0};
     afc_cache *cache = afcpy_enter(c, &r.code);
@@ -404,6 +413,29 @@ static afcpy_drained afcpy_snapshot(afcpy_cache *c) {
     afc_iter *it = NULL;
     afc_status s = afc_iter_new(cache, &it);
     return afcpy_drain(it, s);
+}
+
+/* The live entries in snapshot file order (least recently used first), with their weights. */
+static afcpy_drained afcpy_snapshot_order(afcpy_cache *c) {
+    afcpy_drained r = {0, 0, NULL, 0};
+    afc_cache *cache = afcpy_enter(c, &r.code);
+    if (cache == NULL) return r;
+    afc_iter *it = NULL;
+    afc_status s = afc_snapshot_iter_new(cache, &it);
+    return afcpy_drain_into(it, s, 1);
+}
+
+/* Replaces every entry with the n given ones (a loaded snapshot's, behind new handles): the
+   old entries come back as removals (cleared, or expired); kept[i] says whether handle i was
+   taken. */
+static uint64_t afcpy_load(afcpy_cache *c, const char *keys, const size_t *key_lens,
+                           const uint64_t *handles, const uint64_t *weights,
+                           const uint64_t *ttls_ns, size_t n, uint8_t *kept) {
+    uint64_t fail = 0;
+    afc_cache *cache = afcpy_enter(c, &fail);
+    if (cache == NULL) return fail;
+    return afcpy_leave(afc_cache_load_handles(cache, (const uint8_t *)keys, key_lens, handles,
+                                              weights, ttls_ns, n, kept));
 }
 
 static afcpy_drained afcpy_expire_keys(afcpy_cache *c) {

@@ -27,6 +27,7 @@ import struct
 import sys
 import time
 from functools import partial
+from operator import itemgetter
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ._alphaforge_cache_cffi import ffi, lib  # type: ignore[import-not-found,unused-ignore]
@@ -44,7 +45,7 @@ from ._common import (
     check_weight,
     seconds_to_nanos,
 )
-from ._shared import ABSENT, CacheBase, Notifications
+from ._shared import ABSENT, CacheBase, Notifications, SavedEntry
 
 try:  # the read path in C (absent on PyPy, or when it could not be built): _shared.py otherwise
     from ._reads import Reader as _Reader  # type: ignore[import-not-found,unused-ignore]
@@ -66,8 +67,12 @@ _PAYLOAD = _ONE - 1
 _REMOVED = CAUSES.index("removed")
 _NO_TTL = 2**64 - 1
 _ENTRY = struct.Struct("=QQQ")
+_WEIGHED_ENTRY = struct.Struct("=QQQQ")
 _HANDLE = struct.Struct("<Q")
 _NULL = ffi.NULL
+_FIRST, _SECOND, _THIRD, _FOURTH = (itemgetter(i) for i in range(4))
+#: The per-entry heads of a drained buffer are native integers, the handles little-endian.
+_LITTLE_ENDIAN = sys.byteorder == "little"
 
 _put_call = lib.afcpy_put
 _monotonic_ns = time.monotonic_ns
@@ -215,6 +220,23 @@ class Cache(CacheBase):
             return None
         deadline = now + ttl_nanos
         return None if deadline >= _NO_TTL else deadline
+
+    def _removed_entries(self, code: int) -> List[Tuple[bytes, Any, int]]:
+        """The entries a call removed (lock held), out of the value table but not yet out of
+        the mirror: (key, stored value, cause) in order."""
+        if code & _ONE:
+            items: Any = (code & _PAYLOAD,)
+        elif code & _MANY:
+            listed = lib.afcpy_removals()
+            items = ffi.unpack(listed.items, listed.n)
+        else:
+            return []
+        pop = self._values.pop
+        removed = []
+        for item in items:
+            key, stored = pop(item >> 3)
+            removed.append((key, stored, item & 7))
+        return removed
 
     def _removed(self, code: int, keep: Optional[bytes] = None) -> List[Tuple[bytes, Any, int]]:
         """The entries a call removed (lock held): they leave the value table and the mirror
@@ -518,6 +540,93 @@ class Cache(CacheBase):
             ]
         self._finish(drained.code, removed)
         return [(key, self._decode(stored), left) for key, stored, left in live]
+
+    def _saved_entries(self) -> List[SavedEntry]:
+        with self._lock:
+            self._begin()
+            drained = lib.afcpy_snapshot_order(self._ptr)
+            code = drained.code
+            data = ffi.buffer(drained.data, drained.size)[:] if drained.size else b""
+            removed = self._removed(code)  # none: a snapshot reclaims nothing
+            values = self._values
+            count = int(drained.count)
+            key_len = self._key_len
+            if _LITTLE_ENDIAN and key_len >= 0 and len(data) == count * (40 + key_len):
+                # Every key has one length: every record has one layout, parsed in C.
+                records: Any = struct.iter_unpack(f"<4Q{key_len}sQ", data)
+                entries: List[SavedEntry] = [
+                    (key, values[handle][1], None if ttl == _NO_TTL else ttl, weight)
+                    for _, _, ttl, weight, key, handle in records
+                ]
+            else:
+                entries = []
+                at = 0
+                unpack = _WEIGHED_ENTRY.unpack_from
+                for _ in range(count):
+                    key_len, value_len, ttl, weight = unpack(data, at)
+                    at += 32
+                    key = data[at : at + key_len]
+                    (handle,) = _HANDLE.unpack_from(data, at + key_len)
+                    at += key_len + value_len
+                    entry = (key, values[handle][1], None if ttl == _NO_TTL else ttl, weight)
+                    entries.append(entry)
+        self._finish(code, removed)
+        return entries
+
+    def _stages_exactly(self) -> bool:
+        return self._settings.shards == 1
+
+    def _restore(self, entries: List[SavedEntry]) -> int:
+        n = len(entries)
+        keys = list(map(_FIRST, entries))
+        pairs = list(zip(keys, map(_SECOND, entries)))
+        lengths = list(map(len, keys))
+        key_lens = ffi.new("size_t[]", lengths)
+        weights = ffi.new("uint64_t[]", list(map(_FOURTH, entries)))
+        ttl_list = list(map(_THIRD, entries))
+        timed = ttl_list.count(None) != n
+        ttls = ffi.new("uint64_t[]", [ttl or 0 for ttl in ttl_list] if timed else n)  # 0: none
+        kept = ffi.new("uint8_t[]", n)
+        joined = b"".join(keys)
+        del keys
+        with self._lock:
+            self._begin()
+            first = self._next_handle
+            self._next_handle = first + n
+            handles = ffi.new("uint64_t[]", list(range(first, first + n)))
+            # The mirror's deadlines count from a time read before the engine reads its clock.
+            now = self._now()
+            code = lib.afcpy_load(self._ptr, joined, key_lens, handles, weights, ttls, n, kept)
+            if code & _ERR:
+                removed = self._removed(code)
+                held = 0
+            else:
+                values = self._values
+                taken = ffi.buffer(kept, n)[:]
+                live: Any = range(n) if taken.count(1) == n else [i for i in range(n) if taken[i]]
+                values.update(zip([first + i for i in live], [pairs[i] for i in live]))
+                # The entries the load removed: the old ones (cleared, or expired).
+                removed = self._removed_entries(code)
+                if removed and any(first + i not in values for i in live):
+                    # New entries removed in the same call (a bound lowered meanwhile: not
+                    # possible under this lock, but handled all the same).
+                    live = [i for i in live if first + i in values]
+                live_pairs = pairs if len(live) == n else [pairs[i] for i in live]
+                deadlines = None
+                if timed:
+                    deadlines = [
+                        None if t is None or now + t >= _NO_TTL else now + t
+                        for t in (ttl_list[i] for i in live)
+                    ]
+                self._mirror_store_all(live_pairs, deadlines, set(lengths))
+                if removed:  # out of the old entries after into the new ones
+                    new_keys = {key for key, _ in live_pairs}
+                    for key, _, _ in removed:
+                        if key not in new_keys:
+                            self._mirror_drop(key)
+                held = len(live)
+        self._finish(code, removed)
+        return held
 
     def __len__(self) -> int:
         out = ffi.new("size_t *")

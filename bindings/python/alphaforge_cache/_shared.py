@@ -1,7 +1,8 @@
 """The public interface both backends share, written once on top of a few primitives that each
 backend implements (``_replay``, ``_lookup``, ``_remaining_ttl``, ``_put``, ``_put_many``,
-``_remove``, ``_snapshot``, ``clear``, ``expire``, ``resize``, ``set_max_bytes``, ``__len__``,
-``weight``, ``stats``, ``reset_stats``, ``close``, ``max_entries``, ``max_bytes``).
+``_remove``, ``_snapshot``, ``_saved_entries``, ``_restore``, ``clear``, ``expire``, ``resize``,
+``set_max_bytes``, ``__len__``, ``weight``, ``stats``, ``reset_stats``, ``close``,
+``max_entries``, ``max_bytes``).
 
 Reads are served from a **mirror** without a lock and without crossing into the engine, as in
 Caffeine (``docs/design.md``, "Python reads"): two dicts hold every stored key, ``_mirror`` those
@@ -19,8 +20,10 @@ what makes the lock-free read path safe.
 
 from __future__ import annotations
 
+import os
 import pickle
 import threading
+from collections import OrderedDict
 from collections.abc import MutableMapping
 from itertools import repeat
 from typing import (
@@ -37,7 +40,19 @@ from typing import (
     Union,
 )
 
-from ._common import NANOS, CacheClosedError, Key, Settings, key_bytes
+from . import _snapshot_format as _fmt
+from ._common import (
+    MAX_ENTRY_SIZE,
+    NANOS,
+    CacheClosedError,
+    Codec,
+    Key,
+    Settings,
+    SnapshotError,
+    SnapshotInfo,
+    check_weight,
+    key_bytes,
+)
 
 _MISSING: Any = object()
 _loads = pickle.loads
@@ -100,6 +115,182 @@ def _pair(stored: Any, deadline: int) -> Tuple[Any, int]:
 
 #: Reads buffered before they are replayed into the engine.
 FLUSH_AT = 256
+
+#: An entry as a snapshot holds it: (key, stored value, remaining TTL in nanoseconds or None,
+#: weight), in a save (stored value as the cache keeps it) and in a load (as it will keep it).
+SavedEntry = Tuple[bytes, Any, Optional[int], int]
+
+
+def _pickle_dumps(value: Any) -> bytes:
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _codec_name(codec: Any) -> str:
+    return str(getattr(codec, "__name__", None) or type(codec).__name__)
+
+
+class _SnapshotCodec:
+    """How a cache's values are written to a snapshot and read back: the value encoding of the
+    header, and for an ``"object"`` cache the codec's two functions."""
+
+    __slots__ = ("encoding", "dumps", "loads", "name", "expected")
+
+    def __init__(self, mode: str, codec: Optional[Codec]) -> None:
+        self.dumps: Optional[Callable[[Any], Any]] = None
+        self.loads: Optional[Callable[[bytes], Any]] = None
+        if mode != "object":
+            if codec is not None:
+                raise ValueError(
+                    f"codec is for mode='object': a {mode!r} cache saves its values as they "
+                    "are stored"
+                )
+            self.encoding = _fmt.ENCODING_BYTES if mode == "bytes" else _fmt.ENCODING_PICKLE
+            self.name = mode
+            self.expected = f"a cache in mode {mode!r} loads {mode} snapshots"
+        elif codec is None or codec is pickle:
+            self.encoding = _fmt.ENCODING_PICKLE
+            self.dumps, self.loads, self.name = _pickle_dumps, pickle.loads, "pickle"
+            self.expected = (
+                "a cache in mode 'object' with the default codec loads pickle snapshots "
+                "(value encoding 1)"
+            )
+        else:
+            dumps, loads = getattr(codec, "dumps", None), getattr(codec, "loads", None)
+            if not callable(dumps) or not callable(loads):
+                raise TypeError(
+                    "codec must have dumps(obj) -> bytes and loads(bytes) -> obj (as the pickle "
+                    f"module has), not {type(codec).__name__}"
+                )
+            self.encoding = _fmt.ENCODING_CODEC
+            self.dumps, self.loads, self.name = dumps, loads, _codec_name(codec)
+            self.expected = (
+                "a cache in mode 'object' with a codec of its own loads codec snapshots (value "
+                "encoding 2)"
+            )
+
+    def encode(self, key: bytes, value: Any) -> bytes:
+        """A value's bytes in the file (``SnapshotError`` naming the key if the codec fails)."""
+        if self.dumps is None:
+            data: Any = value
+        else:
+            try:
+                data = self.dumps(value)
+            except Exception as error:  # noqa: BLE001 - any codec failure means "cannot save"
+                raise SnapshotError(
+                    f"cannot save the value of key {key!r}: the {self.name} codec cannot "
+                    f"encode {type(value).__name__} ({type(error).__name__}: {error}); nothing "
+                    "was written"
+                ) from error
+            if type(data) is not bytes:
+                if not isinstance(data, (bytearray, memoryview)):
+                    raise SnapshotError(
+                        f"cannot save the value of key {key!r}: the {self.name} codec returned "
+                        f"{type(data).__name__}, not bytes; nothing was written"
+                    )
+                data = bytes(data)
+        if len(key) + len(data) > MAX_ENTRY_SIZE + 1:
+            raise SnapshotError(
+                f"cannot save the value of key {key!r}: {len(data)} bytes encoded, beyond the "
+                "format's limit for an entry; nothing was written"
+            )
+        return data  # type: ignore[no-any-return]
+
+    def encode_all(self, rows: List[SavedEntry]) -> List[SavedEntry]:
+        """``rows`` with every value encoded (``SnapshotError`` naming the first key whose
+        value the codec cannot encode)."""
+        dumps = self.dumps
+        assert dumps is not None
+        try:
+            encoded = [(key, dumps(obj), ttl, weight) for key, obj, ttl, weight in rows]
+        except Exception:  # noqa: BLE001 - found again below, with its key
+            encoded = []
+        if len(encoded) == len(rows) and all(
+            type(data) is bytes and len(key) + len(data) <= MAX_ENTRY_SIZE + 1
+            for key, data, _, _ in encoded
+        ):
+            return encoded
+        # A value could not be encoded, or not into bytes that fit: entry by entry, to say
+        # which (the one pass above is the common case, at a fraction of the cost).
+        return [(key, self.encode(key, obj), ttl, weight) for key, obj, ttl, weight in rows]
+
+    def decode_failure(self, path: str, index: int, key: bytes, error: Exception) -> SnapshotError:
+        """The error of a value the codec cannot decode."""
+        return SnapshotError(
+            f"snapshot {path}: cannot load the value of key {key!r} (entry {index}): the "
+            f"{self.name} codec cannot decode it ({type(error).__name__}: {error}); the "
+            "cache is unchanged"
+        )
+
+
+class _Staging:
+    """The entries a load keeps, chosen while the file streams in (``add`` each entry).
+
+    With ``exact`` (a cache that is one exact LRU), it keeps what an empty cache with these
+    bounds keeps when the entries are put into it in order, as the engine stages a load: an
+    entry heavier than ``max_bytes`` on its own is skipped, a key put again moves to the end
+    with its new entry, and the least recently used entries leave while a bound is exceeded;
+    memory stays within the bounds however many entries the file has. When the file's entries
+    cannot exceed the bounds (no byte bound, no more entries than ``max_entries``), they are
+    simply collected. Without ``exact`` (several shards, which only the engine can apportion),
+    every entry is kept, in order.
+    """
+
+    __slots__ = ("add", "_lru", "_all", "_exact", "_total", "_max_entries", "_max_bytes")
+
+    def __init__(
+        self, max_entries: int, max_bytes: Optional[int], exact: bool, expected: int
+    ) -> None:
+        self._all: List[SavedEntry] = []
+        self._lru: "Optional[OrderedDict[bytes, SavedEntry]]" = None
+        self._exact = exact
+        self._total = 0
+        self._max_entries = max_entries
+        self._max_bytes = max_bytes
+        self.add: Callable[[SavedEntry], None]
+        if exact and (max_bytes is not None or expected > max_entries):
+            self._lru = OrderedDict()
+            self.add = self._add_lru
+        else:
+            self.add = self._all.append
+
+    def _add_lru(self, entry: SavedEntry) -> None:
+        lru = self._lru
+        assert lru is not None
+        key, weight = entry[0], entry[3]
+        max_bytes = self._max_bytes
+        if max_bytes is not None and weight > max_bytes:
+            return
+        old = lru.pop(key, None)
+        if old is not None:
+            self._total -= old[3]
+        elif len(lru) >= self._max_entries:
+            self._total -= lru.popitem(last=False)[1][3]
+        lru[key] = entry
+        self._total += weight
+        if max_bytes is not None:
+            while self._total > max_bytes and len(lru) > 1:
+                self._total -= lru.popitem(last=False)[1][3]
+
+    def entries(self) -> List[SavedEntry]:
+        """The entries kept, least recently used first."""
+        if self._lru is not None:
+            return list(self._lru.values())
+        entries = self._all
+        if self._exact and len({entry[0] for entry in entries}) != len(entries):
+            # A key given twice (no writer does this): its later entry moves to the end, as
+            # a put would move it (no bound can be exceeded here).
+            lru: "OrderedDict[bytes, SavedEntry]" = OrderedDict()
+            for entry in entries:
+                lru.pop(entry[0], None)
+                lru[entry[0]] = entry
+            return list(lru.values())
+        return entries
+
+    def clear(self) -> None:
+        """Lets go of every entry (after a failure: no decoded value may outlive it)."""
+        self._all.clear()
+        if self._lru is not None:
+            self._lru.clear()
 
 
 class CacheBase(MutableMapping):  # type: ignore[type-arg]
@@ -166,6 +357,24 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
     def _snapshot(self) -> List[Tuple[bytes, Any, Optional[int]]]:
         raise NotImplementedError
 
+    def _saved_entries(self) -> List[SavedEntry]:
+        """The live entries as a snapshot lists them, least recently used first (one atomic
+        view, the TTLs from one reading of the clock): (key, stored value, nanoseconds left or
+        None, weight)."""
+        raise NotImplementedError
+
+    def _stages_exactly(self) -> bool:
+        """Whether ``_Staging`` with the cache's bounds selects exactly the entries a load keeps
+        (the cache is one exact LRU), so that only those need to be held and passed on."""
+        raise NotImplementedError
+
+    def _restore(self, entries: List[SavedEntry]) -> int:
+        """Replaces every entry with ``entries`` (least recently used first, in stored form),
+        atomically, as a clear followed by puts: the old entries are told to ``on_evict`` as
+        cleared (or expired) and counted as removals; the entries that fit count as inserts,
+        those that do not are neither counted nor told. Returns how many entries it holds."""
+        raise NotImplementedError
+
     def close(self) -> None:
         """Releases every entry (``on_evict`` hears them as cleared, or expired); any later use
         raises ``CacheClosedError``. Closing twice is harmless."""
@@ -209,6 +418,47 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
 
     def _key_len_changed(self) -> None:
         """``_key_len`` changed (lock held): a backend that keeps a copy updates it."""
+
+    def _mirror_store_all(
+        self,
+        pairs: List[Tuple[bytes, Any]],
+        deadlines: Optional[List[Optional[int]]],
+        key_lengths: Optional[Iterable[int]] = None,
+    ) -> None:
+        """``_mirror_store`` of many entries, a load's: (key, stored value) pairs and their
+        deadlines (``None`` for the whole list when no entry has one); ``key_lengths``, when
+        known, the lengths of the keys."""
+        if key_lengths is None:
+            key_lengths = {len(key) for key, _ in pairs}
+        before = self._key_len
+        for length in key_lengths:
+            if self._key_len != length:
+                self._key_len = length if self._key_len == -1 else -2
+        if self._key_len != before:
+            self._key_len_changed()
+        mirror, timed = self._mirror, self._timed
+        if deadlines is None and not self._pickled:
+            plain, dated = pairs, []
+        elif self._pickled:
+            plain = []
+            dated = list(zip(pairs, deadlines or repeat(None, len(pairs))))
+        else:
+            assert deadlines is not None
+            plain = [pair for pair, d in zip(pairs, deadlines) if d is None]
+            dated = [(pair, d) for pair, d in zip(pairs, deadlines) if d is not None]
+        if plain:
+            mirror.update(plain)
+            if timed:
+                for key, _ in plain:
+                    timed.pop(key, None)
+        if dated:
+            make = self._timed_entry
+            timed.update(
+                [(key, make(stored, NEVER if d is None else d)) for (key, stored), d in dated]
+            )
+            if mirror:
+                for (key, _), _ in dated:
+                    mirror.pop(key, None)
 
     def _mirror_drop(self, key: Any) -> None:
         """A key's entry left the engine (lock held)."""
@@ -423,6 +673,94 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
                 if self._computing.get(raw) is mine:
                     del self._computing[raw]
             mine.done.set()
+
+    # ----- snapshots ---------------------------------------------------------------------------
+
+    def save(
+        self, path: "Union[str, os.PathLike[str]]", *, codec: Optional[Codec] = None
+    ) -> SnapshotInfo:
+        """Saves every live entry, with its remaining TTL and weight, in recency order, to
+        ``path`` (``docs/snapshot-format.md``): written to a temporary file in the same
+        directory, flushed to disk and renamed over ``path``, so a previous file there stays
+        intact if anything fails. ``"bytes"`` and ``"pickle"`` caches save their stored bytes
+        as they are; an ``"object"`` cache encodes each value with ``codec`` (``dumps``; pickle
+        by default), after the cache's lock is released. ``SnapshotError`` if a value cannot be
+        encoded (naming its key) or the file cannot be written."""
+        how = _SnapshotCodec(self._mode, codec)
+        rows: List[Any] = self._saved_entries()  # bytes and pickle modes: written as they are
+        if how.dumps is not None:
+            rows = how.encode_all(rows)
+        header = _fmt.write(path, rows, value_encoding=how.encoding)
+        del rows
+        return SnapshotInfo(
+            header.format_major,
+            header.format_minor,
+            header.value_encoding,
+            header.entry_count,
+            header.entry_count,
+            header.file_len,
+        )
+
+    def load(
+        self, path: "Union[str, os.PathLike[str]]", *, codec: Optional[Codec] = None
+    ) -> SnapshotInfo:
+        """Replaces the entries with those saved in ``path``, restoring their recency order
+        and remaining TTLs. The whole file is read and checked (and, in ``"object"`` mode,
+        every value decoded with ``codec.loads``) before the cache changes: on any error it is
+        unchanged. The old entries are told to ``on_evict`` as cleared; with smaller bounds
+        than the saving cache's, the most recently used entries that fit are kept. Raises
+        ``SnapshotError`` (``SnapshotFileError`` with a ``kind`` for a bad file, including one
+        whose value encoding does not match this cache's mode)."""
+        how = _SnapshotCodec(self._mode, codec)
+        self._check_open()
+        name = os.fspath(path)
+        max_entries, max_bytes = self.max_entries, self.max_bytes  # type: ignore[attr-defined]
+        getsizeof = self._settings.getsizeof
+        loads = how.loads
+        stored: Any = None
+        staging: Optional[_Staging] = None
+        try:
+            with _fmt.reading(path) as (header, entries):
+                if header.value_encoding != how.encoding:
+                    raise _fmt.SnapshotFileError(
+                        "encoding_mismatch",
+                        f"its values are encoded as {header.encoding_name}; {how.expected}",
+                        path=name,
+                    )
+                staging = _Staging(
+                    max_entries, max_bytes, self._stages_exactly(), header.entry_count
+                )
+                add = staging.add
+                if loads is None:
+                    for key, stored, ttl, weight in entries:  # the file's weights, as the engine
+                        add(
+                            (key, stored, ttl, len(key) + len(stored) if weight is None else weight)
+                        )
+                else:
+                    for index, (key, stored, ttl, _) in enumerate(entries, 1):
+                        try:
+                            stored = loads(stored)
+                        except Exception as error:  # noqa: BLE001 - any codec failure
+                            raise how.decode_failure(name, index, key, error) from error
+                        # A new object, weighed as a put weighs it (getsizeof, or 1).
+                        weight = 1 if getsizeof is None else check_weight(getsizeof(stored))
+                        add((key, stored, ttl, weight))
+                stored = None
+            kept = self._restore(staging.entries())
+        finally:
+            # Nothing read from the file stays referenced from here (a failed load leaves no
+            # decoded value alive through this frame).
+            stored = None
+            if staging is not None:
+                staging.clear()
+        return SnapshotInfo(
+            header.format_major,
+            header.format_minor,
+            header.value_encoding,
+            header.entry_count,
+            kept,
+            header.file_len,
+        )
 
     # ----- views -------------------------------------------------------------------------------
 

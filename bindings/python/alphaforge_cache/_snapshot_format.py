@@ -11,12 +11,15 @@ and a reader gets them back in that order, after the whole file has been checked
   CRC-32 checksums) and raise :class:`SnapshotFileError` on the first problem. Nothing is
   allocated from a length field alone: reads are bounded by the file's real length.
 - :class:`Reader` streams the entries of a large file (for ``inspect``); its entries may be
-  trusted only once iteration has finished without an error.
+  trusted only once iteration has finished without an error. :func:`reading` opens a file for
+  that, with errors that name it (``Cache.load`` streams through it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import functools
 import itertools
 import os
 import stat
@@ -41,6 +44,7 @@ __all__ = [
     "write",
     "write_to",
     "read",
+    "reading",
     "verify",
 ]
 
@@ -95,6 +99,10 @@ class Entry(NamedTuple):
     def effective_weight(self) -> int:
         """The weight the entry counts for."""
         return len(self.key) + len(self.value) if self.weight is None else self.weight
+
+
+#: ``Entry`` from a 4-tuple in one C call (``Entry(...)`` runs a Python-level ``__new__``).
+_new_entry = functools.partial(tuple.__new__, Entry)
 
 
 class Header(NamedTuple):
@@ -220,26 +228,54 @@ def write_to(stream: IO[bytes], entries: Sequence[Entry], *, value_encoding: int
     """
     if not isinstance(value_encoding, int) or not 0 <= value_encoding <= 255:
         raise ValueError("value_encoding must be an int in 0..255")
-    checked = [_check_entry(i + 1, Entry(*e)) for i, e in enumerate(entries)]
+    checked: List[Tuple[bytes, bytes, Optional[int], Optional[int]]] = []
+    append = checked.append
     body_len = 0
-    for key, value, ttl_ns, weight in checked:
-        body_len += _ENTRY_FIXED_LEN + len(key) + len(value)
+    limit = _MAX_ENTRY_SIZE
+    for i, e in enumerate(entries):
+        if type(e) is not Entry and len(e) != 4:
+            e = Entry(*e)
+        key, value, ttl_ns, weight = e
+        size = len(key) + len(value)
+        # The common entries (plain bytes, within the limits; no TTL or an int one; the
+        # default weight, or an int one) are checked here, inline; the rest by _check_entry.
+        if type(key) is bytes and type(value) is bytes and size <= limit:
+            if ttl_ns is None and (weight is None or (type(weight) is int and weight == size)):
+                append((key, value, None, None))
+                body_len += _ENTRY_FIXED_LEN + size
+                continue
+            if (ttl_ns is None or (type(ttl_ns) is int and 0 < ttl_ns <= _MAX_U64)) and (
+                weight is None or (type(weight) is int and 0 <= weight <= limit)
+            ):
+                if weight == size:
+                    weight = None
+                append((key, value, ttl_ns, weight))
+                body_len += _ENTRY_FIXED_LEN + size
+                body_len += (0 if ttl_ns is None else 8) + (0 if weight is None else 4)
+                continue
+        key, value, ttl_ns, weight = _check_entry(i + 1, Entry(key, value, ttl_ns, weight))
         body_len += (0 if ttl_ns is None else 8) + (0 if weight is None else 4)
+        append((key, value, ttl_ns, weight))
+        body_len += _ENTRY_FIXED_LEN + size
     header = _encode_header(value_encoding, len(checked), body_len)
     crc = zlib.crc32(header)
     stream.write(header)
     pieces: List[bytes] = []
     pending = 0
     pack_fixed, pack_u64, pack_u32 = _ENTRY_FIXED.pack, _U64.pack, _U32.pack
+    add = pieces.append
     for key, value, ttl_ns, weight in checked:
-        flags = (0 if ttl_ns is None else _HAS_TTL) | (0 if weight is None else _HAS_WEIGHT)
-        pieces.append(pack_fixed(flags, len(key), len(value)))
-        if ttl_ns is not None:
-            pieces.append(pack_u64(ttl_ns))
-        if weight is not None:
-            pieces.append(pack_u32(weight))
-        pieces.append(key)
-        pieces.append(value)
+        if ttl_ns is None and weight is None:
+            add(pack_fixed(0, len(key), len(value)))
+        else:
+            flags = (0 if ttl_ns is None else _HAS_TTL) | (0 if weight is None else _HAS_WEIGHT)
+            add(pack_fixed(flags, len(key), len(value)))
+            if ttl_ns is not None:
+                add(pack_u64(ttl_ns))
+            if weight is not None:
+                add(pack_u32(weight))
+        add(key)
+        add(value)
         pending += 21 + len(key) + len(value)
         if pending >= _CHUNK:
             chunk = b"".join(pieces)
@@ -530,7 +566,52 @@ class Reader:
         def corrupt(at: int, what: str, detail: str) -> SnapshotFileError:
             return SnapshotFileError("corrupt", f"{what}: {detail}", offset=at)
 
+        # The fast path: an entry whose bytes are all buffered and pass every check is parsed
+        # in place. Anything else (a buffer to refill, a field to refuse) goes through the
+        # general path below, which reads it again from the same place and says what is wrong.
+        unpack_from, unpack_u64_from, unpack_u32_from = (
+            _ENTRY_FIXED.unpack_from,
+            _U64.unpack_from,
+            _U32.unpack_from,
+        )
+        limit = _MAX_ENTRY_SIZE
+        new_entry = _new_entry
+        buf, pos = inp._buf, inp._pos
+        base = inp.offset - pos  # the file offset of buf[0]
+        fast_end = min(len(buf), body_end - base)  # where buffered body bytes end
         for index in range(1, count + 1):
+            if pos + _ENTRY_FIXED_LEN <= fast_end:
+                flags, key_len, value_len = unpack_from(buf, pos)
+                at = pos + _ENTRY_FIXED_LEN
+                size = key_len + value_len
+                if flags == 0:
+                    if at + size <= fast_end and key_len <= limit and size <= limit:
+                        pos = at + size
+                        yield new_entry(
+                            (buf[at : at + key_len], buf[at + key_len : pos], None, None)
+                        )
+                        continue
+                elif not flags & ~(_HAS_TTL | _HAS_WEIGHT):
+                    has_ttl, has_weight = flags & _HAS_TTL, flags & _HAS_WEIGHT
+                    end = at + (8 if has_ttl else 0) + (4 if has_weight else 0) + size
+                    if end <= fast_end and key_len <= limit and size <= limit + 1:
+                        fast_ttl = fast_weight = None
+                        if has_ttl:
+                            (fast_ttl,) = unpack_u64_from(buf, at)
+                            at += 8
+                        if has_weight:
+                            (fast_weight,) = unpack_u32_from(buf, at)
+                            at += 4
+                        if (
+                            fast_ttl != 0
+                            and (size if fast_weight is None else fast_weight) <= limit
+                        ):
+                            pos = end
+                            key = buf[at : at + key_len]
+                            yield new_entry((key, buf[at + key_len : end], fast_ttl, fast_weight))
+                            continue
+            inp._pos = pos  # the general path takes over from here
+            inp.offset = base + pos
             start = inp.offset
             if start + _ENTRY_FIXED_LEN > body_end:
                 raise SnapshotFileError(
@@ -590,6 +671,11 @@ class Reader:
             if data is None:
                 raise truncated(data_start, what)
             yield Entry(data[:key_len], data[key_len:], ttl_ns, weight)
+            buf, pos = inp._buf, inp._pos
+            base = inp.offset - pos
+            fast_end = min(len(buf), body_end - base)
+        inp._pos = pos
+        inp.offset = base + pos
         if inp.offset != body_end:
             raise SnapshotFileError(
                 "corrupt",
@@ -632,6 +718,39 @@ def _open(path: _Path) -> Tuple[IO[bytes], Optional[int], str]:
             "cannot open", IsADirectoryError(errno.EISDIR, "the path is a directory"), name
         )
     return stream, (st.st_size if stat.S_ISREG(st.st_mode) else None), name
+
+
+def _named(entries: Iterator[Entry], name: str) -> Iterator[Entry]:
+    """``entries``, with the reader's errors naming the file (and only the reader's: an
+    exception raised by the code consuming the entries is not touched)."""
+    while True:
+        try:
+            entry = next(entries)
+        except StopIteration:
+            return
+        except SnapshotFileError as e:
+            raise e.with_path(name) from None
+        except OSError as e:
+            raise _io_error("cannot read the snapshot", e, name) from e
+        yield entry
+
+
+@contextlib.contextmanager
+def reading(path: _Path) -> Iterator[Tuple[Header, Iterator[Entry]]]:
+    """Opens the snapshot at ``path`` for streaming: ``with reading(path) as (header, entries)``
+    gives its header (checked) and an iterator over its entries, least recently used first;
+    the file is closed when the block ends. Every error names the file. As with
+    :class:`Reader`, the entries may be trusted only once the iterator has ended without an
+    error (that is when the trailer checksum has been checked)."""
+    stream, file_len, name = _open(path)
+    with stream:
+        try:
+            reader = Reader(stream, file_len)
+        except SnapshotFileError as e:
+            raise e.with_path(name) from None
+        except OSError as e:
+            raise _io_error("cannot read the snapshot", e, name) from e
+        yield reader.header, _named(iter(reader), name)
 
 
 def read(path: _Path, *, expect_encoding: Optional[int] = None) -> Tuple[Header, List[Entry]]:

@@ -1,0 +1,199 @@
+"""Python ``Cache.save`` / ``Cache.load`` of 1M entries (16-byte keys, 64-byte values) on both
+backends, next to the time the same Python process takes to write (or read) the same number of
+bytes as one sequential file, and next to the Rust engine's own save and load measured in the
+same run (``benches/rust/src/bin/snapshot.rs``, run first as a child process).
+
+    python benchmarks/snapshot_python.py [--entries N] [--rounds R] [--dir DIR] [--no-rust]
+        [--modes bytes,object]
+
+For each backend and mode, one cache of room for 1.25x the entries is filled once (``put_many``
+in batches; not timed); then each round times, alternately:
+
+- save: ``Cache.save(path)`` (the entries read under the cache's lock, encoded when the mode
+  needs it, written through ``_snapshot_format.write``: temporary file, fsync, rename,
+  directory fsync). Baseline: the same number of bytes written in 1 MiB writes, then fsync.
+- load: ``Cache.load(path)`` into a fresh cache of the same configuration (read, checked,
+  decoded, staged, handed to the backend). Baseline: the file read in 1 MiB reads into one
+  reused buffer (``readinto``), from the page cache.
+
+Medians over the rounds are printed as a Markdown table. ``bytes`` mode is the format's own cost;
+``object`` mode adds one pickle per value (the default codec). The garbage collector is off
+while timing (the loaded cache's objects would otherwise trigger full collections).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import re
+import shutil
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "bindings", "python"))
+
+import alphaforge_cache  # noqa: E402
+
+VALUE = b"\xa5" * 64
+BLOCK = 1 << 20
+
+
+def make_keys(n: int) -> List[bytes]:
+    """16-byte keys: a mixed 64-bit prefix (as the Rust benchmark's keys) and the index."""
+    pack = struct.Struct("<QQ").pack
+    mask = (1 << 64) - 1
+    return [pack((i * 0x9E3779B97F4A7C15 ^ 0x5DEECE66D1CE4E5B) & mask, i) for i in range(n)]
+
+
+def write_plain(path: str, length: int) -> float:
+    block = b"\x5a" * BLOCK
+    start = time.perf_counter()
+    with open(path, "wb") as f:
+        left = length
+        while left > 0:
+            n = min(left, BLOCK)
+            f.write(block[:n] if n < BLOCK else block)
+            left -= n
+        f.flush()
+        os.fsync(f.fileno())
+    return time.perf_counter() - start
+
+
+def read_plain(path: str) -> Tuple[float, int]:
+    buf = bytearray(BLOCK)
+    view = memoryview(buf)
+    total = 0
+    start = time.perf_counter()
+    with open(path, "rb", buffering=0) as f:
+        while True:
+            n = f.readinto(view)
+            if not n:
+                break
+            total += n
+    return time.perf_counter() - start, total
+
+
+def timed(fn: Callable[[], Any]) -> Tuple[float, Any]:
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def run_rust(rounds: int, directory: str) -> Optional[str]:
+    """The Rust snapshot benchmark's table of medians, or None if it cannot be run."""
+    command = [
+        "cargo",
+        "run",
+        "--quiet",
+        "--release",
+        "-p",
+        "alphaforge-cache-bench",
+        "--bin",
+        "snapshot",
+        "--",
+        str(rounds),
+        directory,
+    ]
+    try:
+        done = subprocess.run(
+            command, cwd=ROOT, capture_output=True, text=True, timeout=3600, check=True
+        )
+    except (OSError, subprocess.SubprocessError) as error:
+        print(f"(the Rust benchmark could not run: {error})", file=sys.stderr)
+        return None
+    out = done.stdout
+    table = out[out.index("medians of") :] if "medians of" in out else out
+    return table.strip()
+
+
+def bench(
+    backend: Any, mode: str, keys: List[bytes], rounds: int, directory: str
+) -> Dict[str, float]:
+    n = len(keys)
+    room = n * 5 // 4
+    values: List[Any] = [VALUE] * n  # object mode: each a bytes object, pickled on save
+    cache = backend(room, mode=mode)
+    for i in range(0, n, 10_000):
+        cache.put_many(list(zip(keys[i : i + 10_000], values[i : i + 10_000])))
+    assert len(cache) == n
+    path = os.path.join(directory, f"{backend.backend}-{mode}.afcs")
+    plain = os.path.join(directory, "plain.bin")
+    info = cache.save(path)
+    size = info.file_bytes
+    samples: Dict[str, List[float]] = {"save": [], "write": [], "load": [], "read": []}
+    for round_ in range(rounds):
+        gc.disable()
+        try:
+            took, _ = timed(lambda: cache.save(path))
+            samples["save"].append(took)
+            samples["write"].append(write_plain(plain, size))
+            target = backend(room, mode=mode)
+            start = time.perf_counter()
+            loaded = target.load(path)
+            samples["load"].append(time.perf_counter() - start)
+            assert loaded.entries_kept == n
+            took, total = read_plain(path)
+            assert total == size
+            samples["read"].append(took)
+            target.close()
+        finally:
+            gc.enable()
+        gc.collect()
+        print(
+            f"  {backend.backend}/{mode} round {round_}: "
+            + ", ".join(f"{k} {v[-1] * 1e3:.1f} ms" for k, v in samples.items()),
+            file=sys.stderr,
+        )
+    cache.close()
+    medians = {k: statistics.median(v) for k, v in samples.items()}
+    medians["bytes"] = size
+    return medians
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--dir", default=None, help="where the files go (default: a temp dir)")
+    parser.add_argument("--no-rust", action="store_true", help="skip the Rust benchmark")
+    parser.add_argument("--modes", default="bytes,object")
+    args = parser.parse_args()
+    directory = tempfile.mkdtemp(prefix="afc-pysnap-bench-", dir=args.dir)
+    try:
+        rust = None if args.no_rust else run_rust(args.rounds, directory)
+        keys = make_keys(args.entries)
+        backends = [alphaforge_cache.NativeCache, alphaforge_cache.PythonCache]
+        rows = []
+        for backend in backends:
+            if backend is None:
+                continue
+            for mode in args.modes.split(","):
+                m = bench(backend, mode, keys, args.rounds, directory)
+                rows.append((backend.backend, mode, m))
+        print(f"Python {sys.version.split()[0]}, {args.entries} entries, medians of {args.rounds}")
+        print("| backend | mode | file bytes | save | write+fsync | ratio | load | read | ratio |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for name, mode, m in rows:
+            print(
+                f"| {name} | {mode} | {int(m['bytes']):,} | {m['save'] * 1e3:.0f} ms "
+                f"| {m['write'] * 1e3:.0f} ms | {m['save'] / m['write']:.1f}x "
+                f"| {m['load'] * 1e3:.0f} ms | {m['read'] * 1e3:.1f} ms "
+                f"| {m['load'] / m['read']:.0f}x |"
+            )
+        if rust is not None:
+            print("\nRust engine, same run (benches/rust/src/bin/snapshot.rs):")
+            print(re.sub(r"\n\s*\n", "\n", rust))
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
