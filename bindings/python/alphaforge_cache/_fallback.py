@@ -8,22 +8,17 @@ the mirror without the lock, and replayed into the ``OrderedDict`` in batches.
 
 from __future__ import annotations
 
-import pickle
 import time
 from collections import OrderedDict, deque
 from typing import Any, Callable, List, Optional, Tuple
 
 from ._common import (
     MAX_CLOCK_NANOS,
-    MAX_ENTRY_SIZE,
-    EntryTooHeavyError,
     ManualClock,
     Stats,
     check_int,
     check_resize,
     check_settings,
-    check_weight,
-    seconds_to_nanos,
 )
 from ._shared import CacheBase, Notifications, SavedEntry
 
@@ -69,7 +64,6 @@ class Cache(CacheBase):
         # The fallback is one exact LRU whatever the shard count; the count is kept so that
         # resize accepts and refuses exactly what the engine does.
         self._shards = settings.shards
-        self._max_bytes = settings.max_bytes
         self._weight = 0
         self._origin = time.monotonic_ns()
         self._counters = [0] * 7  # hits misses inserts updates evictions expirations removals
@@ -81,41 +75,6 @@ class Cache(CacheBase):
         if timer is not None:
             return min(timer._nanos, MAX_CLOCK_NANOS)
         return time.monotonic_ns() - self._origin
-
-    def _encode(self, value: Any) -> Tuple[Any, int]:
-        """The stored form of a value and its weight without the key."""
-        mode = self._mode
-        if mode == "bytes":
-            if not isinstance(value, (bytes, bytearray, memoryview)):
-                raise TypeError(
-                    f"a bytes cache stores bytes-like values, not {type(value).__name__}"
-                )
-            data = bytes(value)
-            return data, len(data)
-        if mode == "pickle":
-            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-            return data, len(data)
-        getsizeof = self._settings.getsizeof
-        return value, (1 if getsizeof is None else check_weight(getsizeof(value)))
-
-    def _admit(
-        self, key: bytes, value: Any, ttl: Optional[float]
-    ) -> Tuple[Any, int, Optional[int]]:
-        """Encodes and checks an entry (no lock held: encoding may run user code)."""
-        stored, weight = self._encode(value)
-        if len(key) > MAX_ENTRY_SIZE:
-            raise ValueError(f"key of {len(key)} bytes exceeds the limit of {MAX_ENTRY_SIZE}")
-        if self._mode != "object":
-            weight += len(key)
-        if weight > MAX_ENTRY_SIZE:
-            raise ValueError(f"entry weight {weight} exceeds the limit of {MAX_ENTRY_SIZE}")
-        max_bytes = self._max_bytes
-        if max_bytes is not None and weight > max_bytes:
-            raise EntryTooHeavyError(
-                f"entry weight {weight} exceeds max_bytes {max_bytes}; the cache is unchanged"
-            )
-        ttl_nanos = self._settings.ttl_nanos if ttl is None else seconds_to_nanos(ttl, "ttl")
-        return stored, weight, ttl_nanos
 
     # ----- under the lock ----------------------------------------------------------------------
 

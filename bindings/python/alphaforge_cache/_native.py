@@ -22,7 +22,6 @@ engine, which decides).
 
 from __future__ import annotations
 
-import pickle
 import struct
 import sys
 import time
@@ -42,8 +41,6 @@ from ._common import (
     Stats,
     check_int,
     check_settings,
-    check_weight,
-    seconds_to_nanos,
 )
 from ._shared import ABSENT, CacheBase, Notifications, SavedEntry
 
@@ -143,7 +140,6 @@ class Cache(CacheBase):
         )
         super().__init__(settings)
         self._max_entries = settings.max_entries
-        self._max_bytes = settings.max_bytes
         self._timer = timer
         # handle -> (key, stored value): the values of the engine's entries.
         self._values: Dict[int, Tuple[bytes, Any]] = {}
@@ -241,21 +237,11 @@ class Cache(CacheBase):
     def _removed(self, code: int, keep: Optional[bytes] = None) -> List[Tuple[bytes, Any, int]]:
         """The entries a call removed (lock held): they leave the value table and the mirror
         (except ``keep``, the key a put is storing). (key, stored value, cause) in order."""
-        if code & _ONE:
-            items: Any = (code & _PAYLOAD,)
-        elif code & _MANY:
-            listed = lib.afcpy_removals()
-            items = ffi.unpack(listed.items, listed.n)
-        else:
-            return []
-        values = self._values
+        removed = self._removed_entries(code)
         drop = self._mirror_drop
-        removed = []
-        for item in items:
-            key, stored = values.pop(item >> 3)
+        for key, _, _ in removed:
             if key != keep:
                 drop(key)
-            removed.append((key, stored, item & 7))
         return removed
 
     def _notify(self, removed: List[Tuple[bytes, Any, int]]) -> None:
@@ -341,38 +327,6 @@ class Cache(CacheBase):
         return True, None if left == _NO_TTL else left
 
     # ----- writes ------------------------------------------------------------------------------
-
-    def _admit(
-        self, key: bytes, value: Any, ttl: Optional[float]
-    ) -> Tuple[Any, int, Optional[int]]:
-        """The stored form, weight and TTL (nanoseconds, or None) of an entry, checked as the
-        fallback checks it (no lock held: encoding may run user code)."""
-        mode = self._mode
-        if mode == "bytes":
-            if type(value) is not bytes:
-                if not isinstance(value, (bytes, bytearray, memoryview)):
-                    raise TypeError(
-                        f"a bytes cache stores bytes-like values, not {type(value).__name__}"
-                    )
-                value = bytes(value)
-            stored, weight = value, len(value) + len(key)
-        elif mode == "pickle":
-            stored = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-            weight = len(stored) + len(key)
-        else:
-            getsizeof = self._settings.getsizeof
-            stored, weight = value, (1 if getsizeof is None else check_weight(getsizeof(value)))
-        if len(key) > MAX_ENTRY_SIZE:
-            raise ValueError(f"key of {len(key)} bytes exceeds the limit of {MAX_ENTRY_SIZE}")
-        if weight > MAX_ENTRY_SIZE:
-            raise ValueError(f"entry weight {weight} exceeds the limit of {MAX_ENTRY_SIZE}")
-        max_bytes = self._max_bytes
-        if max_bytes is not None and weight > max_bytes:
-            raise EntryTooHeavyError(
-                f"entry weight {weight} exceeds max_bytes {max_bytes}; the cache is unchanged"
-            )
-        ttl_nanos = self._settings.ttl_nanos if ttl is None else seconds_to_nanos(ttl, "ttl")
-        return stored, weight, ttl_nanos
 
     def _put(self, key: bytes, value: Any, ttl: Optional[float]) -> None:
         if self._plain_objects and ttl is None:  # object mode, weight 1, no byte bound

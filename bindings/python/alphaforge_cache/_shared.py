@@ -46,12 +46,14 @@ from ._common import (
     NANOS,
     CacheClosedError,
     Codec,
+    EntryTooHeavyError,
     Key,
     Settings,
     SnapshotError,
     SnapshotInfo,
     check_weight,
     key_bytes,
+    seconds_to_nanos,
 )
 
 _MISSING: Any = object()
@@ -301,6 +303,7 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._mode = settings.mode
+        self._max_bytes = settings.max_bytes  # changed by set_max_bytes
         self._pickled = settings.mode == "pickle"
         self._on_evict = settings.on_evict
         self._computing: Dict[bytes, _Computation] = {}
@@ -336,6 +339,38 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
 
     def _decode(self, stored: Any) -> Any:
         return _loads(stored) if self._pickled else stored
+
+    def _admit(
+        self, key: bytes, value: Any, ttl: Optional[float]
+    ) -> Tuple[Any, int, Optional[int]]:
+        """The stored form, weight and TTL (nanoseconds, or None) of an entry, checked alike on
+        both backends (no lock held: encoding may run user code)."""
+        mode = self._mode
+        if mode == "bytes":
+            if type(value) is not bytes:
+                if not isinstance(value, (bytes, bytearray, memoryview)):
+                    raise TypeError(
+                        f"a bytes cache stores bytes-like values, not {type(value).__name__}"
+                    )
+                value = bytes(value)
+            stored, weight = value, len(value) + len(key)
+        elif mode == "pickle":
+            stored = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+            weight = len(stored) + len(key)
+        else:
+            getsizeof = self._settings.getsizeof
+            stored, weight = value, (1 if getsizeof is None else check_weight(getsizeof(value)))
+        if len(key) > MAX_ENTRY_SIZE:
+            raise ValueError(f"key of {len(key)} bytes exceeds the limit of {MAX_ENTRY_SIZE}")
+        if weight > MAX_ENTRY_SIZE:
+            raise ValueError(f"entry weight {weight} exceeds the limit of {MAX_ENTRY_SIZE}")
+        max_bytes = self._max_bytes
+        if max_bytes is not None and weight > max_bytes:
+            raise EntryTooHeavyError(
+                f"entry weight {weight} exceeds max_bytes {max_bytes}; the cache is unchanged"
+            )
+        ttl_nanos = self._settings.ttl_nanos if ttl is None else seconds_to_nanos(ttl, "ttl")
+        return stored, weight, ttl_nanos
 
     def _lookup(self, key: bytes, touch: bool) -> Tuple[bool, Any]:
         """A read decided by the engine (the read buffer is flushed first): (found, the stored
