@@ -78,12 +78,6 @@ class Cache(CacheBase):
 
     # ----- under the lock ----------------------------------------------------------------------
 
-    def _begin(self) -> None:
-        """Starts a locked operation: the cache must be open; buffered reads are replayed."""
-        self._check_open()
-        if self._reads or self._misses:
-            self._replay(*self._take_reads())
-
     def _replay(self, keys: List[Any], misses: int) -> None:
         entries = self._entries
         try:

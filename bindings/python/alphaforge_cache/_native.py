@@ -271,26 +271,14 @@ class Cache(CacheBase):
         if self._reader is not None:
             self._reader.set_key_len(self._key_len)
 
-    def _begin(self) -> None:
-        """Starts a locked operation: the cache must be open; buffered reads are replayed."""
-        self._check_open()
-        if self._reads or self._misses:
-            self._drain_reads()
-
     def _drain_reads(self) -> None:
-        """Replays the read buffer (lock held): through the C read path when it can (the GIL
-        kept), else through cffi."""
+        """Through the C read path when it can (the GIL kept), else through cffi."""
         reader = self._reader
         code = None if reader is None else reader.replay(self._key_len)
         if code is None:
             self._replay(*self._take_reads())
         elif code & _ERR:
             raise _error(code & 0xFFFFFFFF)
-
-    def _flush(self) -> None:
-        with self._lock:
-            if self._reads or self._misses:
-                self._drain_reads()
 
     def _replay(self, keys: List[Any], misses: int) -> None:
         joined, lens, key_len = self._pack(keys)

@@ -430,18 +430,27 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
             del misses[:m]
         return keys, m
 
+    def _drain_reads(self) -> None:
+        """Replays the read buffer into the engine (lock held)."""
+        self._replay(*self._take_reads())
+
     def _flush(self) -> None:
         """Replays the read buffer into the engine."""
         with self._lock:
             if self._reads or self._misses:
-                self._replay(*self._take_reads())
+                self._drain_reads()
+
+    def _begin(self) -> None:
+        """Starts a locked operation: the cache must be open; buffered reads are replayed."""
+        self._check_open()
+        if self._reads or self._misses:
+            self._drain_reads()
 
     def _mirror_store(self, key: bytes, stored: Any, deadline: Optional[int]) -> None:
         """A key's entry as stored in the engine (lock held)."""
         # The key length first: a flush must never see a key of a length it does not know of.
         if self._key_len != len(key):
-            self._key_len = len(key) if self._key_len == -1 else -2
-            self._key_len_changed()
+            self._note_key_lengths((len(key),))
         # Into the new place before out of the old one: a concurrent get sees one of the two.
         if deadline is None and not self._pickled:
             self._mirror[key] = stored
@@ -450,6 +459,17 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         else:
             self._timed[key] = self._timed_entry(stored, NEVER if deadline is None else deadline)
             self._mirror.pop(key, None)
+
+    def _note_key_lengths(self, lengths: Iterable[int]) -> None:
+        """Stored keys of these lengths (lock held): ``_key_len`` follows, and a backend that
+        keeps a copy of it hears of a change."""
+        before = key_len = self._key_len
+        for length in lengths:
+            if key_len != length:
+                key_len = length if key_len == -1 else -2
+        if key_len != before:
+            self._key_len = key_len
+            self._key_len_changed()
 
     def _key_len_changed(self) -> None:
         """``_key_len`` changed (lock held): a backend that keeps a copy updates it."""
@@ -465,12 +485,7 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         known, the lengths of the keys."""
         if key_lengths is None:
             key_lengths = {len(key) for key, _ in pairs}
-        before = self._key_len
-        for length in key_lengths:
-            if self._key_len != length:
-                self._key_len = length if self._key_len == -1 else -2
-        if self._key_len != before:
-            self._key_len_changed()
+        self._note_key_lengths(key_lengths)
         mirror, timed = self._mirror, self._timed
         if deadlines is None and not self._pickled:
             plain, dated = pairs, []
