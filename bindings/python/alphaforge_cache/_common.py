@@ -121,8 +121,6 @@ class Stats:
 class ClockBacking(Protocol):
     """A native clock behind a ``ManualClock`` (the engine's ``afc_clock``)."""
 
-    def now_nanos(self) -> int: ...
-
     def set_nanos(self, nanos: int) -> None: ...
 
 

@@ -79,7 +79,6 @@ uint32_t afc_abi_version(void);
 int afc_clock_new(uint64_t start_ns, afc_clock **out);
 void afc_clock_free(afc_clock *clock);
 int afc_clock_set(const afc_clock *clock, uint64_t now_ns);
-int afc_clock_now(const afc_clock *clock, uint64_t *out_ns);
 
 int afcpy_open(uint64_t max_entries, uint64_t max_bytes, uint64_t ttl_ns, uint32_t shards,
                afc_clock *clock, afcpy_cache **out);

@@ -106,11 +106,6 @@ class _NativeClock:
             raise _error(status)
         self.ptr = ffi.gc(out[0], lib.afc_clock_free)
 
-    def now_nanos(self) -> int:
-        out = ffi.new("uint64_t *")
-        lib.afc_clock_now(self.ptr, out)
-        return int(out[0])
-
     def set_nanos(self, nanos: int) -> None:
         lib.afc_clock_set(self.ptr, min(nanos, 2**64 - 1))
 
