@@ -181,6 +181,8 @@ class Cache(CacheBase):
             self.get = self._reader.get  # type: ignore[method-assign]
             self._timed_entry = _TimedEntry
             self._getitem = self._reader.getitem
+            self._dated_in_mirror = True
+            self._lower_horizon = self._reader.lower_horizon
 
     if _Reader is not None:
 

@@ -5,7 +5,10 @@
  * A Reader serves a cache's gets from its mirror (a dict: key -> value, and a dict of entries with
  * deadlines: key -> (value, deadline)) without a lock and without crossing into the engine: it
  * looks the key up, checks the deadline against the cache's clock, appends the key to the read
- * buffer (a list the cache replays into the engine in batches), and returns the value. Anything
+ * buffer (a list the cache replays into the engine in batches), and returns the value. An entry
+ * with a deadline is in both dicts; the mirror serves it without looking at the deadline while
+ * the clock is before the Reader's horizon, a time no deadline in the mirror precedes (one clock
+ * reading per get instead of a second lookup and an entry object per get). Anything
  * else (a key the mirror does not hold, an expired or pickled entry, another key type) is handed
  * back to Python. The GIL is held throughout, so one get is one atomic step for the other
  * threads. Built against the stable ABI of CPython 3.8 (one binary for every version).
@@ -158,7 +161,16 @@ typedef struct {
     size_t scratch_cap;
     Py_ssize_t key_len; /* CacheBase._key_len, kept in step by Python (set_key_len) */
     int closed;         /* set by Python when the cache closes (set_closed) */
+    /* No deadline of an entry in `mirror` is earlier than this (NO_HORIZON: none has one).
+       Entries with a deadline are in `mirror` as well as in `timed`; while the clock is before
+       the horizon, a mirror entry is served without looking at its deadline. */
+    unsigned long long horizon;
+    Py_ssize_t checked_reads; /* mirror hits checked against `timed` since the last lift */
+    int lift_backoff;         /* lifts in a row that left the horizon behind the clock */
 } Reader;
+
+/* The horizon of a mirror without deadlines. */
+#define NO_HORIZON UINT64_MAX
 
 /* The latest time a clock reports (MAX_CLOCK_NANOS in _common.py). */
 #define MAX_CLOCK_NANOS (UINT64_MAX - 1)
@@ -246,6 +258,9 @@ static int Reader_init(Reader *self, PyObject *args, PyObject *kwargs) {
     self->replay = (afcpy_replay_fn)(uintptr_t)replay;
     self->key_len = -1;
     self->closed = 0;
+    self->horizon = NO_HORIZON;
+    self->checked_reads = 0;
+    self->lift_backoff = 0;
     return 0;
 }
 
@@ -311,12 +326,61 @@ static PyObject *Reader_serve(Reader *self, PyObject *key, PyObject *value) {
     return value;
 }
 
+/* Raises the horizon to the earliest deadline in `timed` (each entry with a deadline is there
+   while it is in `mirror`). Runs after a number of checked reads proportional to the entries
+   with deadlines (so its cost per read is bounded), doubling that number each time it leaves
+   the horizon behind the clock (an expired entry not yet reclaimed: reads stay checked). */
+static void Reader_lift(Reader *self, unsigned long long now) {
+    unsigned long long earliest = NO_HORIZON;
+    Py_ssize_t pos = 0;
+    PyObject *k, *entry;
+    while (PyDict_Next(self->timed, &pos, &k, &entry)) {
+        if (Py_TYPE(entry) != (PyTypeObject *)TimedEntryType) return; /* not ours: keep it */
+        unsigned long long deadline = ((TimedEntry *)entry)->deadline;
+        if (deadline < earliest) earliest = deadline;
+    }
+    self->horizon = earliest;
+    self->checked_reads = 0;
+    if (earliest <= now) {
+        if (self->lift_backoff < 20) self->lift_backoff++;
+    } else {
+        self->lift_backoff = 0;
+    }
+}
+
+/* A mirror hit at or past the horizon: served if `timed` has no entry for the key or its
+   deadline is ahead; NULL with no exception when expired (Python decides). */
+static PyObject *Reader_check(Reader *self, PyObject *key, PyObject *value,
+                              unsigned long long now) {
+    Py_ssize_t dated = PyDict_Size(self->timed);
+    Py_ssize_t every = (dated > FLUSH_AT ? dated : FLUSH_AT) << self->lift_backoff;
+    if (++self->checked_reads >= every) {
+        Reader_lift(self, now);
+        if (now < self->horizon) return Reader_serve(self, key, value);
+    }
+    PyObject *entry = PyDict_GetItemWithError(self->timed, key); /* borrowed */
+    if (entry == NULL) return PyErr_Occurred() ? NULL : Reader_serve(self, key, value);
+    if (Py_TYPE(entry) != (PyTypeObject *)TimedEntryType) return NULL;
+    if (now < ((TimedEntry *)entry)->deadline) return Reader_serve(self, key, value);
+    return NULL; /* expired: the engine decides, and reclaims */
+}
+
 /* The stored value of `key` (a new reference), with its read buffered; NULL with no exception
    when Python must decide (absent, expired, not a (value, deadline) pair, unhashable); NULL
    with an exception on an error. */
 static PyObject *Reader_lookup(Reader *self, PyObject *key) {
     PyObject *value = PyDict_GetItemWithError(self->mirror, key); /* borrowed */
-    if (value != NULL) return Reader_serve(self, key, value);
+    if (value != NULL) {
+        if (self->horizon == NO_HORIZON) return Reader_serve(self, key, value);
+        Py_INCREF(value); /* reading the clock may run Python code */
+        PyObject *served = NULL;
+        unsigned long long now = 0;
+        if (Reader_now(self, &now) == 0)
+            served = now < self->horizon ? Reader_serve(self, key, value)
+                                         : Reader_check(self, key, value, now);
+        Py_DECREF(value);
+        return served;
+    }
     if (PyErr_Occurred()) {
         if (PyErr_ExceptionMatches(PyExc_TypeError)) PyErr_Clear();
         return NULL;
@@ -499,18 +563,18 @@ static int Reader_store(Reader *self, PyObject *key, PyObject *stored, PyObject 
     int failed = PyDict_SetItem(self->timed, key, entry);
     Py_DECREF(entry);
     if (failed < 0) return -1;
-    if (PyDict_DelItem(self->mirror, key) < 0) {
-        if (!PyErr_ExceptionMatches(PyExc_KeyError)) return -1;
-        PyErr_Clear();
-    }
-    return 0;
+    /* In `timed` first, then the horizon, then the mirror (CacheBase._mirror_store). */
+    if (when < self->horizon) self->horizon = when;
+    return PyDict_SetItem(self->mirror, key, stored);
 }
 
-/* Drops a removed entry's key from the mirror (CacheBase._mirror_drop). */
+/* Drops a removed entry's key from the mirror (CacheBase._mirror_drop): from both dicts, as an
+   entry with a deadline is in both. */
 static int Reader_drop(Reader *self, PyObject *key) {
     PyObject *dicts[] = {self->mirror, self->timed};
     for (int i = 0; i < 2; i++) {
-        if (PyDict_DelItem(dicts[i], key) == 0) return 0;
+        if (i == 1 && PyDict_Size(self->timed) == 0) break;
+        if (PyDict_DelItem(dicts[i], key) == 0) continue;
         if (!PyErr_ExceptionMatches(PyExc_KeyError)) return -1;
         PyErr_Clear();
     }
@@ -592,6 +656,18 @@ static PyObject *Reader_set_key_len(Reader *self, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
+static PyObject *Reader_lower_horizon(Reader *self, PyObject *arg) {
+    unsigned long long deadline = PyLong_AsUnsignedLongLong(arg);
+    if (deadline == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+    if (deadline < self->horizon) self->horizon = deadline;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Reader_get_horizon(Reader *self, void *closure) {
+    (void)closure;
+    return PyLong_FromUnsignedLongLong(self->horizon);
+}
+
 static PyObject *Reader_set_closed(Reader *self, PyObject *unused) {
     (void)unused;
     self->closed = 1;
@@ -607,12 +683,22 @@ static PyMethodDef Reader_methods[] = {
     {"replay", (PyCFunction)Reader_replay, METH_O, Reader_replay_doc},
     {"set_key_len", (PyCFunction)Reader_set_key_len, METH_O,
      "set_key_len(n)\n--\n\nThe length every stored key has (CacheBase._key_len)."},
+    {"lower_horizon", (PyCFunction)Reader_lower_horizon, METH_O,
+     "lower_horizon(deadline)\n--\n\nAn entry with this deadline enters the mirror: the "
+     "horizon moves back to it if it is later."},
     {"set_closed", (PyCFunction)Reader_set_closed, METH_NOARGS,
      "set_closed()\n--\n\nThe cache is closed: misses go to Python, which raises."},
     {NULL, NULL, 0, NULL},
 };
 
+static PyGetSetDef Reader_getset[] = {
+    {"horizon", (getter)Reader_get_horizon, NULL,
+     "No deadline in the mirror is earlier (2**64 - 1: none has one).", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
 static PyType_Slot Reader_slots[] = {
+    {Py_tp_getset, Reader_getset},
     {Py_tp_doc, "Serves a cache's gets from its mirror, buffering the reads (see _shared.py)."},
     {Py_tp_init, Reader_init},
     {Py_tp_new, PyType_GenericNew},

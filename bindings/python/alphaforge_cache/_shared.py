@@ -8,7 +8,9 @@ Reads are served from a **mirror** without a lock and without crossing into the 
 Caffeine (``docs/design.md``, "Python reads"): two dicts hold every stored key, ``_mirror`` those
 served as they are (key -> stored value) and ``_timed`` those that need a check first (key ->
 ``(stored value, deadline)``: an entry with a deadline, or any entry of a pickle cache, which must
-be unpickled).
+be unpickled). Where the read path keeps a horizon (the native backend's C read path), an entry
+with a deadline is in both: the mirror serves it unchecked while the clock is before the horizon,
+a time no deadline in the mirror precedes, and ``_timed`` is consulted only past it.
 Every change of the engine's entries goes through the backend under ``_lock``, which updates the
 mirror before it releases the lock.
 A get served by the mirror appends its key to the **read buffer**; the backend replays the
@@ -113,6 +115,10 @@ NEVER = 2**64 - 1
 
 def _pair(stored: Any, deadline: int) -> Tuple[Any, int]:
     return (stored, deadline)
+
+
+def _ignore(deadline: int) -> None:
+    """The ``_lower_horizon`` of a backend without a horizon."""
 
 
 #: Reads buffered before they are replayed into the engine.
@@ -316,6 +322,11 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         self._timed: Dict[Any, Tuple[Any, int]] = {}
         # Makes a _timed entry: a (stored, deadline) pair, or an object that reads as one.
         self._timed_entry: Callable[[Any, int], Any] = _pair
+        # Set by a backend whose read path keeps a horizon (see _mirror_store): an entry with a
+        # deadline is then in ``_mirror`` too, served there while the clock is before the
+        # horizon, a time no deadline of the mirror precedes; ``_lower_horizon`` lowers it.
+        self._dated_in_mirror = False
+        self._lower_horizon: Callable[[int], None] = _ignore
         # Keys of gets served by the mirror (hits, and misses of a stored key length), and one
         # item per other miss, not yet replayed.
         self._reads: List[Any] = []
@@ -456,6 +467,11 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
             self._mirror[key] = stored
             if self._timed:
                 self._timed.pop(key, None)
+        elif self._dated_in_mirror and deadline is not None:
+            # Checked in _timed before the horizon lets the mirror serve it unchecked.
+            self._timed[key] = self._timed_entry(stored, deadline)
+            self._lower_horizon(deadline)
+            self._mirror[key] = stored
         else:
             self._timed[key] = self._timed_entry(stored, NEVER if deadline is None else deadline)
             self._mirror.pop(key, None)
@@ -506,13 +522,17 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
             timed.update(
                 [(key, make(stored, NEVER if d is None else d)) for (key, stored), d in dated]
             )
-            if mirror:
+            if self._dated_in_mirror:  # never a pickle cache: every d is a deadline
+                self._lower_horizon(min(d for _, d in dated if d is not None))
+                mirror.update([pair for pair, _ in dated])
+            elif mirror:
                 for (key, _), _ in dated:
                     mirror.pop(key, None)
 
     def _mirror_drop(self, key: Any) -> None:
         """A key's entry left the engine (lock held)."""
-        if self._mirror.pop(key, ABSENT) is ABSENT and self._timed:
+        # Out of both: with a horizon, an entry with a deadline is in both.
+        if (self._mirror.pop(key, ABSENT) is ABSENT or self._dated_in_mirror) and self._timed:
             self._timed.pop(key, None)
 
     def _mirror_clear(self) -> None:
@@ -595,7 +615,8 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         """The stored value of a live key, or ``ABSENT``; recency and counters unchanged."""
         try:
             stored = self._mirror.get(key, ABSENT)
-            entry = self._timed.get(key) if stored is ABSENT else None
+            # With a horizon, an entry with a deadline is in both dicts: _timed tells.
+            entry = self._timed.get(key) if stored is ABSENT or self._dated_in_mirror else None
         except TypeError:
             return self._peeked(key_bytes(key))
         if entry is None:
