@@ -159,6 +159,7 @@ class Cache(CacheBase):
         self._plain_objects = mode == "object" and getsizeof is None and max_bytes is None
         self._reader: Any = None
         self._getitem: Callable[[Any], Any] = partial(CacheBase.__getitem__, self)
+        self._setitem: Callable[[Any, Any], None] = partial(CacheBase.__setitem__, self)
         if _Reader is not None and type(self).get is Cache.get and not self._pickled:
             # The same get as CacheBase.get, in C: an instance attribute, so one call serves it.
             self._reader = _Reader(
@@ -183,11 +184,28 @@ class Cache(CacheBase):
             self._getitem = self._reader.getitem
             self._dated_in_mirror = True
             self._lower_horizon = self._reader.lower_horizon
+            plain = 2 if mode == "bytes" and max_bytes is None else int(self._plain_objects)
+            if plain and settings.on_evict is None and type(self)._put is Cache._put:
+                # The common put in one C call as well (see put_plain in _reads.c).
+                self._reader.enable_put(
+                    self,
+                    self._lock,
+                    partial(CacheBase.put, self),
+                    self._stored,
+                    self._finish,
+                    plain,
+                    settings.ttl_nanos or 0,
+                )
+                self.put = self._reader.put_plain  # type: ignore[method-assign]
+                self._setitem = self._reader.put_plain
 
     if _Reader is not None:
 
         def __getitem__(self, key: Any) -> Any:
             return self._getitem(key)
+
+        def __setitem__(self, key: Any, value: Any) -> None:
+            self._setitem(key, value)
 
     def get_many(self, keys: Any, default: Any = None) -> List[Any]:
         """The values of many keys in one call (``default`` for a miss), in order."""

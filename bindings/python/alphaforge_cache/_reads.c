@@ -51,6 +51,7 @@ typedef struct {
 } TimedEntry;
 
 static PyObject *TimedEntryType; /* set at module init */
+static PyObject *NEXT_HANDLE;    /* the interned str "_next_handle", set at module init */
 
 static PyObject *TimedEntry_make(PyObject *stored, unsigned long long deadline) {
     allocfunc alloc = (allocfunc)PyType_GetSlot((PyTypeObject *)TimedEntryType, Py_tp_alloc);
@@ -167,7 +168,32 @@ typedef struct {
     unsigned long long horizon;
     Py_ssize_t checked_reads; /* mirror hits checked against `timed` since the last lift */
     int lift_backoff;         /* lifts in a row that left the horizon behind the clock */
+    /* The put fast path (enable_put): 0 off, PLAIN_OBJECTS or PLAIN_BYTES. */
+    int plain_mode;
+    unsigned long long default_ttl_ns; /* the cache's TTL in nanoseconds, 0: none */
+    PyObject *owner;    /* the cache (its `_next_handle`) */
+    PyObject *acquire;  /* the cache lock's `acquire` */
+    PyObject *release;  /* the cache lock's `release` */
+    PyObject *put_slow; /* callable(key, value, ttl=None): the Python put */
+    PyObject *stored;   /* callable(code, key, stored, handle, deadline) -> removed (lock held) */
+    PyObject *finish;   /* callable(code, removed): notifications and errors (lock released) */
 } Reader;
+
+/* Reader.plain_mode: a put of an object of weight 1, or of exact `bytes` weighing their length
+   plus the key's (no byte bound and no listener either way). */
+#define PLAIN_OBJECTS 1
+#define PLAIN_BYTES 2
+
+/* Points `dst` at the new reference `src`, then lets go of its old one (which may be NULL). */
+#define SET_REF(dst, src)                 \
+    do {                                  \
+        PyObject *old_ref_ = (PyObject *)(dst); \
+        (dst) = (src);                    \
+        Py_XDECREF(old_ref_);             \
+    } while (0)
+
+/* MAX_ENTRY_SIZE in _common.py. */
+#define MAX_ENTRY_SIZE 4294967294ULL
 
 /* The horizon of a mirror without deadlines. */
 #define NO_HORIZON UINT64_MAX
@@ -187,6 +213,12 @@ static int Reader_traverse(Reader *self, visitproc visit, void *arg) {
     Py_VISIT(self->values);
     Py_VISIT(self->misses);
     Py_VISIT(self->engine);
+    Py_VISIT(self->owner);
+    Py_VISIT(self->acquire);
+    Py_VISIT(self->release);
+    Py_VISIT(self->put_slow);
+    Py_VISIT(self->stored);
+    Py_VISIT(self->finish);
     return 0;
 }
 
@@ -202,6 +234,13 @@ static int Reader_clear(Reader *self) {
     Py_CLEAR(self->values);
     Py_CLEAR(self->misses);
     Py_CLEAR(self->engine);
+    Py_CLEAR(self->owner);
+    Py_CLEAR(self->acquire);
+    Py_CLEAR(self->release);
+    Py_CLEAR(self->put_slow);
+    Py_CLEAR(self->stored);
+    Py_CLEAR(self->finish);
+    self->plain_mode = 0;
     return 0;
 }
 
@@ -592,6 +631,10 @@ PyDoc_STRVAR(Reader_put_doc,
              "and removed none; (code, key, stored) of the one entry it evicted or replaced, "
              "the mirror and the value table updated.");
 
+static PyObject *Reader_put_in(Reader *self, PyObject *key, PyObject *stored,
+                               unsigned long long weight, unsigned long long ttl_ns,
+                               PyObject *deadline, unsigned long long handle, Py_ssize_t key_len);
+
 static PyObject *Reader_put(Reader *self, PyObject *args) {
     PyObject *key, *stored, *deadline;
     unsigned long long weight, ttl_ns, handle;
@@ -599,6 +642,13 @@ static PyObject *Reader_put(Reader *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "O!OKKOKn:put", &PyBytes_Type, &key, &stored, &weight, &ttl_ns,
                           &deadline, &handle, &key_len))
         return NULL;
+    return Reader_put_in(self, key, stored, weight, ttl_ns, deadline, handle, key_len);
+}
+
+/* Reader.put's work, the lock held (see its documentation). */
+static PyObject *Reader_put_in(Reader *self, PyObject *key, PyObject *stored,
+                               unsigned long long weight, unsigned long long ttl_ns,
+                               PyObject *deadline, unsigned long long handle, Py_ssize_t key_len) {
     if (key_len < 0 || PyBytes_Size(key) != key_len) Py_RETURN_NONE;
     Py_ssize_t n = PyList_Size(self->reads), m = PyList_Size(self->misses);
     int packed = Reader_pack(self, n, key_len);
@@ -649,6 +699,185 @@ static PyObject *Reader_put(Reader *self, PyObject *args) {
     return result;
 }
 
+/* The Python put, called with the fast path's arguments as given. */
+static PyObject *Reader_put_slow(Reader *self, PyObject *const *args, Py_ssize_t nargs,
+                                 PyObject *kwnames) {
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_Size(kwnames);
+    PyObject *tuple = PyTuple_New(nargs), *kwargs = NULL, *result = NULL;
+    if (tuple == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        Py_INCREF(args[i]);
+        PyTuple_SetItem(tuple, i, args[i]); /* steals */
+    }
+    if (nkw) {
+        kwargs = PyDict_New();
+        for (Py_ssize_t i = 0; kwargs != NULL && i < nkw; i++) {
+            if (PyDict_SetItem(kwargs, PyTuple_GetItem(kwnames, i), args[nargs + i]) < 0)
+                Py_CLEAR(kwargs);
+        }
+        if (kwargs == NULL) goto done;
+    }
+    result = PyObject_Call(self->put_slow, tuple, kwargs);
+done:
+    Py_DECREF(tuple);
+    Py_XDECREF(kwargs);
+    return result;
+}
+
+/* The cache's next handle, taken (CacheBase._next_handle; the lock held). 0 on an error. */
+static unsigned long long Reader_take_handle(Reader *self) {
+    PyObject *next = PyObject_GetAttr(self->owner, NEXT_HANDLE);
+    if (next == NULL) return 0;
+    unsigned long long handle = PyLong_AsUnsignedLongLong(next);
+    Py_DECREF(next);
+    if (handle == (unsigned long long)-1 && PyErr_Occurred()) return 0;
+    PyObject *after = PyLong_FromUnsignedLongLong(handle + 1);
+    int failed = after == NULL || PyObject_SetAttr(self->owner, NEXT_HANDLE, after) < 0;
+    Py_XDECREF(after);
+    return failed ? 0 : handle;
+}
+
+/* The lock-held part of put_plain. The put's result (as Reader.put's), or NULL. */
+static PyObject *Reader_put_locked(Reader *self, PyObject *key, PyObject *value,
+                                   unsigned long long weight, Py_ssize_t key_len) {
+    unsigned long long handle = Reader_take_handle(self);
+    if (handle == 0) return NULL;
+    PyObject *deadline = Py_None;
+    Py_INCREF(deadline);
+    if (self->default_ttl_ns) {
+        unsigned long long now = 0;
+        if (Reader_now(self, &now) < 0) {
+            Py_DECREF(deadline);
+            return NULL;
+        }
+        unsigned long long when = now + self->default_ttl_ns;
+        if (when >= now && when != UINT64_MAX) { /* else it never expires (_native._deadline) */
+            Py_DECREF(deadline);
+            deadline = PyLong_FromUnsignedLongLong(when);
+            if (deadline == NULL) return NULL;
+        }
+    }
+    PyObject *result =
+        Reader_put_in(self, key, value, weight, self->default_ttl_ns, deadline, handle, key_len);
+    if (result != NULL && PyLong_Check(result)) {
+        unsigned long long code = PyLong_AsUnsignedLongLong(result);
+        if (code != 0) { /* failed, or removed several entries: Python finishes */
+            PyObject *h = PyLong_FromUnsignedLongLong(handle);
+            PyObject *removed =
+                h == NULL ? NULL
+                          : PyObject_CallFunctionObjArgs(self->stored, result, key, value, h,
+                                                         deadline, NULL);
+            Py_XDECREF(h);
+            if (removed == NULL) {
+                Py_CLEAR(result);
+            } else {
+                PyObject *pair = PyTuple_Pack(2, result, removed);
+                Py_DECREF(removed);
+                SET_REF(result, pair);
+            }
+        }
+    }
+    Py_DECREF(deadline);
+    return result;
+}
+
+PyDoc_STRVAR(Reader_put_plain_doc,
+             "put_plain(key, value, ttl=None)\n--\n\n"
+             "The cache's put, in one C call when it is the common one: a ``bytes`` key of the "
+             "stored length, no TTL of its own, the cache open and its lock free (this call "
+             "holds the GIL throughout, so it takes the lock at once). Anything else goes to the "
+             "Python put.");
+
+static PyObject *Reader_put_plain(Reader *self, PyObject *const *args, Py_ssize_t nargs,
+                                  PyObject *kwnames) {
+    if (self->plain_mode == 0 || nargs != 2 || kwnames != NULL || self->closed ||
+        !PyBytes_CheckExact(args[0]))
+        return Reader_put_slow(self, args, nargs, kwnames);
+    PyObject *key = args[0], *value = args[1];
+    Py_ssize_t key_len = PyBytes_Size(key);
+    unsigned long long weight = 1;
+    if (self->plain_mode == PLAIN_BYTES) {
+        if (!PyBytes_CheckExact(value)) return Reader_put_slow(self, args, nargs, kwnames);
+        weight = (unsigned long long)key_len + (unsigned long long)PyBytes_Size(value);
+    }
+    if (key_len != self->key_len || weight > MAX_ENTRY_SIZE)
+        return Reader_put_slow(self, args, nargs, kwnames);
+    PyObject *got = PyObject_CallFunctionObjArgs(self->acquire, Py_False, NULL);
+    if (got == NULL) return NULL;
+    int taken = PyObject_IsTrue(got);
+    Py_DECREF(got);
+    if (taken < 0) return NULL;
+    if (!taken) return Reader_put_slow(self, args, nargs, kwnames); /* another thread has it */
+    PyObject *result = Reader_put_locked(self, key, value, weight, key_len);
+    /* Release whatever happened, keeping an error raised before. */
+    PyObject *type, *val, *tb;
+    PyErr_Fetch(&type, &val, &tb);
+    PyObject *released = PyObject_CallObject(self->release, NULL);
+    if (released == NULL) {
+        Py_XDECREF(result);
+        Py_XDECREF(type);
+        Py_XDECREF(val);
+        Py_XDECREF(tb);
+        return NULL;
+    }
+    Py_DECREF(released);
+    PyErr_Restore(type, val, tb);
+    if (result == NULL) return NULL;
+    if (result == Py_None) { /* nothing done: a buffered key the C path cannot pack */
+        Py_DECREF(result);
+        return Reader_put_slow(self, args, nargs, kwnames);
+    }
+    if (PyTuple_Check(result) && PyTuple_Size(result) == 2) { /* (code, removed) */
+        PyObject *done = PyObject_CallFunctionObjArgs(self->finish, PyTuple_GetItem(result, 0),
+                                                      PyTuple_GetItem(result, 1), NULL);
+        Py_DECREF(result);
+        if (done == NULL) return NULL;
+        Py_DECREF(done);
+        Py_RETURN_NONE;
+    }
+    Py_DECREF(result); /* 0, or the one entry evicted or replaced: no listener to tell */
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(Reader_enable_put_doc,
+             "enable_put(cache, lock, put_slow, stored, finish, plain_mode, default_ttl_ns)\n--\n"
+             "\n"
+             "Turns on put_plain for a cache without a listener or a byte bound: "
+             "``plain_mode`` 1 stores any object with weight 1, 2 exact ``bytes`` weighing their "
+             "length plus the key's.");
+
+static PyObject *Reader_enable_put(Reader *self, PyObject *args) {
+    PyObject *owner, *lock, *put_slow, *stored, *finish;
+    int plain_mode;
+    unsigned long long ttl_ns;
+    if (!PyArg_ParseTuple(args, "OOOOOiK:enable_put", &owner, &lock, &put_slow, &stored, &finish,
+                          &plain_mode, &ttl_ns))
+        return NULL;
+    if (plain_mode != PLAIN_OBJECTS && plain_mode != PLAIN_BYTES) {
+        PyErr_SetString(PyExc_ValueError, "enable_put: plain_mode must be 1 or 2");
+        return NULL;
+    }
+    PyObject *acquire = PyObject_GetAttrString(lock, "acquire");
+    PyObject *release = acquire == NULL ? NULL : PyObject_GetAttrString(lock, "release");
+    if (release == NULL) {
+        Py_XDECREF(acquire);
+        return NULL;
+    }
+    Py_INCREF(owner);
+    Py_INCREF(put_slow);
+    Py_INCREF(stored);
+    Py_INCREF(finish);
+    SET_REF(self->owner, owner);
+    SET_REF(self->acquire, acquire);
+    SET_REF(self->release, release);
+    SET_REF(self->put_slow, put_slow);
+    SET_REF(self->stored, stored);
+    SET_REF(self->finish, finish);
+    self->plain_mode = plain_mode;
+    self->default_ttl_ns = ttl_ns;
+    Py_RETURN_NONE;
+}
+
 static PyObject *Reader_set_key_len(Reader *self, PyObject *arg) {
     Py_ssize_t key_len = PyLong_AsSsize_t(arg);
     if (key_len == -1 && PyErr_Occurred()) return NULL;
@@ -680,6 +909,9 @@ static PyMethodDef Reader_methods[] = {
     {"getitem", (PyCFunction)Reader_getitem, METH_O, Reader_getitem_doc},
     {"get_many", (PyCFunction)Reader_get_many, METH_VARARGS, Reader_get_many_doc},
     {"put", (PyCFunction)Reader_put, METH_VARARGS, Reader_put_doc},
+    {"put_plain", (PyCFunction)(void (*)(void))Reader_put_plain, METH_FASTCALL | METH_KEYWORDS,
+     Reader_put_plain_doc},
+    {"enable_put", (PyCFunction)Reader_enable_put, METH_VARARGS, Reader_enable_put_doc},
     {"replay", (PyCFunction)Reader_replay, METH_O, Reader_replay_doc},
     {"set_key_len", (PyCFunction)Reader_set_key_len, METH_O,
      "set_key_len(n)\n--\n\nThe length every stored key has (CacheBase._key_len)."},
@@ -723,6 +955,8 @@ static struct PyModuleDef reads_module = {
 };
 
 PyMODINIT_FUNC PyInit__reads(void) {
+    NEXT_HANDLE = PyUnicode_InternFromString("_next_handle");
+    if (NEXT_HANDLE == NULL) return NULL;
     PyObject *module = PyModule_Create(&reads_module);
     if (module == NULL) return NULL;
     PyObject *type = PyType_FromSpec(&Reader_spec);
