@@ -183,6 +183,7 @@ class Cache(CacheBase):
             self._timed_entry = _TimedEntry
             self._getitem = self._reader.getitem
             self._dated_in_mirror = True
+            self._reader.set_lock(self._lock)
             self._lower_horizon = self._reader.lower_horizon
             plain = 2 if mode == "bytes" and max_bytes is None else int(self._plain_objects)
             if plain and settings.on_evict is None and type(self)._put is Cache._put:

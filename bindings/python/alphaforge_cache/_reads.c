@@ -501,6 +501,38 @@ PyDoc_STRVAR(Reader_get_many_doc,
              "another length is a certain miss, counted by appending None to ``misses`` "
              "instead of buffering the key (the rule of CacheBase._read_miss).");
 
+static int Reader_pack(Reader *self, Py_ssize_t n, Py_ssize_t key_len);
+static int Reader_grow_scratch(Reader *self, size_t need);
+
+/* get_many's reads replayed in one engine call, the cache's lock taken if free (nothing may be
+   buffered before them: the order of reads is the order of replay). 1 when done, 0 when the
+   reads must be buffered instead (lock busy, or the call failed: the flush will say why), -1
+   on an error. */
+static int Reader_replay_batch(Reader *self, PyObject *keys, Py_ssize_t n, Py_ssize_t key_len) {
+    if (Reader_grow_scratch(self, (size_t)n * (size_t)key_len) < 0) return -1;
+    size_t keyed = 0;
+    uint64_t others = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *key = PyList_GetItem(keys, i);
+        if (PyBytes_Size(key) != key_len) {
+            others++; /* a certain miss: no stored key has its length */
+            continue;
+        }
+        memcpy(self->scratch + keyed * (size_t)key_len, PyBytes_AsString(key), (size_t)key_len);
+        keyed++;
+    }
+    PyObject *got = PyObject_CallFunctionObjArgs(self->acquire, Py_False, NULL);
+    if (got == NULL) return -1;
+    int taken = PyObject_IsTrue(got);
+    Py_DECREF(got);
+    if (taken <= 0) return taken;
+    uint64_t code = self->replay(self->cache, self->scratch, NULL, (size_t)key_len, keyed, others);
+    PyObject *released = PyObject_CallObject(self->release, NULL);
+    if (released == NULL) return -1;
+    Py_DECREF(released);
+    return (code & AFCPY_ERR) ? 0 : 1;
+}
+
 static PyObject *Reader_get_many(Reader *self, PyObject *args) {
     PyObject *keys, *dflt, *misses;
     Py_ssize_t key_len;
@@ -522,6 +554,15 @@ static PyObject *Reader_get_many(Reader *self, PyObject *args) {
         }
         Py_INCREF(value);
         PyList_SetItem(values, i, value); /* steals */
+    }
+    if (self->acquire != NULL && key_len >= 0 && !self->closed && PyList_Size(self->reads) == 0 &&
+        PyList_Size(self->misses) == 0) {
+        int replayed = Reader_replay_batch(self, keys, n, key_len);
+        if (replayed < 0) goto fail;
+        if (replayed) return values;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *key = PyList_GetItem(keys, i);
         int buffered = key_len == -2 || PyBytes_Size(key) == key_len;
         if (PyList_Append(buffered ? self->reads : misses, buffered ? key : Py_None) < 0)
             goto fail;
@@ -535,8 +576,7 @@ fail:
 
 /* The buffered keys, all `key_len` bytes long, concatenated into the scratch buffer: 1 when
    done, 0 when a key is not `bytes` of that length (Python packs them), -1 on an error. */
-static int Reader_pack(Reader *self, Py_ssize_t n, Py_ssize_t key_len) {
-    size_t need = (size_t)n * (size_t)key_len;
+static int Reader_grow_scratch(Reader *self, size_t need) {
     if (need > self->scratch_cap || self->scratch == NULL) {
         char *grown = (char *)PyMem_Realloc(self->scratch, need ? need : 1);
         if (grown == NULL) {
@@ -546,6 +586,11 @@ static int Reader_pack(Reader *self, Py_ssize_t n, Py_ssize_t key_len) {
         self->scratch = grown;
         self->scratch_cap = need;
     }
+    return 0;
+}
+
+static int Reader_pack(Reader *self, Py_ssize_t n, Py_ssize_t key_len) {
+    if (Reader_grow_scratch(self, (size_t)n * (size_t)key_len) < 0) return -1;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *key = PyList_GetItem(self->reads, i);
         if (!PyBytes_CheckExact(key) || PyBytes_Size(key) != key_len) return 0;
@@ -839,6 +884,24 @@ static PyObject *Reader_put_plain(Reader *self, PyObject *const *args, Py_ssize_
     Py_RETURN_NONE;
 }
 
+/* Keeps the cache lock's acquire and release (for the calls that take it themselves). */
+static int Reader_take_lock(Reader *self, PyObject *lock) {
+    PyObject *acquire = PyObject_GetAttrString(lock, "acquire");
+    PyObject *release = acquire == NULL ? NULL : PyObject_GetAttrString(lock, "release");
+    if (release == NULL) {
+        Py_XDECREF(acquire);
+        return -1;
+    }
+    SET_REF(self->acquire, acquire);
+    SET_REF(self->release, release);
+    return 0;
+}
+
+static PyObject *Reader_set_lock(Reader *self, PyObject *lock) {
+    if (Reader_take_lock(self, lock) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
 PyDoc_STRVAR(Reader_enable_put_doc,
              "enable_put(cache, lock, put_slow, stored, finish, plain_mode, default_ttl_ns)\n--\n"
              "\n"
@@ -857,19 +920,12 @@ static PyObject *Reader_enable_put(Reader *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "enable_put: plain_mode must be 1 or 2");
         return NULL;
     }
-    PyObject *acquire = PyObject_GetAttrString(lock, "acquire");
-    PyObject *release = acquire == NULL ? NULL : PyObject_GetAttrString(lock, "release");
-    if (release == NULL) {
-        Py_XDECREF(acquire);
-        return NULL;
-    }
+    if (Reader_take_lock(self, lock) < 0) return NULL;
     Py_INCREF(owner);
     Py_INCREF(put_slow);
     Py_INCREF(stored);
     Py_INCREF(finish);
     SET_REF(self->owner, owner);
-    SET_REF(self->acquire, acquire);
-    SET_REF(self->release, release);
     SET_REF(self->put_slow, put_slow);
     SET_REF(self->stored, stored);
     SET_REF(self->finish, finish);
@@ -912,6 +968,9 @@ static PyMethodDef Reader_methods[] = {
     {"put_plain", (PyCFunction)(void (*)(void))Reader_put_plain, METH_FASTCALL | METH_KEYWORDS,
      Reader_put_plain_doc},
     {"enable_put", (PyCFunction)Reader_enable_put, METH_VARARGS, Reader_enable_put_doc},
+    {"set_lock", (PyCFunction)Reader_set_lock, METH_O,
+     "set_lock(lock)\n--\n\nThe cache's lock: get_many replays its reads at once when it is "
+     "free."},
     {"replay", (PyCFunction)Reader_replay, METH_O, Reader_replay_doc},
     {"set_key_len", (PyCFunction)Reader_set_key_len, METH_O,
      "set_key_len(n)\n--\n\nThe length every stored key has (CacheBase._key_len)."},
