@@ -60,9 +60,71 @@ impl Shard {
         shard
     }
 
+    /// An empty shard for a bulk load: room for `capacity` entries in its list made at once (at
+    /// most `max_entries`), none in its table, which [`index_pushed`](Self::index_pushed) sizes
+    /// exactly.
+    pub(crate) fn for_bulk_load(max_entries: usize, hasher: RandomState, capacity: usize) -> Self {
+        let mut shard = Shard::new(max_entries, hasher);
+        shard.list.reserve(capacity.min(max_entries));
+        shard
+    }
+
     /// Stored entries, expired ones included (see `live_len`).
     pub(crate) fn stored_len(&self) -> usize {
         self.list.len()
+    }
+
+    /// Whether the shard holds as many entries as its bound.
+    pub(crate) fn is_full(&self) -> bool {
+        self.list.len() >= self.max_entries
+    }
+
+    /// Bulk loading: stores `record` as the most recently used entry without indexing it or
+    /// looking for its key (which may already be stored). Only for a shard that has had nothing
+    /// but `push_unindexed` since it was made, and is not full; [`index_pushed`](Self::index_pushed)
+    /// must follow before any other use. The entry is the shard's `n`-th pushed, `n` from 0: its
+    /// slot in the list.
+    pub(crate) fn push_unindexed(&mut self, record: Record) {
+        debug_assert!(!self.is_full() && self.table.is_empty());
+        self.weight += u64::from(record.weight());
+        self.note_deadline(record.deadline);
+        self.list.push_front(record);
+    }
+
+    /// Bulk loading: indexes every entry stored by [`push_unindexed`](Self::push_unindexed),
+    /// `hashes[n]` being the hash of the `n`-th. Of a key pushed more than once only the last
+    /// push stays, so the shard ends as if each entry had been [`put`](Self::put) in turn (an
+    /// update moves the entry to the front: the earlier push is simply dropped). The pushes
+    /// never filled the shard, so such puts would have evicted nothing. Counters are untouched.
+    pub(crate) fn index_pushed(&mut self, hashes: &[Hash]) {
+        debug_assert!(self.table.is_empty() && self.list.len() == hashes.len());
+        let list = &self.list;
+        let hasher = &self.hasher;
+        self.table
+            .reserve(hashes.len(), |&i| hasher.hash_one(list.get(i).key()));
+        let mut dropped = Vec::new();
+        for (hash, idx) in in_table_order(hashes) {
+            let same_key = |&other: &u32| list.get(other).key() == list.get(idx).key();
+            let rehash = |&i: &u32| hasher.hash_one(list.get(i).key());
+            match self.table.entry(hash, same_key, rehash) {
+                hashbrown::hash_table::Entry::Vacant(slot) => {
+                    slot.insert(idx);
+                }
+                hashbrown::hash_table::Entry::Occupied(mut slot) => {
+                    // Slots were given in push order: the larger is the later push.
+                    let earlier = (*slot.get()).min(idx);
+                    *slot.get_mut() = (*slot.get()).max(idx);
+                    dropped.push(earlier);
+                }
+            }
+        }
+        for idx in dropped {
+            let record = self.list.remove(idx);
+            self.weight -= u64::from(record.weight());
+            if record.deadline != NO_DEADLINE {
+                self.with_deadline -= 1;
+            }
+        }
     }
 
     fn find(&self, hash: Hash, key: &[u8]) -> Option<u32> {
@@ -460,6 +522,43 @@ impl Shard {
     pub(crate) fn reset_stats(&mut self) {
         self.counters = Stats::default();
     }
+}
+
+/// `(hashes[i], i)` for every `i`, ordered so that the table (sized for `hashes.len()` entries)
+/// is walked from its first buckets to its last rather than at random: inserting a million
+/// keys at random places in a table of several MiB costs a cache and TLB miss each. The order
+/// only matters for speed: the table's bucket count is guessed as hashbrown computes it
+/// (a power of two, at least 8/7 of the entries), and entries are grouped by the top 8 bits
+/// of that bucket number (one counting sort pass; a group spans a few KiB of the table).
+fn in_table_order(hashes: &[Hash]) -> Vec<(Hash, u32)> {
+    const GROUP_BITS: u32 = 8;
+    const MIN_SORTED: usize = 1 << 12;
+    let n = hashes.len();
+    let pairs = hashes.iter().zip(0u32..).map(|(&hash, idx)| (hash, idx));
+    if n < MIN_SORTED {
+        // The table fits in the caches anyway.
+        return pairs.collect();
+    }
+    let bits = (n / 7 * 8 + 8).next_power_of_two().trailing_zeros();
+    let shift = bits.saturating_sub(GROUP_BITS);
+    let group = |hash: Hash| ((hash & ((1 << bits) - 1)) >> shift) as usize;
+    let mut starts = [0usize; 1 << GROUP_BITS];
+    for &hash in hashes {
+        starts[group(hash)] += 1;
+    }
+    let mut at = 0;
+    for start in starts.iter_mut() {
+        let count = *start;
+        *start = at;
+        at += count;
+    }
+    let mut sorted = vec![(0, 0); n];
+    for (hash, idx) in pairs {
+        let slot = &mut starts[group(hash)];
+        sorted[*slot] = (hash, idx);
+        *slot += 1;
+    }
+    sorted
 }
 
 #[cfg(test)]

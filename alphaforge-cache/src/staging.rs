@@ -5,18 +5,28 @@
 //! an empty cache of the same bounds would: each shard keeps its most recently used entries that
 //! fit its entry bound, and the byte bound is enforced across shards as `Cache::put_with` does.
 //! Memory stays within the cache's bounds however large the snapshot is.
+//!
+//! Without a byte bound each shard is filled on its own, and in bulk while it has room: entries
+//! are pushed onto its recency list in order, unindexed, and its table is built once at the end
+//! (or when the shard fills up), sized exactly and walked in bucket order, on several threads
+//! when there are several shards. A shard that fills up is indexed then and takes the rest as
+//! puts (which evict). The result is the same as putting every entry in turn.
 
 use crate::byte_budget::ByteBudget;
 use crate::cache::shard_of;
 use crate::notification::Removals;
 use crate::options::split_evenly;
-use crate::record::NO_DEADLINE;
-use crate::shard::Shard;
+use crate::record::{Record, NO_DEADLINE};
+use crate::shard::{Hash, Shard};
 use foldhash::fast::RandomState;
 use std::hash::BuildHasher;
 
 pub(crate) struct Staging {
     shards: Vec<Shard>,
+    /// Per shard, while it is filled in bulk: the hashes of the entries pushed, unindexed
+    /// (`None` once it is indexed and takes puts). Always `None` with a byte bound, which is
+    /// enforced across shards entry by entry.
+    pushed: Vec<Option<Vec<Hash>>>,
     budget: Option<ByteBudget>,
     hasher: RandomState,
     /// The time deadlines are computed from.
@@ -37,15 +47,25 @@ impl Staging {
         expected: usize,
     ) -> Self {
         // Keys rarely spread perfectly: an eighth more than the even share, and at least a few.
-        let per_shard = expected / shards + expected / shards / 8 + 16;
-        let shards = (0..shards)
+        let per_shard = (expected / shards + expected / shards / 8 + 16).min(expected);
+        let bulk = max_bytes.is_none();
+        let shards: Vec<Shard> = (0..shards)
             .map(|i| {
                 let max = split_evenly(max_entries, shards, i);
-                Shard::with_capacity(max, hasher.clone(), per_shard.min(expected))
+                if bulk {
+                    Shard::for_bulk_load(max, hasher.clone(), per_shard)
+                } else {
+                    Shard::with_capacity(max, hasher.clone(), per_shard)
+                }
             })
+            .collect();
+        let pushed = shards
+            .iter()
+            .map(|_| bulk.then(|| Vec::with_capacity(per_shard)))
             .collect();
         Staging {
             shards,
+            pushed,
             budget: max_bytes.map(ByteBudget::new),
             hasher,
             now,
@@ -72,9 +92,20 @@ impl Staging {
         let hash = self.hasher.hash_one(key);
         let n = self.shards.len();
         let index = shard_of(hash, n);
+        let shard = &mut self.shards[index];
+        if let Some(hashes) = &mut self.pushed[index] {
+            if !shard.is_full() {
+                shard.push_unindexed(Record::new(key, value, weight, deadline));
+                hashes.push(hash);
+                return true;
+            }
+            // Full: from now on an entry may evict, as a put decides.
+            shard.index_pushed(hashes);
+            self.pushed[index] = None;
+        }
         let budget = self.budget.as_ref();
         let (now, out) = (self.now, &mut self.dropped);
-        self.shards[index].put(hash, key, value, weight, deadline, now, budget, out);
+        shard.put(hash, key, value, weight, deadline, now, budget, out);
         if let Some(budget) = budget {
             // As `Cache::trim_other_shards`: the put's own shard has already evicted all it could.
             for step in 1..n {
@@ -92,13 +123,147 @@ impl Staging {
     /// place (same length). A handle cache stages each entry's index as its value, then writes
     /// the handles of the entries that stayed (see `Cache::load_handles`).
     pub(crate) fn for_each_value_mut(&mut self, mut f: impl FnMut(&mut [u8])) {
+        // Entries pushed in bulk are not all held until indexed (a key may have come twice).
+        self.index_pushed(available_threads());
         for shard in &mut self.shards {
             shard.for_each_value_mut(&mut f);
         }
     }
 
     /// The filled shards, in index order, and the time their deadlines were computed from.
-    pub(crate) fn into_parts(self) -> (Vec<Shard>, u64) {
+    pub(crate) fn into_parts(mut self) -> (Vec<Shard>, u64) {
+        self.index_pushed(available_threads());
         (self.shards, self.now)
+    }
+
+    /// Indexes every shard still filled in bulk, on up to `threads` threads (this one included)
+    /// when there are enough entries for threads to pay off.
+    fn index_pushed(&mut self, threads: usize) {
+        let entries: usize = self.pushed.iter().flatten().map(Vec::len).sum();
+        let threads = if entries < PARALLEL_MIN_ENTRIES {
+            1
+        } else {
+            threads.min(self.shards.len()).max(1)
+        };
+        let work: Vec<(&mut Shard, Vec<Hash>)> = self
+            .shards
+            .iter_mut()
+            .zip(self.pushed.iter_mut())
+            .filter_map(|(shard, hashes)| Some((shard, hashes.take()?)))
+            .collect();
+        if threads <= 1 {
+            for (shard, hashes) in work {
+                shard.index_pushed(&hashes);
+            }
+            return;
+        }
+        // Each thread takes the next shard left until none is: shards of uneven sizes balance.
+        let queue = std::sync::Mutex::new(work);
+        let index_next = || loop {
+            let next = queue.lock().map_or(None, |mut left| left.pop());
+            let Some((shard, hashes)) = next else { break };
+            shard.index_pushed(&hashes);
+        };
+        std::thread::scope(|scope| {
+            for _ in 1..threads {
+                // A thread that cannot be started leaves its share to the others.
+                let _ = std::thread::Builder::new()
+                    .name("afc-load".into())
+                    .spawn_scoped(scope, index_next);
+            }
+            index_next();
+        });
+    }
+}
+
+/// How many threads may index shards at once.
+fn available_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Below this many entries, a load's shards are indexed on the calling thread only.
+const PARALLEL_MIN_ENTRIES: usize = 1 << 15;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `(key, value, weight, ttl_ns)`.
+    type Row = (Vec<u8>, Vec<u8>, u32, Option<u64>);
+
+    /// `n` entries over `distinct` keys (so keys come back), some with TTLs, weights of their
+    /// own and values of several lengths.
+    fn rows(n: u64, distinct: u64) -> Vec<Row> {
+        (0..n)
+            .map(|i| {
+                let key = format!("key-{}", (i * 7_919) % distinct).into_bytes();
+                let value = i.to_le_bytes().repeat((i % 3) as usize + 1);
+                let weight = (key.len() + value.len()) as u32 + (i % 5) as u32;
+                (key, value, weight, (i % 4 == 0).then_some(1_000 + i))
+            })
+            .collect()
+    }
+
+    /// Every shard's entries, most recently used first, each found again through its table,
+    /// with the shard's entry count, weight, and how many entries have a deadline.
+    fn state(shards: &mut [Shard], hasher: &RandomState, now: u64) -> Vec<(Vec<Row>, u64, u64)> {
+        shards
+            .iter_mut()
+            .map(|shard| {
+                let rows: Vec<Row> = shard
+                    .live_records(now)
+                    .map(|r| {
+                        let ttl = (r.deadline != NO_DEADLINE).then(|| r.deadline - now);
+                        (r.key().to_vec(), r.value().to_vec(), r.weight(), ttl)
+                    })
+                    .collect();
+                let mut out = Removals::new(false);
+                for (key, value, _, _) in &rows {
+                    let found = shard.peek(hasher.hash_one(key), key, now, None, &mut out);
+                    assert_eq!(found.map(|r| r.value()), Some(&value[..]));
+                }
+                let stats = shard.stats();
+                assert_eq!(stats.entries, rows.len() as u64);
+                let with_deadline = shard.expire(u64::MAX - 1, None, &mut out) as u64;
+                (rows, stats.weight, with_deadline)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bulk_and_parallel_staging_leave_what_puts_leave() {
+        let now = 5_000;
+        let rows = rows(40_000, 30_000);
+        for shards in [1, 3, 8] {
+            // Room for all (no eviction), then for fewer than the distinct keys (shards fill up
+            // and switch to puts part way).
+            for max_entries in [50_000, 20_000] {
+                let hasher = RandomState::default();
+                let mut reference: Vec<Shard> = (0..shards)
+                    .map(|i| Shard::new(split_evenly(max_entries, shards, i), hasher.clone()))
+                    .collect();
+                let mut out = Removals::new(false);
+                for (key, value, weight, ttl) in &rows {
+                    let hash = hasher.hash_one(key);
+                    let deadline = ttl.map_or(NO_DEADLINE, |ttl| now + ttl);
+                    let shard = &mut reference[shard_of(hash, shards)];
+                    shard.put(hash, key, value, *weight, deadline, now, None, &mut out);
+                }
+                let expected = state(&mut reference, &hasher, now);
+                for threads in [1, 4] {
+                    let mut staging =
+                        Staging::new(max_entries, shards, None, hasher.clone(), now, rows.len());
+                    for (key, value, weight, ttl) in &rows {
+                        assert!(staging.put(key, value, *weight, *ttl));
+                    }
+                    staging.index_pushed(threads);
+                    let (mut staged, staged_now) = staging.into_parts();
+                    assert_eq!(staged_now, now);
+                    let found = state(&mut staged, &hasher, now);
+                    let what = format!("{shards} shards, {max_entries} entries, {threads} threads");
+                    assert_eq!(found, expected, "{what}");
+                }
+            }
+        }
     }
 }

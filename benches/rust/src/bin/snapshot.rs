@@ -18,7 +18,8 @@
 //!
 //! Usage: `snapshot [ROUNDS] [DIR]` (default 7 rounds, DIR the system's temp dir). `AFC_SHARDS=N`
 //! sets the shard count (default: the engine's). `AFC_SAVE_LOOP=1` only serializes the cache to
-//! `io::sink()` 20 times (no file system), for profilers.
+//! `io::sink()` 20 times (no file system), for profilers; `AFC_LOAD_LOOP=1` only loads the
+//! snapshot (page cache) into a fresh cache 20 times.
 
 use alphaforge_cache::Cache;
 use alphaforge_cache_bench::{key, VALUE};
@@ -128,6 +129,16 @@ fn main() {
             cache.save_to(std::io::sink(), Default::default()).unwrap();
             println!("save_to(io::sink()) {:.1} ms", ms(start.elapsed()));
         }
+        return;
+    }
+    if std::env::var_os("AFC_LOAD_LOOP").is_some() {
+        for _ in 0..20 {
+            let target = build();
+            let start = Instant::now();
+            target.load(&snapshot).unwrap();
+            println!("load {:.1} ms", ms(start.elapsed()));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
         return;
     }
     let block = vec![0x5Au8; 1 << 20];
