@@ -931,25 +931,65 @@ fn full_disk_child() {
 
 const KILL_PATH: &str = "AFC_SNAPSHOT_KILL_PATH";
 
+/// Starts a `kill_child` process saving to `path` and returns it with its stdout, read up to its
+/// `ready` line (the child's test harness has started and its cache is built).
+fn spawn_kill_child(
+    path: &str,
+) -> (
+    std::process::Child,
+    std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+) {
+    use std::io::BufRead;
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "kill_child", "--ignored", "--nocapture"])
+        .env(KILL_PATH, path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        match lines.next() {
+            Some(Ok(line)) if line == "ready" => break,
+            Some(Ok(_)) => continue,
+            other => panic!("kill_child ended before it was ready: {other:?}"),
+        }
+    }
+    (child, lines)
+}
+
 #[test]
 fn a_process_killed_during_saves_never_leaves_a_partial_snapshot() {
     let dir = TempDir::new("kill");
     let path = dir.path("cache.afcs");
     let path_str = path.to_string_lossy().into_owned();
     let mut rng = Rng::seeded();
+
+    // Calibrate: how long one generation (puts, then a save) takes on this machine now, so the
+    // kills below land at random points of the first few generations whatever its speed.
+    let (mut child, mut lines) = spawn_kill_child(&path_str);
+    let mut generation_us = 0u64;
+    for _ in 0..3 {
+        let line = lines.next().expect("kill_child stopped").unwrap();
+        let us: u64 = line
+            .strip_prefix("saved ")
+            .and_then(|us| us.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected line from kill_child: {line}"));
+        generation_us = generation_us.max(us);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    snapshot::verify(&path).expect("a finished save is a valid snapshot");
+    std::fs::remove_file(&path).unwrap();
+
     let (mut kills, mut mid_save) = (0, 0);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while kills < 150 && Instant::now() < deadline {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "kill_child", "--ignored", "--nocapture"])
-            .env(KILL_PATH, &path_str)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_micros(rng.below(60_000)));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while (kills < 60 || mid_save == 0) && Instant::now() < deadline {
+        let (mut child, lines) = spawn_kill_child(&path_str);
+        std::thread::sleep(Duration::from_micros(rng.below(3 * generation_us + 1)));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
+        drop(lines);
         kills += 1;
         // The target is absent (no save finished yet) or a whole, valid snapshot.
         if path.exists() {
@@ -964,7 +1004,10 @@ fn a_process_killed_during_saves_never_leaves_a_partial_snapshot() {
             }
         }
     }
-    eprintln!("{kills} kills, {mid_save} of them during a save (a temporary file was left)");
+    eprintln!(
+        "{kills} kills at random points of generations of ~{generation_us} us, \
+         {mid_save} of them during a save (a temporary file was left)"
+    );
     assert!(kills >= 30, "only {kills} kills in the time allowed");
     assert!(mid_save > 0, "no kill landed during a save");
     assert!(path.exists(), "no save ever completed");
@@ -973,13 +1016,21 @@ fn a_process_killed_during_saves_never_leaves_a_partial_snapshot() {
 #[test]
 #[ignore = "the child half of a_process_killed_during_saves_never_leaves_a_partial_snapshot"]
 fn kill_child() {
+    use std::io::Write;
     let path = PathBuf::from(std::env::var(KILL_PATH).expect("run by its parent test"));
     let cache = Cache::builder(50_000).shards(4).build().unwrap();
+    let mut out = std::io::stdout();
+    writeln!(out, "ready").unwrap();
+    out.flush().unwrap();
     for generation in 0u32.. {
+        let start = Instant::now();
         for i in 0..20_000u32 {
             cache.put(i.to_le_bytes(), [generation as u8; 100]).unwrap();
         }
         cache.save(&path).unwrap();
+        // The parent may have stopped reading: a failed write must not end the saves.
+        let _ = writeln!(out, "saved {}", start.elapsed().as_micros());
+        let _ = out.flush();
     }
 }
 
