@@ -19,9 +19,12 @@ if alphaforge_cache.NativeCache is not None:
 
         class NativePythonReads(alphaforge_cache.NativeCache):  # type: ignore[misc,name-defined]
             """The native backend with its read path in Python (as on PyPy): overriding ``get``
-            keeps the C read path (``_reads``) out, so the suite covers both paths."""
+            keeps the C read path (``_reads``) out, so the suite covers both paths. (The
+            override must be a function of its own: ``get = CacheBase.get`` would be the very
+            function ``NativeCache.get`` inherits, and the C path would stay in use.)"""
 
-            get = _shared.CacheBase.get
+            def get(self, key: Any, default: Any = None) -> Any:
+                return _shared.CacheBase.get(self, key, default)
 
         BACKENDS.append(("native-pyreads", NativePythonReads))
 

@@ -100,3 +100,137 @@ def test_put_is_not_the_c_path_with_a_listener(make_cache: Any) -> None:
     cache.put(b"a", 1)
     cache.put(b"b", 2)
     assert heard == [(b"a", 1, "evicted")]
+
+
+# ----- put_many: the C path (put_many_plain) and the Python one give the same results ----------
+
+
+def c_put_many_path(cache: Any) -> bool:
+    return getattr(cache, "_put_many_plain", None) is not None
+
+
+@pytest.mark.parametrize("mode", ["bytes", "object"])
+def test_put_many_evicts_replaces_and_keeps_the_last_of_a_key(make_cache: Any, mode: str) -> None:
+    cache = make_cache(4, mode=mode)
+    if getattr(cache, "_reader", None) is not None:
+        assert c_put_many_path(cache)
+    cache.put_many([(b"a", b"1"), (b"b", b"2"), (b"c", b"3")])
+    assert cache.get(b"a") == b"1"  # buffered: replayed before the next batch's puts
+    # d fills the cache; b is replaced twice; e evicts c (a was read), f evicts a.
+    cache.put_many([(b"d", b"4"), (b"b", b"22"), (b"e", b"5"), (b"b", b"222"), (b"f", b"6")])
+    expected = [b"f", b"b", b"e", b"d"]
+    assert cache.keys() == expected
+    assert [cache.peek(k) for k in expected] == [b"6", b"222", b"5", b"4"]
+    assert b"a" not in cache and b"c" not in cache
+    s = cache.stats()
+    assert (s.hits, s.inserts, s.updates, s.evictions) == (1, 6, 2, 2)
+    if c_put_many_path(cache):  # one value-table row per entry, none left behind
+        assert len(cache._values) == 4
+        assert set(cache._mirror) == set(expected)
+
+
+def test_put_many_with_the_default_ttl_expires(make_cache: Any, clock: ManualClock) -> None:
+    cache = make_cache(8, mode="object", ttl=5, timer=clock)
+    cache.put(b"k0", 0)  # sets the key length the C path needs
+    cache.put_many([(b"k1", 1), (b"k2", 2)])
+    assert cache.ttl_of(b"k1") == 5
+    clock.advance(4)
+    cache.put_many([(b"k3", 3)])
+    clock.advance(1)
+    assert cache.get(b"k1") is None and cache.get(b"k2") is None and cache.get(b"k0") is None
+    assert cache.get(b"k3") == 3 and cache.ttl_of(b"k3") == 4
+
+
+def test_put_many_of_uncommon_items_takes_the_python_path(make_cache: Any) -> None:
+    cache = make_cache(8, mode="bytes")
+    cache.put(b"k0", b"0")
+    cache.put_many([(b"k1", b"1"), ("k2", b"2")])  # a str key
+    cache.put_many([(b"k3", bytearray(b"3")), (b"k4", b"4")])  # a bytes-like value
+    cache.put_many([(b"longer", b"5")])  # another key length
+    with pytest.raises(TypeError):
+        cache.put_many([(b"k5", b"5"), (b"k6", "text")])  # all or none
+    assert b"k5" not in cache
+    assert cache.get_many([b"k1", b"k2", b"k3", b"k4", b"longer"]) == [
+        b"1",
+        b"2",
+        b"3",
+        b"4",
+        b"5",
+    ]
+    assert cache.stats().weight == sum(len(k) + len(v) for k, v in cache.items())
+
+
+def test_put_many_on_a_closed_cache_raises(make_cache: Any) -> None:
+    cache = make_cache(4, mode="object")
+    cache.put(b"k", 1)
+    cache.close()
+    with pytest.raises(CacheClosedError):
+        cache.put_many([(b"j", 2)])
+
+
+def test_put_many_while_another_thread_holds_the_lock_waits_for_it(make_cache: Any) -> None:
+    cache = make_cache(4, mode="object")
+    cache.put(b"k0", 0)
+    done = threading.Event()
+
+    def put_later() -> None:
+        cache.put_many([(b"k1", 1), (b"k2", 2)])
+        done.set()
+
+    with cache._lock:
+        worker = threading.Thread(target=put_later)
+        worker.start()
+        assert not done.wait(0.2)
+        assert b"k1" not in cache._mirror
+    worker.join(5)
+    assert done.is_set() and cache.get_many([b"k1", b"k2"]) == [1, 2]
+
+
+def test_put_many_keeps_no_evicted_value_alive(make_cache: Any) -> None:
+    import gc
+    import weakref
+
+    class Value:
+        pass
+
+    cache = make_cache(3, mode="object")
+    cache.put(b"k0", Value())
+    values = [Value() for _ in range(10)]
+    refs = [weakref.ref(v) for v in values]
+    cache.put_many([(b"k%d" % i, v) for i, v in enumerate(values)])
+    del values
+    gc.collect()
+    alive = [i for i, r in enumerate(refs) if r() is not None]
+    assert alive == [7, 8, 9]
+    cache.clear()
+    gc.collect()
+    assert all(r() is None for r in refs)
+
+
+@pytest.mark.parametrize("mode", ["bytes", "object"])
+def test_put_many_and_get_many_agree_with_a_reference_lru(make_cache: Any, mode: str) -> None:
+    import random
+    from collections import OrderedDict
+
+    rng = random.Random(7)
+    cache = make_cache(50, mode=mode)
+    model: "OrderedDict[bytes, bytes]" = OrderedDict()
+    hits = 0
+    for _ in range(300):
+        batch = [b"%03d" % rng.randrange(120) for _ in range(rng.randrange(1, 20))]
+        got = cache.get_many(batch)
+        for key, value in zip(batch, got):
+            expected = model.get(key)
+            if expected is not None:
+                model.move_to_end(key)
+                hits += 1
+            assert value == expected
+        misses = [(k, k + b"!") for k, v in zip(batch, got) if v is None]
+        cache.put_many(misses)
+        for key, value in misses:
+            model[key] = value
+            model.move_to_end(key)
+            while len(model) > 50:
+                model.popitem(last=False)
+    assert cache.keys() == list(reversed(model))
+    assert cache.stats().hits == hits

@@ -158,6 +158,7 @@ class Cache(CacheBase):
         self._origin = _monotonic_ns()
         self._plain_objects = mode == "object" and getsizeof is None and max_bytes is None
         self._reader: Any = None
+        self._put_many_plain: Optional[Callable[[List[Tuple[bytes, Any]]], bool]] = None
         self._getitem: Callable[[Any], Any] = partial(CacheBase.__getitem__, self)
         self._setitem: Callable[[Any, Any], None] = partial(CacheBase.__setitem__, self)
         if _Reader is not None and type(self).get is Cache.get and not self._pickled:
@@ -199,6 +200,12 @@ class Cache(CacheBase):
                 )
                 self.put = self._reader.put_plain  # type: ignore[method-assign]
                 self._setitem = self._reader.put_plain
+                # put_many too, with the engine's work outside the GIL.
+                self._reader.enable_put_many(
+                    int(ffi.cast("uintptr_t", ffi.addressof(lib, "afcpy_put_many"))),
+                    int(ffi.cast("uintptr_t", ffi.addressof(lib, "afcpy_removals"))),
+                )
+                self._put_many_plain = self._reader.put_many_plain
 
     if _Reader is not None:
 
@@ -387,6 +394,8 @@ class Cache(CacheBase):
         return removed
 
     def _put_many(self, items: List[Tuple[bytes, Any]], ttl: Optional[float]) -> None:
+        if ttl is None and self._put_many_plain is not None and self._put_many_plain(items):
+            return  # the common case, done in C (see put_many_plain in _reads.c)
         n = len(items)
         keys = [key for key, _ in items]
         if self._plain_objects and ttl is None and max(map(len, keys), default=0) <= MAX_ENTRY_SIZE:

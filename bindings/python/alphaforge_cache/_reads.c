@@ -136,6 +136,16 @@ typedef uint64_t (*afcpy_put_fn)(void *c, const char *reads, const size_t *read_
 typedef uint64_t (*afcpy_replay_fn)(void *c, const char *reads, const size_t *read_lens,
                                     size_t read_len, size_t n_reads, uint64_t misses);
 
+/* The cffi module's afcpy_put_many and afcpy_removals (see _ffi_build.py). */
+typedef uint64_t (*afcpy_put_many_fn)(void *c, const char *keys, const size_t *key_lens,
+                                      const uint64_t *handles, const uint64_t *weights, size_t n,
+                                      uint64_t ttl_ns);
+typedef struct {
+    const uint64_t *items;
+    size_t n;
+} afcpy_removals_list;
+typedef afcpy_removals_list (*afcpy_removals_fn)(void);
+
 /* The codes of afcpy_* calls (_ffi_build.py). */
 #define AFCPY_ERR ((uint64_t)1 << 63)
 #define AFCPY_ONE ((uint64_t)1 << 62)
@@ -177,6 +187,8 @@ typedef struct {
     PyObject *put_slow; /* callable(key, value, ttl=None): the Python put */
     PyObject *stored;   /* callable(code, key, stored, handle, deadline) -> removed (lock held) */
     PyObject *finish;   /* callable(code, removed): notifications and errors (lock released) */
+    afcpy_put_many_fn put_many;  /* set by enable_put_many (NULL: put_many goes to Python) */
+    afcpy_removals_fn removals;
 } Reader;
 
 /* Reader.plain_mode: a put of an object of weight 1, or of exact `bytes` weighing their length
@@ -241,6 +253,8 @@ static int Reader_clear(Reader *self) {
     Py_CLEAR(self->stored);
     Py_CLEAR(self->finish);
     self->plain_mode = 0;
+    self->put_many = NULL;
+    self->removals = NULL;
     return 0;
 }
 
@@ -504,33 +518,64 @@ PyDoc_STRVAR(Reader_get_many_doc,
 static int Reader_pack(Reader *self, Py_ssize_t n, Py_ssize_t key_len);
 static int Reader_grow_scratch(Reader *self, size_t need);
 
-/* get_many's reads replayed in one engine call, the cache's lock taken if free (nothing may be
-   buffered before them: the order of reads is the order of replay). 1 when done, 0 when the
-   reads must be buffered instead (lock busy, or the call failed: the flush will say why), -1
-   on an error. */
-static int Reader_replay_batch(Reader *self, PyObject *keys, Py_ssize_t n, Py_ssize_t key_len) {
-    if (Reader_grow_scratch(self, (size_t)n * (size_t)key_len) < 0) return -1;
-    size_t keyed = 0;
-    uint64_t others = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *key = PyList_GetItem(keys, i);
-        if (PyBytes_Size(key) != key_len) {
-            others++; /* a certain miss: no stored key has its length */
-            continue;
-        }
-        memcpy(self->scratch + keyed * (size_t)key_len, PyBytes_AsString(key), (size_t)key_len);
-        keyed++;
+/* Releases the cache's lock, keeping an exception raised before. -1 when releasing failed. */
+static int Reader_unlock(Reader *self) {
+    PyObject *type, *val, *tb;
+    PyErr_Fetch(&type, &val, &tb);
+    PyObject *released = PyObject_CallObject(self->release, NULL);
+    if (released == NULL) {
+        Py_XDECREF(type);
+        Py_XDECREF(val);
+        Py_XDECREF(tb);
+        return -1;
     }
+    Py_DECREF(released);
+    PyErr_Restore(type, val, tb);
+    return 0;
+}
+
+/* get_many's reads replayed in one engine call if the cache's lock is free (a read never waits
+   for a lock), with the GIL released during the engine's work so that another thread runs
+   Python code meanwhile: the replay is most of a batch's engine work, and what lets two
+   threads using batches go faster than one. Reads buffered before these must be replayed
+   first (the order of reads is the order of replay), so when the buffer is not empty once the
+   lock is held, nothing is done. 1 when done, 0 when the reads must be buffered instead
+   (lock busy, buffer not empty, cache closed, or the call failed: the flush will say why), -1
+   on an error. The scratch buffer is only used with the lock held. */
+static int Reader_replay_batch(Reader *self, PyObject *keys, Py_ssize_t n, Py_ssize_t key_len) {
     PyObject *got = PyObject_CallFunctionObjArgs(self->acquire, Py_False, NULL);
     if (got == NULL) return -1;
     int taken = PyObject_IsTrue(got);
     Py_DECREF(got);
     if (taken <= 0) return taken;
-    uint64_t code = self->replay(self->cache, self->scratch, NULL, (size_t)key_len, keyed, others);
-    PyObject *released = PyObject_CallObject(self->release, NULL);
-    if (released == NULL) return -1;
-    Py_DECREF(released);
-    return (code & AFCPY_ERR) ? 0 : 1;
+    int done = 0;
+    if (!self->closed && PyList_Size(self->reads) == 0 && PyList_Size(self->misses) == 0) {
+        if (Reader_grow_scratch(self, (size_t)n * (size_t)key_len) < 0) {
+            done = -1;
+        } else {
+            size_t keyed = 0;
+            uint64_t others = 0;
+            for (Py_ssize_t i = 0; i < n; i++) {
+                PyObject *key = PyList_GetItem(keys, i);
+                if (PyBytes_Size(key) != key_len) {
+                    others++; /* a certain miss: no stored key has its length */
+                    continue;
+                }
+                memcpy(self->scratch + keyed * (size_t)key_len, PyBytes_AsString(key),
+                       (size_t)key_len);
+                keyed++;
+            }
+            void *cache = self->cache;
+            afcpy_replay_fn replay = self->replay;
+            const char *scratch = self->scratch;
+            uint64_t code;
+            Py_BEGIN_ALLOW_THREADS
+            code = replay(cache, scratch, NULL, (size_t)key_len, keyed, others);
+            Py_END_ALLOW_THREADS
+            done = (code & AFCPY_ERR) ? 0 : 1;
+        }
+    }
+    return Reader_unlock(self) < 0 ? -1 : done;
 }
 
 static PyObject *Reader_get_many(Reader *self, PyObject *args) {
@@ -556,7 +601,7 @@ static PyObject *Reader_get_many(Reader *self, PyObject *args) {
         PyList_SetItem(values, i, value); /* steals */
     }
     if (self->acquire != NULL && key_len >= 0 && !self->closed && PyList_Size(self->reads) == 0 &&
-        PyList_Size(self->misses) == 0) {
+        PyList_Size(self->misses) == 0 && n > 0) {
         int replayed = Reader_replay_batch(self, keys, n, key_len);
         if (replayed < 0) goto fail;
         if (replayed) return values;
@@ -855,18 +900,10 @@ static PyObject *Reader_put_plain(Reader *self, PyObject *const *args, Py_ssize_
     if (!taken) return Reader_put_slow(self, args, nargs, kwnames); /* another thread has it */
     PyObject *result = Reader_put_locked(self, key, value, weight, key_len);
     /* Release whatever happened, keeping an error raised before. */
-    PyObject *type, *val, *tb;
-    PyErr_Fetch(&type, &val, &tb);
-    PyObject *released = PyObject_CallObject(self->release, NULL);
-    if (released == NULL) {
+    if (Reader_unlock(self) < 0) {
         Py_XDECREF(result);
-        Py_XDECREF(type);
-        Py_XDECREF(val);
-        Py_XDECREF(tb);
         return NULL;
     }
-    Py_DECREF(released);
-    PyErr_Restore(type, val, tb);
     if (result == NULL) return NULL;
     if (result == Py_None) { /* nothing done: a buffered key the C path cannot pack */
         Py_DECREF(result);
@@ -881,6 +918,212 @@ static PyObject *Reader_put_plain(Reader *self, PyObject *const *args, Py_ssize_
         Py_RETURN_NONE;
     }
     Py_DECREF(result); /* 0, or the one entry evicted or replaced: no listener to tell */
+    Py_RETURN_NONE;
+}
+
+/* One removal of an engine call (handle << 3 | cause), the lock held: the entry leaves the
+   value table and the mirror (CacheBase._removed without `keep`). 0, or -1 on an error. */
+static int Reader_forget(Reader *self, uint64_t item) {
+    PyObject *handle = PyLong_FromUnsignedLongLong(item >> 3);
+    if (handle == NULL) return -1;
+    PyObject *entry = PyDict_GetItemWithError(self->values, handle); /* borrowed */
+    if (entry == NULL || !PyTuple_Check(entry) || PyTuple_Size(entry) != 2) {
+        Py_DECREF(handle);
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_RuntimeError, "alphaforge_cache: unknown handle removed");
+        return -1;
+    }
+    PyObject *key = PyTuple_GetItem(entry, 0);
+    Py_INCREF(key);
+    int failed = PyDict_DelItem(self->values, handle) < 0 || Reader_drop(self, key) < 0;
+    Py_DECREF(key);
+    Py_DECREF(handle);
+    return failed ? -1 : 0;
+}
+
+/* The lock-held part of put_many_plain: 1 when the entries were stored (or the call failed and
+   *code says why), 0 when Python must do it (nothing changed), -1 on an error. */
+static int Reader_put_many_locked(Reader *self, PyObject *items, Py_ssize_t n,
+                                  const uint64_t *weights, uint64_t *code) {
+    if (self->closed) return 0;
+    Py_ssize_t r = PyList_Size(self->reads), m = PyList_Size(self->misses);
+    if (r || m) { /* the reads buffered before these puts, replayed first */
+        int packed = Reader_pack(self, r, self->key_len);
+        if (packed <= 0) return packed;
+        void *cache = self->cache;
+        afcpy_replay_fn replay = self->replay;
+        const char *scratch = self->scratch;
+        size_t key_len = (size_t)self->key_len;
+        uint64_t replayed;
+        Py_BEGIN_ALLOW_THREADS
+        replayed = replay(cache, scratch, NULL, key_len, (size_t)r, (uint64_t)m);
+        Py_END_ALLOW_THREADS
+        if (Reader_consume(self, r, m) < 0) return -1;
+        if (replayed & (AFCPY_ERR | AFCPY_MANY | AFCPY_ONE)) {
+            *code = replayed; /* a replay removes nothing: this is an error; Python raises it */
+            return 1;
+        }
+    }
+    size_t key_len = (size_t)self->key_len;
+    if (Reader_grow_scratch(self, (size_t)n * key_len) < 0) return -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *key = PyTuple_GetItem(PyList_GetItem(items, i), 0);
+        memcpy(self->scratch + (size_t)i * key_len, PyBytes_AsString(key), key_len);
+    }
+    unsigned long long first = Reader_take_handle(self);
+    if (first == 0) return -1;
+    if (n > 1) { /* the rest of the n handles */
+        PyObject *after = PyLong_FromUnsignedLongLong(first + (unsigned long long)n);
+        int failed = after == NULL || PyObject_SetAttr(self->owner, NEXT_HANDLE, after) < 0;
+        Py_XDECREF(after);
+        if (failed) return -1;
+    }
+    /* The handles, then the key lengths, in one block of this call's. */
+    uint64_t *handles = (uint64_t *)PyMem_Malloc((size_t)n * (sizeof(uint64_t) + sizeof(size_t)));
+    if (handles == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    size_t *key_lens = (size_t *)(handles + n);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        handles[i] = first + (uint64_t)i;
+        key_lens[i] = key_len;
+    }
+    PyObject *deadline = Py_None;
+    Py_INCREF(deadline);
+    if (self->default_ttl_ns) {
+        unsigned long long now = 0;
+        if (Reader_now(self, &now) < 0) goto fail;
+        unsigned long long when = now + self->default_ttl_ns;
+        if (when >= now && when != UINT64_MAX) { /* else it never expires (_native._deadline) */
+            SET_REF(deadline, PyLong_FromUnsignedLongLong(when));
+            if (deadline == NULL) goto fail;
+        }
+    }
+    /* The engine's work (most of a batch's) with the GIL released: another thread runs Python
+       code meanwhile. The buffers are this call's, or the scratch, used only under the lock. */
+    void *cache = self->cache;
+    afcpy_put_many_fn put_many = self->put_many;
+    const char *keys = self->scratch;
+    uint64_t ttl_ns = self->default_ttl_ns, result;
+    Py_BEGIN_ALLOW_THREADS
+    result = put_many(cache, keys, key_lens, handles, weights, (size_t)n, ttl_ns);
+    Py_END_ALLOW_THREADS
+    *code = result;
+    /* The value table and the mirror follow the engine (_native.Cache._put_many). */
+    if (!(result & AFCPY_ERR)) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *item = PyList_GetItem(items, i);
+            PyObject *h = PyLong_FromUnsignedLongLong(handles[i]);
+            int failed = h == NULL || PyDict_SetItem(self->values, h, item) < 0;
+            Py_XDECREF(h);
+            if (failed) goto fail;
+        }
+    }
+    if (result & AFCPY_ONE) {
+        if (Reader_forget(self, result & (AFCPY_ONE - 1)) < 0) goto fail;
+    } else if (result & AFCPY_MANY) {
+        afcpy_removals_list removed = self->removals();
+        for (size_t j = 0; j < removed.n; j++) {
+            if (Reader_forget(self, removed.items[j]) < 0) goto fail;
+        }
+    }
+    if (!(result & AFCPY_ERR)) {
+        /* In order, so a key given twice ends with its last entry (if a later entry of the
+           batch evicted it, its handle is gone from the value table and it is dropped). */
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *item = PyList_GetItem(items, i);
+            PyObject *key = PyTuple_GetItem(item, 0);
+            PyObject *h = PyLong_FromUnsignedLongLong(handles[i]);
+            if (h == NULL) goto fail;
+            int kept = PyDict_Contains(self->values, h);
+            Py_DECREF(h);
+            if (kept < 0) goto fail;
+            if ((kept ? Reader_store(self, key, PyTuple_GetItem(item, 1), deadline)
+                      : Reader_drop(self, key)) < 0)
+                goto fail;
+        }
+    }
+    Py_DECREF(deadline);
+    PyMem_Free(handles);
+    return 1;
+fail:
+    Py_XDECREF(deadline);
+    PyMem_Free(handles);
+    return -1;
+}
+
+PyDoc_STRVAR(Reader_put_many_plain_doc,
+             "put_many_plain(items: list) -> bool\n--\n\n"
+             "Cache.put_many in one C call when it is the common one (enable_put_many): a list "
+             "of (key, value) tuples, every key ``bytes`` of the stored length, every value "
+             "storable as put_plain stores it, the cache open. The engine's work runs with the "
+             "GIL released. False (nothing done) when Python must do it.");
+
+static PyObject *Reader_put_many_plain(Reader *self, PyObject *items) {
+    if (self->plain_mode == 0 || self->put_many == NULL || self->closed || self->key_len < 0 ||
+        !PyList_CheckExact(items))
+        Py_RETURN_FALSE;
+    Py_ssize_t n = PyList_Size(items);
+    if (n == 0) Py_RETURN_FALSE;
+    uint64_t *weights = (uint64_t *)PyMem_Malloc((size_t)n * sizeof(uint64_t));
+    if (weights == NULL) return PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GetItem(items, i);
+        if (!PyTuple_CheckExact(item) || PyTuple_Size(item) != 2) goto python;
+        PyObject *key = PyTuple_GetItem(item, 0), *value = PyTuple_GetItem(item, 1);
+        if (!PyBytes_CheckExact(key) || PyBytes_Size(key) != self->key_len) goto python;
+        weights[i] = 1;
+        if (self->plain_mode == PLAIN_BYTES) {
+            if (!PyBytes_CheckExact(value)) goto python;
+            weights[i] = (uint64_t)self->key_len + (uint64_t)PyBytes_Size(value);
+            if (weights[i] > MAX_ENTRY_SIZE) goto python;
+        }
+    }
+    /* Waits for the lock with the GIL released, as `with lock:` does. */
+    PyObject *got = PyObject_CallFunctionObjArgs(self->acquire, NULL);
+    if (got == NULL) goto error;
+    Py_DECREF(got);
+    uint64_t code = 0;
+    int done = Reader_put_many_locked(self, items, n, weights, &code);
+    if (Reader_unlock(self) < 0 || done < 0) goto error;
+    PyMem_Free(weights);
+    if (done == 0) Py_RETURN_FALSE;
+    if (code & AFCPY_ERR) { /* the entries were not stored: Python raises the call's error */
+        PyObject *empty = PyList_New(0);
+        PyObject *c = PyLong_FromUnsignedLongLong(code);
+        PyObject *raised = empty == NULL || c == NULL
+                               ? NULL
+                               : PyObject_CallFunctionObjArgs(self->finish, c, empty, NULL);
+        Py_XDECREF(empty);
+        Py_XDECREF(c);
+        if (raised == NULL) return NULL;
+        Py_DECREF(raised);
+    }
+    Py_RETURN_TRUE;
+python:
+    PyMem_Free(weights);
+    Py_RETURN_FALSE;
+error:
+    PyMem_Free(weights);
+    return NULL;
+}
+
+PyDoc_STRVAR(Reader_enable_put_many_doc,
+             "enable_put_many(put_many, removals)\n--\n\n"
+             "Turns on put_many_plain (after enable_put): the addresses of the cffi module's "
+             "afcpy_put_many and afcpy_removals.");
+
+static PyObject *Reader_enable_put_many(Reader *self, PyObject *args) {
+    unsigned long long put_many, removals;
+    if (!PyArg_ParseTuple(args, "KK:enable_put_many", &put_many, &removals)) return NULL;
+    if (self->plain_mode == 0 || put_many == 0 || removals == 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "enable_put_many: needs enable_put first and two function addresses");
+        return NULL;
+    }
+    self->put_many = (afcpy_put_many_fn)(uintptr_t)put_many;
+    self->removals = (afcpy_removals_fn)(uintptr_t)removals;
     Py_RETURN_NONE;
 }
 
@@ -968,6 +1211,9 @@ static PyMethodDef Reader_methods[] = {
     {"put_plain", (PyCFunction)(void (*)(void))Reader_put_plain, METH_FASTCALL | METH_KEYWORDS,
      Reader_put_plain_doc},
     {"enable_put", (PyCFunction)Reader_enable_put, METH_VARARGS, Reader_enable_put_doc},
+    {"put_many_plain", (PyCFunction)Reader_put_many_plain, METH_O, Reader_put_many_plain_doc},
+    {"enable_put_many", (PyCFunction)Reader_enable_put_many, METH_VARARGS,
+     Reader_enable_put_many_doc},
     {"set_lock", (PyCFunction)Reader_set_lock, METH_O,
      "set_lock(lock)\n--\n\nThe cache's lock: get_many replays its reads at once when it is "
      "free."},
