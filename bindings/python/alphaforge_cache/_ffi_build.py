@@ -9,7 +9,8 @@ The ``afcpy_*`` helpers below drive a handle cache (the values stay in Python; s
 ``_native.py``). They take keys as ``const char *`` (so Python ``bytes`` pass without
 conversion), return one 64-bit code (which carries the one entry a put evicted, the common case,
 so that no callback into Python is needed), and keep variable-length results in a per-thread C
-buffer that Python reads directly.
+buffer that Python reads directly. The entries a call removed are recorded there with their
+keys (``afcpy_removals``): Python finds their values in its mirror by key.
 
 Run as a script (``python _ffi_build.py``) to build in place; ``setup.py`` uses ``ffibuilder``
 through ``cffi_modules``. ``AFC_STATIC_LIB`` overrides the static library's path.
@@ -53,10 +54,13 @@ typedef struct {
     size_t size;
 } afcpy_drained;
 
-/* The removals of the last call on this thread: handle << 3 | cause, in order. */
+/* The removals of the last call on this thread: handle << 3 | cause, in order, and their keys
+   (concatenated, with their lengths). */
 typedef struct {
     const uint64_t *items;
     size_t n;
+    const char *keys;
+    const size_t *key_lens;
 } afcpy_removals_list;
 
 #define AFCPY_ERR ...
@@ -148,12 +152,19 @@ typedef struct {
 typedef struct {
     const uint64_t *items;
     size_t n;
+    const char *keys;
+    const size_t *key_lens;
 } afcpy_removals_list;
 
-/* Per thread: the removals of the current call, scratch for key lengths, an output buffer. */
+/* Per thread: the removals of the current call (handles and causes, and their keys), scratch
+   for key lengths, an output buffer. */
 typedef struct {
     uint64_t *removed;
     size_t n_removed, cap_removed;
+    char *removed_keys;
+    size_t removed_keys_used, cap_removed_keys;
+    size_t *removed_key_lens;
+    size_t cap_removed_key_lens;
     int lost; /* a removal could not be recorded (out of memory) */
     size_t *lens;
     size_t cap_lens;
@@ -168,6 +179,8 @@ static pthread_once_t afcpy_once = PTHREAD_ONCE_INIT;
 static void afcpy_thread_free(void *p) {
     afcpy_thread *t = (afcpy_thread *)p;
     free(t->removed);
+    free(t->removed_keys);
+    free(t->removed_key_lens);
     free(t->lens);
     free(t->buf);
     free(t);
@@ -203,16 +216,24 @@ static int afcpy_grow(void **p, size_t *cap, size_t need, size_t size) {
 
 static void afcpy_release_tramp(void *user_data, const uint8_t *key, size_t key_len,
                                 uint64_t handle, afc_removal_cause cause) {
-    (void)key;
-    (void)key_len;
     afcpy_cache *c = (afcpy_cache *)user_data;
     afcpy_thread *t = afcpy_me;
     if (c->quiet || t == NULL) return;
-    if (!afcpy_grow((void **)&t->removed, &t->cap_removed, t->n_removed + 1, sizeof(uint64_t))) {
+    size_t n = t->n_removed;
+    if (!afcpy_grow((void **)&t->removed, &t->cap_removed, n + 1, sizeof(uint64_t)) ||
+        !afcpy_grow((void **)&t->removed_key_lens, &t->cap_removed_key_lens, n + 1,
+                    sizeof(size_t)) ||
+        key_len > SIZE_MAX - t->removed_keys_used ||
+        !afcpy_grow((void **)&t->removed_keys, &t->cap_removed_keys,
+                    t->removed_keys_used + key_len, 1)) {
         t->lost = 1;
         return;
     }
-    t->removed[t->n_removed++] = handle << 3 | (uint64_t)cause;
+    if (key_len) memcpy(t->removed_keys + t->removed_keys_used, key, key_len);
+    t->removed_keys_used += key_len;
+    t->removed_key_lens[n] = key_len;
+    t->removed[n] = handle << 3 | (uint64_t)cause;
+    t->n_removed = n + 1;
 }
 
 /* Starts a call: the engine's cache, or NULL when the cache is closed or memory ran out. */
@@ -220,6 +241,7 @@ static afc_cache *afcpy_enter(afcpy_cache *c, uint64_t *fail) {
     afcpy_thread *t = afcpy_thread_state();
     if (t == NULL) { *fail = AFCPY_ERR | (uint64_t)AFC_PANIC; return NULL; }
     t->n_removed = 0;
+    t->removed_keys_used = 0;
     t->lost = 0;
     if (c->cache == NULL) { *fail = AFCPY_CLOSED_CODE; return NULL; }
     return c->cache;
@@ -236,10 +258,12 @@ static uint64_t afcpy_leave(afc_status status) {
 }
 
 static afcpy_removals_list afcpy_removals(void) {
-    afcpy_removals_list r = {NULL, 0};
+    afcpy_removals_list r = {NULL, 0, NULL, NULL};
     if (afcpy_me != NULL) {
         r.items = afcpy_me->removed;
         r.n = afcpy_me->n_removed;
+        r.keys = afcpy_me->removed_keys;
+        r.key_lens = afcpy_me->removed_key_lens;
     }
     return r;
 }

@@ -1,16 +1,18 @@
 """The native backend: the Rust engine through the cffi extension ``_alphaforge_cache_cffi``.
 
 The engine keeps a *handle cache*: keys, weights, deadlines, recency, statistics and eviction
-are the engine's, and each entry carries a handle (an integer) naming its value, which stays in
-Python (``_values``: handle -> (key, stored value)). So a value is never copied across the
-boundary, in any mode: bytes are returned as the very object stored, objects by identity.
+are the engine's, and the values stay in Python, in the mirror (key -> stored value; see
+``_shared.py``), which holds exactly the engine's keys. So a value is never copied across the
+boundary, in any mode: bytes are returned as the very object stored, objects by identity. Each
+engine entry carries a handle (an integer, unique per cache) that tells the entries one call
+stores apart from those it removes (a batch may replace or evict its own entries).
 
 Reads are served from the shared mirror and replayed in batches (``_shared.py``); every other
 operation crosses into C once, under the cache's lock (cffi releases the GIL meanwhile). The
-engine reports the entries a call removed without calling back into Python: the one entry a put
-evicted or replaced comes back inside the call's 64-bit code, several wait in a per-thread C list.
-Python then drops them from the mirror and the value table, still under the lock, and tells
-``on_evict`` once the lock is released.
+engine reports the entries a call removed without calling back into Python: their keys, handles
+and causes wait in a per-thread C list (the code of a call that removed one says so, and which).
+Python then takes them out of the mirror, still under the lock, and tells ``on_evict`` once the
+lock is released.
 
 Time: with a ``ManualClock`` the engine reads a native copy of the clock, which Python keeps
 equal to its own. With real time, mirror deadlines count from ``time.monotonic_ns()`` minus an
@@ -27,7 +29,7 @@ import sys
 import time
 from functools import partial
 from operator import itemgetter
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 from ._alphaforge_cache_cffi import ffi, lib  # type: ignore[import-not-found,unused-ignore]
 from ._common import (
@@ -73,10 +75,6 @@ _LITTLE_ENDIAN = sys.byteorder == "little"
 
 _put_call = lib.afcpy_put
 _monotonic_ns = time.monotonic_ns
-#: A key that is not an int, stored in every value table on PyPy: PyPy's dict for int keys only
-#: keeps popped values alive until it compacts (about 18 of them in test_leaks); one key of
-#: another type makes it a general dict, which releases them at once.
-_PYPY_STRATEGY_KEY: Any = "not an int" if sys.implementation.name == "pypy" else None
 
 
 def _error(status: int) -> Exception:
@@ -136,11 +134,7 @@ class Cache(CacheBase):
         super().__init__(settings)
         self._max_entries = settings.max_entries
         self._timer = timer
-        # handle -> (key, stored value): the values of the engine's entries.
-        self._values: Dict[int, Tuple[bytes, Any]] = {}
         self._next_handle = 1  # handles are per cache, taken under the lock
-        if _PYPY_STRATEGY_KEY is not None:
-            self._values[_PYPY_STRATEGY_KEY] = (b"", None)
         clock = _NULL if timer is None else timer._attach(_NativeClock).ptr  # type: ignore[attr-defined]
         out = ffi.new("afcpy_cache **")
         status = lib.afcpy_open(
@@ -173,12 +167,12 @@ class Cache(CacheBase):
                 timer,
                 _monotonic_ns,
                 self._origin,
-                self._values,
                 self._misses,
                 self._ptr,
                 int(ffi.cast("uintptr_t", self._ptr)),
                 int(ffi.cast("uintptr_t", ffi.addressof(lib, "afcpy_put"))),
                 int(ffi.cast("uintptr_t", ffi.addressof(lib, "afcpy_replay"))),
+                int(ffi.cast("uintptr_t", ffi.addressof(lib, "afcpy_removals"))),
             )
             self.get = self._reader.get  # type: ignore[method-assign]
             self._timed_entry = _TimedEntry
@@ -202,8 +196,7 @@ class Cache(CacheBase):
                 self._setitem = self._reader.put_plain
                 # put_many too, with the engine's work outside the GIL.
                 self._reader.enable_put_many(
-                    int(ffi.cast("uintptr_t", ffi.addressof(lib, "afcpy_put_many"))),
-                    int(ffi.cast("uintptr_t", ffi.addressof(lib, "afcpy_removals"))),
+                    int(ffi.cast("uintptr_t", ffi.addressof(lib, "afcpy_put_many")))
                 )
                 self._put_many_plain = self._reader.put_many_plain
 
@@ -240,27 +233,59 @@ class Cache(CacheBase):
         deadline = now + ttl_nanos
         return None if deadline >= _NO_TTL else deadline
 
-    def _removed_entries(self, code: int) -> List[Tuple[bytes, Any, int]]:
-        """The entries a call removed (lock held), out of the value table but not yet out of
-        the mirror: (key, stored value, cause) in order."""
-        if code & _ONE:
-            items: Any = (code & _PAYLOAD,)
-        elif code & _MANY:
-            listed = lib.afcpy_removals()
-            items = ffi.unpack(listed.items, listed.n)
-        else:
+    def _removed_entries(
+        self, code: int, first: int = 0, new: Optional[List[Tuple[bytes, Any]]] = None
+    ) -> List[Tuple[bytes, Any, int]]:
+        """The entries a call removed (lock held), not yet out of the mirror: (key, stored
+        value, cause) in order. ``new``: the (key, stored value) pairs the call stored, under
+        the handles from ``first`` on (an entry of theirs the call removed again has its value
+        there); any other removed entry's value is the mirror's."""
+        if not code & (_ONE | _MANY):
             return []
-        pop = self._values.pop
+        listed = lib.afcpy_removals()
+        n = listed.n
+        items = ffi.unpack(listed.items, n)
+        lens = ffi.unpack(listed.key_lens, n)
+        blob = ffi.buffer(listed.keys, sum(lens))[:]
+        last = first + len(new) if new else first
+        stored_of = self._mirror_stored
         removed = []
-        for item in items:
-            key, stored = pop(item >> 3)
+        at = 0
+        for item, length in zip(items, lens):
+            handle = item >> 3
+            if first <= handle < last:
+                assert new is not None
+                key, stored = new[handle - first]
+            else:
+                key = blob[at : at + length]
+                stored = stored_of(key)
+            at += length
             removed.append((key, stored, item & 7))
         return removed
 
-    def _removed(self, code: int, keep: Optional[bytes] = None) -> List[Tuple[bytes, Any, int]]:
-        """The entries a call removed (lock held): they leave the value table and the mirror
-        (except ``keep``, the key a put is storing). (key, stored value, cause) in order."""
-        removed = self._removed_entries(code)
+    def _mirror_stored(self, key: bytes) -> Any:
+        """The stored value of a key the engine holds (lock held), from the mirror."""
+        stored = self._mirror.get(key, ABSENT)
+        if stored is ABSENT:
+            entry = self._timed.get(key)
+            if entry is None:
+                raise RuntimeError(
+                    f"alphaforge_cache: the engine removed {key!r}, which the mirror lacks"
+                )
+            stored = entry[0]
+        return stored
+
+    def _removed(
+        self,
+        code: int,
+        keep: Optional[bytes] = None,
+        first: int = 0,
+        new: Optional[List[Tuple[bytes, Any]]] = None,
+    ) -> List[Tuple[bytes, Any, int]]:
+        """The entries a call removed (lock held): they leave the mirror (except ``keep``, the
+        key a put is storing). (key, stored value, cause) in order; ``first`` and ``new`` as
+        for ``_removed_entries``."""
+        removed = self._removed_entries(code, first, new)
         drop = self._mirror_drop
         for key, _, _ in removed:
             if key != keep:
@@ -325,9 +350,10 @@ class Cache(CacheBase):
             self._begin()
             code = lib.afcpy_lookup(self._ptr, key, len(key), touch, handle)
             removed = self._removed(code)
-            entry = self._values.get(handle[0]) if handle[0] else None
+            found = handle[0] != 0  # a live entry, which the mirror holds
+            stored = self._mirror_stored(key) if found else None
         self._finish(code, removed)
-        return (False, None) if entry is None else (True, entry[1])
+        return found, stored
 
     def _remaining_ttl(self, key: bytes) -> Tuple[bool, Optional[int]]:
         out = ffi.new("uint64_t[2]")
@@ -384,13 +410,18 @@ class Cache(CacheBase):
     def _stored(
         self, code: int, key: bytes, stored: Any, handle: int, deadline: Optional[int]
     ) -> List[Tuple[bytes, Any, int]]:
-        """After the engine call of a put (lock held): the value table and the mirror follow it;
-        the entries it removed."""
+        """After the engine call of a put (lock held): the mirror follows it; the entries it
+        removed."""
         if code & _ERR:
             return self._removed(code)
-        self._values[handle] = (key, stored)
-        removed = self._removed(code, keep=key) if code else []
-        self._mirror_store(key, stored, deadline)
+        if not code:
+            self._mirror_store(key, stored, deadline)
+            return []
+        removed = self._removed(code, key, handle, [(key, stored)])
+        if handle in self._removed_handles():  # the new entry did not stay (not seen so far)
+            self._mirror_drop(key)
+        else:
+            self._mirror_store(key, stored, deadline)
         return removed
 
     def _put_many(self, items: List[Tuple[bytes, Any]], ttl: Optional[float]) -> None:
@@ -425,17 +456,25 @@ class Cache(CacheBase):
             if code & _ERR:
                 removed = self._removed(code)
             else:
-                values = self._values
-                values.update(zip(handles, zip(keys, stored)))
+                new = list(zip(keys, stored))
+                removed = self._removed(code, None, first, new)
+                gone = {h for h in self._removed_handles() if first <= h < first + n}
                 last = dict(zip(keys, zip(handles, stored)))  # a key's last entry wins
-                removed = self._removed(code)
                 deadline = self._deadline(ttl_nanos, now)
                 for key, (handle, value) in last.items():
-                    if handle in values:
+                    if handle not in gone:
                         self._mirror_store(key, value, deadline)
                     else:  # evicted by a later entry of the same batch
                         self._mirror_drop(key)
         self._finish(code, removed)
+
+    @staticmethod
+    def _removed_handles() -> List[int]:
+        """The handles of the entries the last call on this thread removed."""
+        listed = lib.afcpy_removals()
+        if not listed.n:
+            return []
+        return [item >> 3 for item in ffi.unpack(listed.items, listed.n)]
 
     def _remove(self, key: bytes) -> Tuple[bool, Any]:
         with self._lock:
@@ -498,12 +537,10 @@ class Cache(CacheBase):
             self._begin()
             drained = lib.afcpy_snapshot(self._ptr)
             entries = self._parse(drained)
-            removed = self._removed(drained.code)
-            values = self._values
+            removed = self._removed(drained.code)  # none: a snapshot reclaims nothing
+            stored_of = self._mirror_stored
             live = [
-                (key, values[handle][1], None if ttl == _NO_TTL else ttl)
-                for key, handle, ttl in entries
-                if handle in values
+                (key, stored_of(key), None if ttl == _NO_TTL else ttl) for key, _, ttl in entries
             ]
         self._finish(drained.code, removed)
         return [(key, self._decode(stored), left) for key, stored, left in live]
@@ -515,15 +552,15 @@ class Cache(CacheBase):
             code = drained.code
             data = ffi.buffer(drained.data, drained.size)[:] if drained.size else b""
             removed = self._removed(code)  # none: a snapshot reclaims nothing
-            values = self._values
+            stored_of = self._mirror_stored
             count = int(drained.count)
             key_len = self._key_len
             if _LITTLE_ENDIAN and key_len >= 0 and len(data) == count * (40 + key_len):
                 # Every key has one length: every record has one layout, parsed in C.
                 records: Any = struct.iter_unpack(f"<4Q{key_len}sQ", data)
                 entries: List[SavedEntry] = [
-                    (key, values[handle][1], None if ttl == _NO_TTL else ttl, weight)
-                    for _, _, ttl, weight, key, handle in records
+                    (key, stored_of(key), None if ttl == _NO_TTL else ttl, weight)
+                    for _, _, ttl, weight, key, _ in records
                 ]
             else:
                 entries = []
@@ -533,9 +570,8 @@ class Cache(CacheBase):
                     key_len, value_len, ttl, weight = unpack(data, at)
                     at += 32
                     key = data[at : at + key_len]
-                    (handle,) = _HANDLE.unpack_from(data, at + key_len)
                     at += key_len + value_len
-                    entry = (key, values[handle][1], None if ttl == _NO_TTL else ttl, weight)
+                    entry = (key, stored_of(key), None if ttl == _NO_TTL else ttl, weight)
                     entries.append(entry)
         self._finish(code, removed)
         return entries
@@ -568,16 +604,15 @@ class Cache(CacheBase):
                 removed = self._removed(code)
                 held = 0
             else:
-                values = self._values
                 taken = ffi.buffer(kept, n)[:]
                 live: Any = range(n) if taken.count(1) == n else [i for i in range(n) if taken[i]]
-                values.update(zip([first + i for i in live], [pairs[i] for i in live]))
                 # The entries the load removed: the old ones (cleared, or expired).
-                removed = self._removed_entries(code)
-                if removed and any(first + i not in values for i in live):
+                removed = self._removed_entries(code, first, pairs)
+                gone = {h - first for h in self._removed_handles() if first <= h < first + n}
+                if gone:
                     # New entries removed in the same call (a bound lowered meanwhile: not
                     # possible under this lock, but handled all the same).
-                    live = [i for i in live if first + i in values]
+                    live = [i for i in live if i not in gone]
                 live_pairs = pairs if len(live) == n else [pairs[i] for i in live]
                 deadlines = None
                 if timed:
@@ -648,6 +683,5 @@ class Cache(CacheBase):
             self._take_reads()
             code = lib.afcpy_close(self._ptr)
             removed = self._removed(code)
-            self._values.clear()  # every entry was reported above; nothing may stay referenced
-            self._mirror_clear()
+            self._mirror_clear()  # every entry was reported above; nothing may stay referenced
         self._finish(code, removed)

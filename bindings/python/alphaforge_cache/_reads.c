@@ -141,8 +141,10 @@ typedef uint64_t (*afcpy_put_many_fn)(void *c, const char *keys, const size_t *k
                                       const uint64_t *handles, const uint64_t *weights, size_t n,
                                       uint64_t ttl_ns);
 typedef struct {
-    const uint64_t *items;
+    const uint64_t *items; /* handle << 3 | cause, in order */
     size_t n;
+    const char *keys; /* their keys, concatenated */
+    const size_t *key_lens;
 } afcpy_removals_list;
 typedef afcpy_removals_list (*afcpy_removals_fn)(void);
 
@@ -162,7 +164,6 @@ typedef struct {
     PyObject *timer;  /* None (monotonic time) or the ManualClock (its `_nanos`) */
     PyObject *clock;  /* time.monotonic_ns, where CLOCK_MONOTONIC is not the same clock */
     long long origin; /* monotonic nanoseconds at the cache's time 0 */
-    PyObject *values; /* dict: handle -> (key, stored value) */
     PyObject *misses; /* list: one None per buffered miss without its key */
     PyObject *engine; /* the cffi pointer object, kept alive while `cache` is used */
     void *cache;      /* the afcpy_cache */
@@ -188,7 +189,7 @@ typedef struct {
     PyObject *stored;   /* callable(code, key, stored, handle, deadline) -> removed (lock held) */
     PyObject *finish;   /* callable(code, removed): notifications and errors (lock released) */
     afcpy_put_many_fn put_many;  /* set by enable_put_many (NULL: put_many goes to Python) */
-    afcpy_removals_fn removals;
+    afcpy_removals_fn removals;  /* the entries the last engine call on this thread removed */
 } Reader;
 
 /* Reader.plain_mode: a put of an object of weight 1, or of exact `bytes` weighing their length
@@ -222,7 +223,6 @@ static int Reader_traverse(Reader *self, visitproc visit, void *arg) {
     Py_VISIT(self->timed);
     Py_VISIT(self->timer);
     Py_VISIT(self->clock);
-    Py_VISIT(self->values);
     Py_VISIT(self->misses);
     Py_VISIT(self->engine);
     Py_VISIT(self->owner);
@@ -243,7 +243,6 @@ static int Reader_clear(Reader *self) {
     Py_CLEAR(self->timed);
     Py_CLEAR(self->timer);
     Py_CLEAR(self->clock);
-    Py_CLEAR(self->values);
     Py_CLEAR(self->misses);
     Py_CLEAR(self->engine);
     Py_CLEAR(self->owner);
@@ -254,7 +253,6 @@ static int Reader_clear(Reader *self) {
     Py_CLEAR(self->finish);
     self->plain_mode = 0;
     self->put_many = NULL;
-    self->removals = NULL;
     return 0;
 }
 
@@ -269,20 +267,20 @@ static void Reader_dealloc(Reader *self) {
 }
 
 static int Reader_init(Reader *self, PyObject *args, PyObject *kwargs) {
-    PyObject *mirror, *reads, *other, *flush, *absent, *timed, *timer, *clock, *values, *misses;
+    PyObject *mirror, *reads, *other, *flush, *absent, *timed, *timer, *clock, *misses;
     PyObject *engine;
     long long origin;
-    unsigned long long cache, put, replay;
+    unsigned long long cache, put, replay, removals;
     if (kwargs != NULL && PyDict_Size(kwargs) != 0) {
         PyErr_SetString(PyExc_TypeError, "Reader() takes no keyword arguments");
         return -1;
     }
-    if (!PyArg_ParseTuple(args, "O!O!OOOO!OOLO!O!OKKK:Reader", &PyDict_Type, &mirror,
+    if (!PyArg_ParseTuple(args, "O!O!OOOO!OOLO!OKKKK:Reader", &PyDict_Type, &mirror,
                           &PyList_Type, &reads, &other, &flush, &absent, &PyDict_Type, &timed,
-                          &timer, &clock, &origin, &PyDict_Type, &values, &PyList_Type, &misses,
-                          &engine, &cache, &put, &replay))
+                          &timer, &clock, &origin, &PyList_Type, &misses, &engine, &cache, &put,
+                          &replay, &removals))
         return -1;
-    if (cache == 0 || put == 0 || replay == 0) {
+    if (cache == 0 || put == 0 || replay == 0 || removals == 0) {
         PyErr_SetString(PyExc_ValueError, "Reader: null engine pointer");
         return -1;
     }
@@ -290,8 +288,7 @@ static int Reader_init(Reader *self, PyObject *args, PyObject *kwargs) {
         PyErr_SetString(PyExc_TypeError, "Reader: other, flush and clock must be callable");
         return -1;
     }
-    PyObject *fields[] = {mirror, reads, other, flush, absent, timed,
-                          timer,  clock, values, misses, engine};
+    PyObject *fields[] = {mirror, reads, other, flush, absent, timed, timer, clock, misses, engine};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) Py_INCREF(fields[i]);
     Reader_clear(self);
     self->mirror = mirror;
@@ -303,12 +300,12 @@ static int Reader_init(Reader *self, PyObject *args, PyObject *kwargs) {
     self->timer = timer;
     self->clock = clock;
     self->origin = origin;
-    self->values = values;
     self->misses = misses;
     self->engine = engine;
     self->cache = (void *)(uintptr_t)cache;
     self->put = (afcpy_put_fn)(uintptr_t)put;
     self->replay = (afcpy_replay_fn)(uintptr_t)replay;
+    self->removals = (afcpy_removals_fn)(uintptr_t)removals;
     self->key_len = -1;
     self->closed = 0;
     self->horizon = NO_HORIZON;
@@ -710,6 +707,22 @@ static int Reader_drop(Reader *self, PyObject *key) {
     return 0;
 }
 
+/* The stored value of a key the engine holds (CacheBase._mirror_stored): a borrowed reference,
+   or NULL with an exception. */
+static PyObject *Reader_stored_of(Reader *self, PyObject *key) {
+    PyObject *stored = PyDict_GetItemWithError(self->mirror, key);
+    if (stored != NULL || PyErr_Occurred()) return stored;
+    PyObject *entry = PyDict_GetItemWithError(self->timed, key);
+    if (entry != NULL) {
+        if (Py_TYPE(entry) == (PyTypeObject *)TimedEntryType) return ((TimedEntry *)entry)->stored;
+        if (PyTuple_Check(entry) && PyTuple_Size(entry) == 2) return PyTuple_GetItem(entry, 0);
+    }
+    if (!PyErr_Occurred())
+        PyErr_Format(PyExc_RuntimeError,
+                     "alphaforge_cache: the engine removed %R, which the mirror lacks", key);
+    return NULL;
+}
+
 PyDoc_STRVAR(Reader_put_doc,
              "put(key, stored, weight, ttl_ns, deadline, handle, key_len) -> int | tuple | None"
              "\n--\n\n"
@@ -717,9 +730,8 @@ PyDoc_STRVAR(Reader_put_doc,
              "length every stored key has) under ``handle``, the cache's lock held, without "
              "releasing the GIL. Returns None (nothing done) when a buffered key is not ``bytes``"
              " of that length; the call's code when it failed or removed several entries (the "
-             "mirror and the value table untouched: Python finishes); 0 when it stored the entry "
-             "and removed none; (code, key, stored) of the one entry it evicted or replaced, "
-             "the mirror and the value table updated.");
+             "mirror untouched: Python finishes); 0 when it stored the entry and removed none; "
+             "(code, key, stored) of the one entry it evicted or replaced, the mirror updated.");
 
 static PyObject *Reader_put_in(Reader *self, PyObject *key, PyObject *stored,
                                unsigned long long weight, unsigned long long ttl_ns,
@@ -751,33 +763,25 @@ static PyObject *Reader_put_in(Reader *self, PyObject *key, PyObject *stored,
                               weight, ttl_ns);
     if (Reader_consume(self, n, m) < 0) return NULL;
     if (code & (AFCPY_ERR | AFCPY_MANY)) return PyLong_FromUnsignedLongLong(code);
-    PyObject *pair = PyTuple_Pack(2, key, stored);
-    PyObject *h = PyLong_FromUnsignedLongLong(handle);
-    int failed = pair == NULL || h == NULL || PyDict_SetItem(self->values, h, pair) < 0;
-    Py_XDECREF(pair);
-    Py_XDECREF(h);
-    if (failed) return NULL;
     PyObject *result = NULL;
     if (code & AFCPY_ONE) {
-        PyObject *gone = PyLong_FromUnsignedLongLong((code & (AFCPY_ONE - 1)) >> 3);
-        if (gone == NULL) return NULL;
-        PyObject *entry = PyDict_GetItemWithError(self->values, gone); /* borrowed */
-        if (entry == NULL || !PyTuple_Check(entry) || PyTuple_Size(entry) != 2) {
-            Py_DECREF(gone);
-            if (!PyErr_Occurred())
-                PyErr_SetString(PyExc_RuntimeError, "alphaforge_cache: unknown handle removed");
-            return NULL;
-        }
-        PyObject *gone_key = PyTuple_GetItem(entry, 0), *gone_value = PyTuple_GetItem(entry, 1);
-        result = Py_BuildValue("(KOO)", (unsigned long long)code, gone_key, gone_value);
+        afcpy_removals_list removed = self->removals();
+        if (removed.n != 1 || ((code & (AFCPY_ONE - 1)) >> 3) == handle)
+            return PyLong_FromUnsignedLongLong(code); /* not the usual case: Python finishes */
+        PyObject *gone_key =
+            PyBytes_FromStringAndSize(removed.keys, (Py_ssize_t)removed.key_lens[0]);
+        if (gone_key == NULL) return NULL;
+        PyObject *gone_value = Reader_stored_of(self, gone_key); /* borrowed */
+        result = gone_value == NULL
+                     ? NULL
+                     : Py_BuildValue("(KOO)", (unsigned long long)code, gone_key, gone_value);
         int same = result == NULL ? -1 : PyObject_RichCompareBool(gone_key, key, Py_EQ);
-        if (same < 0 || PyDict_DelItem(self->values, gone) < 0 ||
-            (!same && Reader_drop(self, PyTuple_GetItem(result, 1)) < 0)) {
-            Py_DECREF(gone);
+        if (same < 0 || (!same && Reader_drop(self, gone_key) < 0)) {
+            Py_DECREF(gone_key);
             Py_XDECREF(result);
             return NULL;
         }
-        Py_DECREF(gone);
+        Py_DECREF(gone_key);
     } else {
         result = PyLong_FromLong(0);
         if (result == NULL) return NULL;
@@ -921,26 +925,6 @@ static PyObject *Reader_put_plain(Reader *self, PyObject *const *args, Py_ssize_
     Py_RETURN_NONE;
 }
 
-/* One removal of an engine call (handle << 3 | cause), the lock held: the entry leaves the
-   value table and the mirror (CacheBase._removed without `keep`). 0, or -1 on an error. */
-static int Reader_forget(Reader *self, uint64_t item) {
-    PyObject *handle = PyLong_FromUnsignedLongLong(item >> 3);
-    if (handle == NULL) return -1;
-    PyObject *entry = PyDict_GetItemWithError(self->values, handle); /* borrowed */
-    if (entry == NULL || !PyTuple_Check(entry) || PyTuple_Size(entry) != 2) {
-        Py_DECREF(handle);
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_RuntimeError, "alphaforge_cache: unknown handle removed");
-        return -1;
-    }
-    PyObject *key = PyTuple_GetItem(entry, 0);
-    Py_INCREF(key);
-    int failed = PyDict_DelItem(self->values, handle) < 0 || Reader_drop(self, key) < 0;
-    Py_DECREF(key);
-    Py_DECREF(handle);
-    return failed ? -1 : 0;
-}
-
 /* The lock-held part of put_many_plain: 1 when the entries were stored (or the call failed and
    *code says why), 0 when Python must do it (nothing changed), -1 on an error. */
 static int Reader_put_many_locked(Reader *self, PyObject *items, Py_ssize_t n,
@@ -978,13 +962,15 @@ static int Reader_put_many_locked(Reader *self, PyObject *items, Py_ssize_t n,
         Py_XDECREF(after);
         if (failed) return -1;
     }
-    /* The handles, then the key lengths, in one block of this call's. */
-    uint64_t *handles = (uint64_t *)PyMem_Malloc((size_t)n * (sizeof(uint64_t) + sizeof(size_t)));
+    /* The handles, the key lengths and flags of entries removed again, in one block. */
+    uint64_t *handles = (uint64_t *)PyMem_Calloc(
+        (size_t)n, sizeof(uint64_t) + sizeof(size_t) + sizeof(char));
     if (handles == NULL) {
         PyErr_NoMemory();
         return -1;
     }
     size_t *key_lens = (size_t *)(handles + n);
+    char *gone = (char *)(key_lens + n);
     for (Py_ssize_t i = 0; i < n; i++) {
         handles[i] = first + (uint64_t)i;
         key_lens[i] = key_len;
@@ -1010,37 +996,33 @@ static int Reader_put_many_locked(Reader *self, PyObject *items, Py_ssize_t n,
     result = put_many(cache, keys, key_lens, handles, weights, (size_t)n, ttl_ns);
     Py_END_ALLOW_THREADS
     *code = result;
-    /* The value table and the mirror follow the engine (_native.Cache._put_many). */
-    if (!(result & AFCPY_ERR)) {
-        for (Py_ssize_t i = 0; i < n; i++) {
-            PyObject *item = PyList_GetItem(items, i);
-            PyObject *h = PyLong_FromUnsignedLongLong(handles[i]);
-            int failed = h == NULL || PyDict_SetItem(self->values, h, item) < 0;
-            Py_XDECREF(h);
-            if (failed) goto fail;
-        }
-    }
-    if (result & AFCPY_ONE) {
-        if (Reader_forget(self, result & (AFCPY_ONE - 1)) < 0) goto fail;
-    } else if (result & AFCPY_MANY) {
+    /* The mirror follows the engine (_native.Cache._put_many; no listener to tell). Entries
+       of older calls that this one removed leave the mirror first, then this batch's entries
+       are stored in order (so a key given twice ends with its last entry), except those a
+       later entry of the batch replaced or evicted. */
+    if (result & (AFCPY_ONE | AFCPY_MANY)) {
         afcpy_removals_list removed = self->removals();
+        const char *at = removed.keys;
         for (size_t j = 0; j < removed.n; j++) {
-            if (Reader_forget(self, removed.items[j]) < 0) goto fail;
+            uint64_t h = removed.items[j] >> 3;
+            size_t len = removed.key_lens[j];
+            if (h >= first && h - first < (uint64_t)n) {
+                gone[h - first] = 1;
+            } else {
+                PyObject *gone_key = PyBytes_FromStringAndSize(at, (Py_ssize_t)len);
+                int failed = gone_key == NULL || Reader_drop(self, gone_key) < 0;
+                Py_XDECREF(gone_key);
+                if (failed) goto fail;
+            }
+            at += len;
         }
     }
     if (!(result & AFCPY_ERR)) {
-        /* In order, so a key given twice ends with its last entry (if a later entry of the
-           batch evicted it, its handle is gone from the value table and it is dropped). */
         for (Py_ssize_t i = 0; i < n; i++) {
             PyObject *item = PyList_GetItem(items, i);
             PyObject *key = PyTuple_GetItem(item, 0);
-            PyObject *h = PyLong_FromUnsignedLongLong(handles[i]);
-            if (h == NULL) goto fail;
-            int kept = PyDict_Contains(self->values, h);
-            Py_DECREF(h);
-            if (kept < 0) goto fail;
-            if ((kept ? Reader_store(self, key, PyTuple_GetItem(item, 1), deadline)
-                      : Reader_drop(self, key)) < 0)
+            if ((gone[i] ? Reader_drop(self, key)
+                         : Reader_store(self, key, PyTuple_GetItem(item, 1), deadline)) < 0)
                 goto fail;
         }
     }
@@ -1110,20 +1092,19 @@ error:
 }
 
 PyDoc_STRVAR(Reader_enable_put_many_doc,
-             "enable_put_many(put_many, removals)\n--\n\n"
-             "Turns on put_many_plain (after enable_put): the addresses of the cffi module's "
-             "afcpy_put_many and afcpy_removals.");
+             "enable_put_many(put_many)\n--\n\n"
+             "Turns on put_many_plain (after enable_put): the address of the cffi module's "
+             "afcpy_put_many.");
 
-static PyObject *Reader_enable_put_many(Reader *self, PyObject *args) {
-    unsigned long long put_many, removals;
-    if (!PyArg_ParseTuple(args, "KK:enable_put_many", &put_many, &removals)) return NULL;
-    if (self->plain_mode == 0 || put_many == 0 || removals == 0) {
+static PyObject *Reader_enable_put_many(Reader *self, PyObject *arg) {
+    unsigned long long put_many = PyLong_AsUnsignedLongLong(arg);
+    if (put_many == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+    if (self->plain_mode == 0 || put_many == 0) {
         PyErr_SetString(PyExc_ValueError,
-                        "enable_put_many: needs enable_put first and two function addresses");
+                        "enable_put_many: needs enable_put first and a function address");
         return NULL;
     }
     self->put_many = (afcpy_put_many_fn)(uintptr_t)put_many;
-    self->removals = (afcpy_removals_fn)(uintptr_t)removals;
     Py_RETURN_NONE;
 }
 
@@ -1212,7 +1193,7 @@ static PyMethodDef Reader_methods[] = {
      Reader_put_plain_doc},
     {"enable_put", (PyCFunction)Reader_enable_put, METH_VARARGS, Reader_enable_put_doc},
     {"put_many_plain", (PyCFunction)Reader_put_many_plain, METH_O, Reader_put_many_plain_doc},
-    {"enable_put_many", (PyCFunction)Reader_enable_put_many, METH_VARARGS,
+    {"enable_put_many", (PyCFunction)Reader_enable_put_many, METH_O,
      Reader_enable_put_many_doc},
     {"set_lock", (PyCFunction)Reader_set_lock, METH_O,
      "set_lock(lock)\n--\n\nThe cache's lock: get_many replays its reads at once when it is "
