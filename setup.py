@@ -67,11 +67,15 @@ class build_native_or_fallback(build_ext):
         subprocess.run(command, cwd=ROOT, check=True)
 
 
+# A function missing from the stable ABI of the oldest CPython (3.8) must fail the build, not
+# be declared implicitly (as returning int: a truncated pointer, a crash at run time).
+C_FLAGS = ["-O2", "-Werror=implicit-function-declaration"] if sys.platform != "win32" else []
+
 READS = Extension(
     "alphaforge_cache._reads",
     sources=["bindings/python/alphaforge_cache/_reads.c"],
     py_limited_api=True,
-    extra_compile_args=["-O2"] if sys.platform != "win32" else [],
+    extra_compile_args=C_FLAGS,
 )
 
 # alphaforge_cache.compat's read paths in C (the same kind of module as _reads; optional too: the
@@ -80,7 +84,7 @@ COMPAT_SPEEDUPS = Extension(
     "alphaforge_cache.compat._speedups",
     sources=["bindings/python/alphaforge_cache/compat/_speedups.c"],
     py_limited_api=True,
-    extra_compile_args=["-O2"] if sys.platform != "win32" else [],
+    extra_compile_args=C_FLAGS,
 )
 
 setup(

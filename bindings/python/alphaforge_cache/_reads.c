@@ -962,15 +962,17 @@ static int Reader_put_many_locked(Reader *self, PyObject *items, Py_ssize_t n,
         Py_XDECREF(after);
         if (failed) return -1;
     }
-    /* The handles, the key lengths and flags of entries removed again, in one block. */
-    uint64_t *handles = (uint64_t *)PyMem_Calloc(
-        (size_t)n, sizeof(uint64_t) + sizeof(size_t) + sizeof(char));
+    /* The handles, the key lengths and flags of entries removed again, in one block.
+       (PyMem_Calloc is not in the stable ABI of 3.8 and 3.9.) */
+    size_t block = (size_t)n * (sizeof(uint64_t) + sizeof(size_t) + sizeof(char));
+    uint64_t *handles = (uint64_t *)PyMem_Malloc(block);
     if (handles == NULL) {
         PyErr_NoMemory();
         return -1;
     }
     size_t *key_lens = (size_t *)(handles + n);
     char *gone = (char *)(key_lens + n);
+    memset(gone, 0, (size_t)n);
     for (Py_ssize_t i = 0; i < n; i++) {
         handles[i] = first + (uint64_t)i;
         key_lens[i] = key_len;
