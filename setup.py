@@ -88,6 +88,7 @@ COMPAT_SPEEDUPS = Extension(
 )
 
 setup(
+    license="MIT OR Apache-2.0",  # see pyproject.toml
     ext_modules=[] if platform.python_implementation() == "PyPy" else [READS, COMPAT_SPEEDUPS],
     cffi_modules=["bindings/python/alphaforge_cache/_ffi_build.py:ffibuilder"],
     cmdclass={"build_ext": build_native_or_fallback},
