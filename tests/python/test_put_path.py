@@ -74,17 +74,26 @@ def test_put_on_a_closed_cache_raises(make_cache: Any) -> None:
         cache[b"j"] = 2
 
 
-def test_put_while_another_thread_holds_the_lock_waits_for_it(make_cache: Any) -> None:
+@pytest.mark.parametrize(
+    "store",
+    [
+        pytest.param(lambda cache: cache.put(b"k1", 1), id="put"),
+        pytest.param(lambda cache: cache.put_many([(b"k1", 1), (b"k2", 1)]), id="put_many"),
+    ],
+)
+def test_a_write_while_another_thread_holds_the_lock_waits_for_it(
+    make_cache: Any, store: Any
+) -> None:
     cache = make_cache(4, mode="object")
     cache.put(b"k0", 0)
     done = threading.Event()
 
-    def put_later() -> None:
-        cache.put(b"k1", 1)  # the lock is held: the Python put waits for it
+    def store_later() -> None:
+        store(cache)  # the lock is held: the write waits for it
         done.set()
 
     with cache._lock:
-        worker = threading.Thread(target=put_later)
+        worker = threading.Thread(target=store_later)
         worker.start()
         assert not done.wait(0.2)
         assert b"k1" not in cache._mirror
@@ -163,24 +172,6 @@ def test_put_many_on_a_closed_cache_raises(make_cache: Any) -> None:
     cache.close()
     with pytest.raises(CacheClosedError):
         cache.put_many([(b"j", 2)])
-
-
-def test_put_many_while_another_thread_holds_the_lock_waits_for_it(make_cache: Any) -> None:
-    cache = make_cache(4, mode="object")
-    cache.put(b"k0", 0)
-    done = threading.Event()
-
-    def put_later() -> None:
-        cache.put_many([(b"k1", 1), (b"k2", 2)])
-        done.set()
-
-    with cache._lock:
-        worker = threading.Thread(target=put_later)
-        worker.start()
-        assert not done.wait(0.2)
-        assert b"k1" not in cache._mirror
-    worker.join(5)
-    assert done.is_set() and cache.get_many([b"k1", b"k2"]) == [1, 2]
 
 
 def test_put_many_keeps_no_evicted_value_alive(make_cache: Any) -> None:

@@ -531,6 +531,34 @@ static int Reader_unlock(Reader *self) {
     return 0;
 }
 
+/* Replays the reads packed in the scratch buffer (`keyed` keys of `key_len` bytes, then `others`
+   certain misses) in one engine call with the GIL released, so that another thread runs Python
+   code meanwhile. The lock must be held (the scratch is used only under it). The engine's code. */
+static uint64_t Reader_replay_scratch(Reader *self, size_t key_len, size_t keyed,
+                                      uint64_t others) {
+    void *cache = self->cache;
+    afcpy_replay_fn replay = self->replay;
+    const char *scratch = self->scratch;
+    uint64_t code;
+    Py_BEGIN_ALLOW_THREADS
+    code = replay(cache, scratch, NULL, key_len, keyed, others);
+    Py_END_ALLOW_THREADS
+    return code;
+}
+
+/* The deadline of an entry put now with the default TTL (a new reference): None without a
+   default TTL, or when the deadline is past the clock's range (it never expires, as
+   _native._deadline says); NULL on an error. */
+static PyObject *Reader_default_deadline(Reader *self) {
+    if (self->default_ttl_ns) {
+        unsigned long long now = 0;
+        if (Reader_now(self, &now) < 0) return NULL;
+        unsigned long long when = now + self->default_ttl_ns;
+        if (when >= now && when != UINT64_MAX) return PyLong_FromUnsignedLongLong(when);
+    }
+    Py_RETURN_NONE;
+}
+
 /* get_many's reads replayed in one engine call if the cache's lock is free (a read never waits
    for a lock), with the GIL released during the engine's work so that another thread runs
    Python code meanwhile: the replay is most of a batch's engine work, and what lets two
@@ -562,13 +590,7 @@ static int Reader_replay_batch(Reader *self, PyObject *keys, Py_ssize_t n, Py_ss
                        (size_t)key_len);
                 keyed++;
             }
-            void *cache = self->cache;
-            afcpy_replay_fn replay = self->replay;
-            const char *scratch = self->scratch;
-            uint64_t code;
-            Py_BEGIN_ALLOW_THREADS
-            code = replay(cache, scratch, NULL, (size_t)key_len, keyed, others);
-            Py_END_ALLOW_THREADS
+            uint64_t code = Reader_replay_scratch(self, (size_t)key_len, keyed, others);
             done = (code & AFCPY_ERR) ? 0 : 1;
         }
     }
@@ -836,21 +858,8 @@ static PyObject *Reader_put_locked(Reader *self, PyObject *key, PyObject *value,
                                    unsigned long long weight, Py_ssize_t key_len) {
     unsigned long long handle = Reader_take_handle(self);
     if (handle == 0) return NULL;
-    PyObject *deadline = Py_None;
-    Py_INCREF(deadline);
-    if (self->default_ttl_ns) {
-        unsigned long long now = 0;
-        if (Reader_now(self, &now) < 0) {
-            Py_DECREF(deadline);
-            return NULL;
-        }
-        unsigned long long when = now + self->default_ttl_ns;
-        if (when >= now && when != UINT64_MAX) { /* else it never expires (_native._deadline) */
-            Py_DECREF(deadline);
-            deadline = PyLong_FromUnsignedLongLong(when);
-            if (deadline == NULL) return NULL;
-        }
-    }
+    PyObject *deadline = Reader_default_deadline(self);
+    if (deadline == NULL) return NULL;
     PyObject *result =
         Reader_put_in(self, key, value, weight, self->default_ttl_ns, deadline, handle, key_len);
     if (result != NULL && PyLong_Check(result)) {
@@ -934,14 +943,8 @@ static int Reader_put_many_locked(Reader *self, PyObject *items, Py_ssize_t n,
     if (r || m) { /* the reads buffered before these puts, replayed first */
         int packed = Reader_pack(self, r, self->key_len);
         if (packed <= 0) return packed;
-        void *cache = self->cache;
-        afcpy_replay_fn replay = self->replay;
-        const char *scratch = self->scratch;
-        size_t key_len = (size_t)self->key_len;
-        uint64_t replayed;
-        Py_BEGIN_ALLOW_THREADS
-        replayed = replay(cache, scratch, NULL, key_len, (size_t)r, (uint64_t)m);
-        Py_END_ALLOW_THREADS
+        uint64_t replayed =
+            Reader_replay_scratch(self, (size_t)self->key_len, (size_t)r, (uint64_t)m);
         if (Reader_consume(self, r, m) < 0) return -1;
         if (replayed & (AFCPY_ERR | AFCPY_MANY | AFCPY_ONE)) {
             *code = replayed; /* a replay removes nothing: this is an error; Python raises it */
@@ -977,17 +980,8 @@ static int Reader_put_many_locked(Reader *self, PyObject *items, Py_ssize_t n,
         handles[i] = first + (uint64_t)i;
         key_lens[i] = key_len;
     }
-    PyObject *deadline = Py_None;
-    Py_INCREF(deadline);
-    if (self->default_ttl_ns) {
-        unsigned long long now = 0;
-        if (Reader_now(self, &now) < 0) goto fail;
-        unsigned long long when = now + self->default_ttl_ns;
-        if (when >= now && when != UINT64_MAX) { /* else it never expires (_native._deadline) */
-            SET_REF(deadline, PyLong_FromUnsignedLongLong(when));
-            if (deadline == NULL) goto fail;
-        }
-    }
+    PyObject *deadline = Reader_default_deadline(self);
+    if (deadline == NULL) goto fail;
     /* The engine's work (most of a batch's) with the GIL released: another thread runs Python
        code meanwhile. The buffers are this call's, or the scratch, used only under the lock. */
     void *cache = self->cache;
