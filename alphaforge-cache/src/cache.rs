@@ -393,19 +393,20 @@ impl Cache {
         if self.shards.len() == 1 {
             // One shard (a binding's usual setting): no routing, one lock for the whole batch.
             let mut state = self.lock_shard(0);
-            for key in keys {
+            state.shard.record_gets(keys.iter().map(|key| {
                 let key = key.as_ref();
-                state.shard.record_get(self.hash(key), key);
-            }
+                (self.hash(key), key)
+            }));
             state.shard.record_misses(misses);
             return;
         }
         let routed = self.route(keys.iter().map(AsRef::as_ref));
         for run in routed.chunk_by(|a, b| a.shard == b.shard) {
             let mut state = self.lock_shard(run[0].shard);
-            for item in run {
-                state.shard.record_get(item.hash, keys[item.index].as_ref());
-            }
+            state.shard.record_gets(
+                run.iter()
+                    .map(|item| (item.hash, keys[item.index].as_ref())),
+            );
         }
         if misses > 0 {
             self.lock_shard(0).shard.record_misses(misses);
