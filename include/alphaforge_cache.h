@@ -385,6 +385,21 @@ afc_status afc_cache_record_reads(const afc_cache *cache,
                                   uint64_t misses);
 
 /*
+ `afc_cache_record_reads` without waiting: the reads are handed over to a background thread
+ (started by the first call) and every other call on the cache replays them first, so no
+ result differs. See `Cache::record_reads_later`. The keys are copied before it returns.
+
+ # Safety
+ `cache` NULL or live; `keys` readable for the sum of `key_lens`; `key_lens` readable for `n`
+ items (NULL only when `n` is 0).
+ */
+afc_status afc_cache_record_reads_later(const afc_cache *cache,
+                                        const uint8_t *keys,
+                                        const size_t *key_lens,
+                                        size_t n,
+                                        uint64_t misses);
+
+/*
  Builds a cache from `config` (which stays the caller's). On failure `*out` is set to NULL and
  the status is `AFC_INVALID_CONFIG` with the reason in `afc_last_error()`.
 

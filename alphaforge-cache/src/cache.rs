@@ -4,6 +4,7 @@
 
 use crate::byte_budget::ByteBudget;
 use crate::clock::{saturating_nanos, Clock};
+use crate::deferred_reads::{DeferredReads, ReadBatch, MAX_QUEUED_BATCHES};
 use crate::error::Error;
 use crate::lock::{lock, AtomicBool, Mutex, MutexGuard};
 use crate::notification::{EvictionListener, RemovalCause, Removals};
@@ -18,7 +19,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// The largest key, value or weight an entry may have, in bytes.
@@ -93,7 +95,8 @@ struct CachePadded<T>(T);
 /// atomic. Keys fall into shards by hash; each shard is an exact LRU holding an even split of
 /// `max_entries`, while `max_bytes` bounds the whole cache (see `docs/design.md`).
 pub struct Cache {
-    shards: Box<[CachePadded<Mutex<ShardState>>]>,
+    /// Shared with the thread that replays handed-over reads (`record_reads_later`).
+    shards: Arc<[CachePadded<Mutex<ShardState>>]>,
     hasher: RandomState,
     clock: Clock,
     /// False until a TTL is configured or used (or the clock is manual): until then no entry can
@@ -104,6 +107,17 @@ pub struct Cache {
     listener: Option<EvictionListener>,
     /// The entry bound (written under every shard lock by `resize`).
     max_entries: Mutex<usize>,
+    /// Reads handed over by `record_reads_later`, and the thread replaying them: started by the
+    /// first such call (`None`: the thread could not start, and reads are replayed at once).
+    background: OnceLock<Option<BackgroundReads>>,
+}
+
+/// Handed-over reads and the thread that replays them.
+struct BackgroundReads {
+    reads: Arc<DeferredReads>,
+    thread: Option<JoinHandle<()>>,
+    /// The process that started the thread: a child process forked since has no such thread.
+    process: u32,
 }
 
 impl Cache {
@@ -119,7 +133,7 @@ impl Cache {
 
     pub(crate) fn from_config(config: Config) -> Cache {
         let hasher = RandomState::default();
-        let shards = (0..config.shards)
+        let shards: Arc<[_]> = (0..config.shards)
             .map(|i| {
                 let max = split_evenly(config.max_entries, config.shards, i);
                 CachePadded(Mutex::new(ShardState {
@@ -137,6 +151,7 @@ impl Cache {
             budget: config.max_bytes.map(ByteBudget::new),
             listener: config.listener,
             max_entries: Mutex::new(config.max_entries),
+            background: OnceLock::new(),
         }
     }
 
@@ -153,9 +168,44 @@ impl Cache {
         shard_of(hash, self.shards.len())
     }
 
+    /// Locks a shard, then replays the reads handed over for it (`record_reads_later`), so that
+    /// every operation sees them.
     #[inline]
     fn lock_shard(&self, index: usize) -> MutexGuard<'_, ShardState> {
-        lock(&self.shards[index].0)
+        let mut state = lock(&self.shards[index].0);
+        if let Some(Some(background)) = self.background.get() {
+            if background.reads.has_queued(index) {
+                background.reads.replay_queued(index, &mut state.shard);
+            }
+        }
+        state
+    }
+
+    /// The handed-over reads' queues and their thread, started on the first call; `None` when
+    /// the thread cannot start, or in a child process forked since (reads are then replayed at
+    /// once).
+    fn background_reads(&self) -> Option<&BackgroundReads> {
+        let background = self.background.get_or_init(|| {
+            let reads = Arc::new(DeferredReads::new(self.shards.len()));
+            let (shards, served) = (Arc::clone(&self.shards), Arc::clone(&reads));
+            let thread = std::thread::Builder::new()
+                .name("alphaforge-cache reads".into())
+                .spawn(move || {
+                    served.serve(|index| {
+                        let mut state = lock(&shards[index].0);
+                        served.replay_queued(index, &mut state.shard);
+                    })
+                })
+                .ok()?;
+            Some(BackgroundReads {
+                reads,
+                thread: Some(thread),
+                process: std::process::id(),
+            })
+        });
+        background
+            .as_ref()
+            .filter(|background| background.process == std::process::id())
     }
 
     /// The time for this operation (read once).
@@ -411,6 +461,42 @@ impl Cache {
         if misses > 0 {
             self.lock_shard(0).shard.record_misses(misses);
         }
+    }
+
+    /// [`record_reads`](Self::record_reads) without waiting: the reads are handed over to a
+    /// background thread (started by the first call) that replays them soon. Every other
+    /// operation on a shard replays the reads handed over for it first, under the shard's lock,
+    /// so no result differs from `record_reads`: order, counters and evictions are the same.
+    /// The caller's thread spends only the copy of the keys and their hashes, not the replay's
+    /// trips to main memory. When reads pile up faster than the thread replays them (or it
+    /// could not start), the caller replays them itself.
+    pub fn record_reads_later<K: AsRef<[u8]>>(&self, keys: &[K], misses: u64) {
+        if cfg!(feature = "shuttle") {
+            // The model checker's locks cannot be used from a thread it does not run.
+            return self.record_reads(keys, misses);
+        }
+        let Some(background) = self.background_reads() else {
+            return self.record_reads(keys, misses);
+        };
+        let (deferred, thread) = match &background.thread {
+            Some(thread) => (&*background.reads, thread.thread()),
+            None => return self.record_reads(keys, misses),
+        };
+        let mut batches: Vec<ReadBatch> = (0..self.shards.len())
+            .map(|_| ReadBatch::default())
+            .collect();
+        for key in keys {
+            let key = key.as_ref();
+            let hash = self.hash(key);
+            batches[self.shard_index(hash)].push(hash, key);
+        }
+        batches[0].add_misses(misses);
+        for (index, batch) in batches.into_iter().enumerate() {
+            if !batch.is_empty() && deferred.push(index, batch) > MAX_QUEUED_BATCHES {
+                drop(self.lock_shard(index)); // the thread is behind: replay them here
+            }
+        }
+        deferred.notify(thread);
     }
 
     /// Hashes keys and orders them by shard, keeping the given order within a shard.
@@ -909,5 +995,23 @@ impl fmt::Debug for Cache {
             .field("shards", &self.shards.len())
             .field("clock", &self.clock)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Cache {
+    /// Stops the thread replaying handed-over reads (if it was started) and waits for it.
+    fn drop(&mut self) {
+        if let Some(Some(mut background)) = self.background.take() {
+            if let Some(thread) = background.thread.take() {
+                if background.process == std::process::id() {
+                    background.reads.stop(thread.thread());
+                    // It only replays reads; a panic there (a bug) must not become one here.
+                    let _ = thread.join();
+                } else {
+                    // A forked child: the thread is the parent's; there is nothing to join.
+                    std::mem::forget(thread);
+                }
+            }
+        }
     }
 }

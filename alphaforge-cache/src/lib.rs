@@ -29,6 +29,7 @@
 mod byte_budget;
 mod cache;
 pub(crate) mod clock;
+mod deferred_reads;
 mod error;
 pub mod ffi;
 mod linked_slab;

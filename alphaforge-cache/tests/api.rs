@@ -676,6 +676,77 @@ fn record_reads_across_shards() {
 }
 
 #[test]
+fn reads_handed_over_give_the_results_of_reads_replayed_at_once() {
+    // Two one-shard caches with the same puts: one replays each batch at once, the other hands
+    // it over (many batches, so that some pile up and the caller replays them itself). A put
+    // every few batches evicts: the same keys must go, and the counters must agree.
+    let at_once = Cache::builder(64).shards(1).build().unwrap();
+    let later = Cache::builder(64).shards(1).build().unwrap();
+    for i in 0..64u32 {
+        at_once.put(i.to_le_bytes(), b"v").unwrap();
+        later.put(i.to_le_bytes(), b"v").unwrap();
+    }
+    let mut state = 7u64;
+    for round in 0..200u32 {
+        let batch: Vec<[u8; 4]> = (0..40)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 33) as u32 % 80).to_le_bytes() // some keys absent: misses
+            })
+            .collect();
+        at_once.record_reads(&batch, 1);
+        later.record_reads_later(&batch, 1);
+        if round % 10 == 9 {
+            let fresh = (1000 + round).to_le_bytes();
+            at_once.put(fresh, b"v").unwrap();
+            later.put(fresh, b"v").unwrap();
+        }
+    }
+    let (a, b) = (at_once.stats(), later.stats());
+    assert_eq!(
+        (a.hits, a.misses, a.evictions),
+        (b.hits, b.misses, b.evictions)
+    );
+    assert_eq!(self::keys(&at_once), self::keys(&later));
+}
+
+#[test]
+fn reads_handed_over_across_shards() {
+    // As record_reads_across_shards, with the reads handed over.
+    let (cache, _, _) = cache_with(400, |b| b.shards(4));
+    let keys: Vec<Vec<u8>> = (0..100u32).map(|i| i.to_le_bytes().to_vec()).collect();
+    for key in &keys {
+        cache.put(key, b"v").unwrap();
+    }
+    let mut reads = keys.clone();
+    reads.extend((1000..1005u32).map(|i| i.to_le_bytes().to_vec()));
+    cache.record_reads_later(&reads, 2);
+    let stats = cache.stats();
+    assert_eq!((stats.hits, stats.misses), (100, 7));
+    cache.record_reads_later(&keys[50..], 0);
+    cache.resize(4).unwrap(); // keep one entry per shard: the most recently read of each
+    for key in self::keys(&cache) {
+        let index = keys.iter().position(|k| *k == key).unwrap();
+        assert!(
+            index >= 50,
+            "a key read last in its shard survives, not {index}"
+        );
+    }
+}
+
+#[test]
+fn a_cache_with_reads_handed_over_drops_cleanly() {
+    for _ in 0..20 {
+        let cache = Cache::new(100).unwrap();
+        cache.put(b"a", b"1").unwrap();
+        cache.record_reads_later(&[&b"a"[..]; 100], 0);
+        drop(cache); // stops and joins the background thread, queued reads or not
+    }
+}
+
+#[test]
 fn record_reads_replays_recency_and_counts() {
     let (cache, _, _) = cache_with(3, |b| b);
     cache.put(b"a", b"1").unwrap();

@@ -58,6 +58,10 @@ enum Op {
     Weight,
     Iter,
     GetMany(Vec<usize>),
+    /// Replays reads served elsewhere (a binding's mirror), and counts misses.
+    RecordReads(Vec<usize>, u64),
+    /// The same, handed over to the background thread.
+    RecordReadsLater(Vec<usize>, u64),
     PutMany(Vec<(usize, String)>),
     GetOrInsertWith(usize, String),
     Advance(u64),
@@ -173,6 +177,22 @@ impl Model {
                 None
             }
         }
+    }
+
+    /// Reads served elsewhere: a key stored (expired or not: the reader saw it live) counts a
+    /// hit and becomes the most recent; any other a miss. Nothing is reclaimed.
+    fn record_reads(&mut self, keys: &[&[u8]], misses: u64) {
+        for key in keys {
+            match self.entries.iter().position(|e| e.key == *key) {
+                Some(i) => {
+                    self.counters.hits += 1;
+                    let entry = self.entries.remove(i);
+                    self.entries.insert(0, entry);
+                }
+                None => self.counters.misses += 1,
+            }
+        }
+        self.counters.misses += misses;
     }
 
     fn peek(&mut self, key: &[u8]) -> Option<Vec<u8>> {
@@ -482,6 +502,16 @@ impl Harness {
                 let expected: Vec<_> = keys.iter().map(|k| model.get(k)).collect();
                 prop_assert_eq!(cache.get_many(&keys), expected);
             }
+            Op::RecordReads(keys, misses) => {
+                let keys: Vec<&[u8]> = keys.iter().map(|&k| key(k)).collect();
+                cache.record_reads(&keys, *misses);
+                model.record_reads(&keys, *misses);
+            }
+            Op::RecordReadsLater(keys, misses) => {
+                let keys: Vec<&[u8]> = keys.iter().map(|&k| key(k)).collect();
+                cache.record_reads_later(&keys, *misses);
+                model.record_reads(&keys, *misses);
+            }
             Op::PutMany(items) => {
                 let items: Vec<(Vec<u8>, Vec<u8>)> = items
                     .iter()
@@ -630,6 +660,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Iter),
         2 => prop::collection::vec(key_index(), 0..5).prop_map(Op::GetMany),
         2 => prop::collection::vec((key_index(), value()), 0..5).prop_map(Op::PutMany),
+        2 => (prop::collection::vec(key_index(), 0..6), 0u64..=2)
+            .prop_map(|(keys, misses)| Op::RecordReads(keys, misses)),
+        4 => (prop::collection::vec(key_index(), 0..6), 0u64..=2)
+            .prop_map(|(keys, misses)| Op::RecordReadsLater(keys, misses)),
         2 => (key_index(), value()).prop_map(|(k, v)| Op::GetOrInsertWith(k, v)),
         5 => prop_oneof![8 => 0u64..=3, 1 => Just(100u64)].prop_map(Op::Advance),
         1 => (0u64..=12).prop_map(Op::SetClock),

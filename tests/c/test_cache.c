@@ -176,8 +176,12 @@ static void test_shared_clock_and_expire_keys(void) {
     afc_cache_free(b);
 }
 
-/* Reads served from a binding's mirror are replayed: recency and counters as if they were gets. */
-static void test_record_reads(void) {
+typedef afc_status (*record_reads_fn)(const afc_cache *, const uint8_t *, const size_t *, size_t,
+                                      uint64_t);
+
+/* Reads served from a binding's mirror are replayed (at once, or handed over to the engine's
+   thread): recency and counters as if they were gets. */
+static void check_record_reads(record_reads_fn record_reads) {
     afc_cache *cache = afc_test_cache(3, 0, 0, 1, 0);
     const uint8_t keys[] = "agoneb";
     const size_t lens[] = {1, 4, 1};
@@ -186,18 +190,32 @@ static void test_record_reads(void) {
     CHECK_OK(afc_cache_put(cache, K("a"), K("1"), 0));
     CHECK_OK(afc_cache_put(cache, K("b"), K("2"), 0));
     CHECK_OK(afc_cache_put(cache, K("c"), K("3"), 0));
-    CHECK_OK(afc_cache_record_reads(cache, keys, lens, 3, 2));
+    CHECK_OK(record_reads(cache, keys, lens, 3, 2));
     CHECK_OK(afc_cache_stats(cache, &s));
     CHECK_EQ(s.hits, 2);   /* "gone" is not stored: */
     CHECK_EQ(s.misses, 3); /* it counts a miss */
     CHECK_OK(afc_cache_put(cache, K("d"), K("4"), 0));
     CHECK_OK(afc_cache_contains(cache, K("c"), &present));
     CHECK(!present); /* c became the least recently used */
-    CHECK_OK(afc_cache_record_reads(cache, NULL, NULL, 0, 0));
-    CHECK_NULL_ARG(afc_cache_record_reads(cache, keys, NULL, 3, 0), "key_lens");
-    CHECK_NULL_ARG(afc_cache_record_reads(NULL, keys, lens, 3, 0), "cache");
+    CHECK_OK(record_reads(cache, NULL, NULL, 0, 0));
+    CHECK_NULL_ARG(record_reads(cache, keys, NULL, 3, 0), "key_lens");
+    CHECK_NULL_ARG(record_reads(NULL, keys, lens, 3, 0), "cache");
     afc_cache_free(cache);
 }
+
+static afc_status record_at_once(const afc_cache *cache, const uint8_t *keys,
+                                 const size_t *key_lens, size_t n, uint64_t misses) {
+    return afc_cache_record_reads(cache, keys, key_lens, n, misses);
+}
+
+static afc_status record_later(const afc_cache *cache, const uint8_t *keys, const size_t *key_lens,
+                               size_t n, uint64_t misses) {
+    return afc_cache_record_reads_later(cache, keys, key_lens, n, misses);
+}
+
+static void test_record_reads(void) { check_record_reads(record_at_once); }
+
+static void test_record_reads_later(void) { check_record_reads(record_later); }
 
 static void test_iterator_snapshot(void) {
     afc_cache *cache = afc_test_cache(10, 0, 0, 1, 100);
@@ -1002,6 +1020,7 @@ const afc_test_case afc_cache_tests[] = {
     {"cache/lru_order", test_lru_order},
     {"cache/shared_clock_and_expire_keys", test_shared_clock_and_expire_keys},
     {"cache/record_reads", test_record_reads},
+    {"cache/record_reads_later", test_record_reads_later},
     {"cache/iterator_snapshot", test_iterator_snapshot},
     {"cache/iterator_skips_expired", test_iterator_skips_expired},
     {"cache/ttl_manual_clock", test_ttl_manual_clock},

@@ -173,3 +173,28 @@ pub unsafe extern "C" fn afc_cache_record_reads(
         })
     }
 }
+
+/// `afc_cache_record_reads` without waiting: the reads are handed over to a background thread
+/// (started by the first call) and every other call on the cache replays them first, so no
+/// result differs. See `Cache::record_reads_later`. The keys are copied before it returns.
+///
+/// # Safety
+/// `cache` NULL or live; `keys` readable for the sum of `key_lens`; `key_lens` readable for `n`
+/// items (NULL only when `n` is 0).
+#[no_mangle]
+pub unsafe extern "C" fn afc_cache_record_reads_later(
+    cache: *const afc_cache,
+    keys: *const u8,
+    key_lens: *const usize,
+    n: usize,
+    misses: u64,
+) -> afc_status {
+    // SAFETY: per this function's contract.
+    unsafe {
+        with_cache(cache, None, |c| {
+            let keys = split_keys(keys, key_lens, n)?;
+            c.cache.record_reads_later(&keys, misses);
+            Ok(())
+        })
+    }
+}

@@ -310,9 +310,11 @@ static void afcpy_destroy(afcpy_cache *c) {
 }
 
 /* Replays buffered gets: n keys concatenated in `reads`, of lengths `read_lens`, or all of
-   length `read_len` when `read_lens` is NULL; then `misses` more misses. */
+   length `read_len` when `read_lens` is NULL; then `misses` more misses. `later`: handed over
+   to the engine's background thread (afc_cache_record_reads_later), which the next engine call
+   on the cache waits for, so no result differs. */
 static afc_status afcpy_replay_in(afc_cache *cache, const char *reads, const size_t *read_lens,
-                                  size_t read_len, size_t n, uint64_t misses) {
+                                  size_t read_len, size_t n, uint64_t misses, int later) {
     if (n == 0 && misses == 0) return AFC_OK;
     if (read_lens == NULL && n > 0) {
         afcpy_thread *t = afcpy_me;
@@ -320,7 +322,8 @@ static afc_status afcpy_replay_in(afc_cache *cache, const char *reads, const siz
         for (size_t i = 0; i < n; i++) t->lens[i] = read_len;
         read_lens = t->lens;
     }
-    return afc_cache_record_reads(cache, (const uint8_t *)reads, read_lens, n, misses);
+    return later ? afc_cache_record_reads_later(cache, (const uint8_t *)reads, read_lens, n, misses)
+                 : afc_cache_record_reads(cache, (const uint8_t *)reads, read_lens, n, misses);
 }
 
 static uint64_t afcpy_replay(afcpy_cache *c, const char *reads, const size_t *read_lens,
@@ -328,7 +331,7 @@ static uint64_t afcpy_replay(afcpy_cache *c, const char *reads, const size_t *re
     uint64_t fail = 0;
     afc_cache *cache = afcpy_enter(c, &fail);
     if (cache == NULL) return fail;
-    return afcpy_leave(afcpy_replay_in(cache, reads, read_lens, read_len, n_reads, misses));
+    return afcpy_leave(afcpy_replay_in(cache, reads, read_lens, read_len, n_reads, misses, 1));
 }
 
 /* Replays the buffered gets, then stores one entry: one crossing for both. */
@@ -338,7 +341,7 @@ static uint64_t afcpy_put(afcpy_cache *c, const char *reads, const size_t *read_
     uint64_t fail = 0;
     afc_cache *cache = afcpy_enter(c, &fail);
     if (cache == NULL) return fail;
-    afc_status s = afcpy_replay_in(cache, reads, read_lens, read_len, n_reads, misses);
+    afc_status s = afcpy_replay_in(cache, reads, read_lens, read_len, n_reads, misses, 0);
     if (s == AFC_OK)
         s = afc_cache_put_handle(cache, (const uint8_t *)key, key_len, handle, weight, ttl_ns);
     return afcpy_leave(s);
