@@ -4,7 +4,7 @@
 
 use crate::byte_budget::ByteBudget;
 use crate::clock::{saturating_nanos, Clock};
-use crate::deferred_reads::{DeferredReads, ReadBatch, MAX_QUEUED_BATCHES};
+use crate::deferred_reads::{self, DeferredReads, ReadBatch, ReplayJob, MAX_QUEUED_BATCHES};
 use crate::error::Error;
 use crate::lock::{lock, AtomicBool, Mutex, MutexGuard};
 use crate::notification::{EvictionListener, RemovalCause, Removals};
@@ -20,7 +20,6 @@ use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// The largest key, value or weight an entry may have, in bytes.
@@ -107,17 +106,15 @@ pub struct Cache {
     listener: Option<EvictionListener>,
     /// The entry bound (written under every shard lock by `resize`).
     max_entries: Mutex<usize>,
-    /// Reads handed over by `record_reads_later`, and the thread replaying them: started by the
-    /// first such call (`None`: the thread could not start, and reads are replayed at once).
-    background: OnceLock<Option<BackgroundReads>>,
+    /// Reads handed over by `record_reads_later`: made by the first such call.
+    handed_over: OnceLock<HandedOver>,
 }
 
-/// Handed-over reads and the thread that replays them.
-struct BackgroundReads {
+/// A cache's reads handed over to the background thread, and its job there.
+struct HandedOver {
     reads: Arc<DeferredReads>,
-    thread: Option<JoinHandle<()>>,
-    /// The process that started the thread: a child process forked since has no such thread.
-    process: u32,
+    /// Replays the queued reads, shard by shard (the background thread holds it weakly).
+    job: Arc<ReplayJob>,
 }
 
 impl Cache {
@@ -151,7 +148,7 @@ impl Cache {
             budget: config.max_bytes.map(ByteBudget::new),
             listener: config.listener,
             max_entries: Mutex::new(config.max_entries),
-            background: OnceLock::new(),
+            handed_over: OnceLock::new(),
         }
     }
 
@@ -173,39 +170,34 @@ impl Cache {
     #[inline]
     fn lock_shard(&self, index: usize) -> MutexGuard<'_, ShardState> {
         let mut state = lock(&self.shards[index].0);
-        if let Some(Some(background)) = self.background.get() {
-            if background.reads.has_queued(index) {
-                background.reads.replay_queued(index, &mut state.shard);
+        if let Some(handed_over) = self.handed_over.get() {
+            if handed_over.reads.has_queued(index) {
+                handed_over.reads.replay_queued(index, &mut state.shard);
             }
         }
         state
     }
 
-    /// The handed-over reads' queues and their thread, started on the first call; `None` when
-    /// the thread cannot start, or in a child process forked since (reads are then replayed at
-    /// once).
-    fn background_reads(&self) -> Option<&BackgroundReads> {
-        let background = self.background.get_or_init(|| {
+    /// The queues of handed-over reads and the job replaying them, made on the first call.
+    fn handed_over(&self) -> &HandedOver {
+        self.handed_over.get_or_init(|| {
             let reads = Arc::new(DeferredReads::new(self.shards.len()));
-            let (shards, served) = (Arc::clone(&self.shards), Arc::clone(&reads));
-            let thread = std::thread::Builder::new()
-                .name("alphaforge-cache reads".into())
-                .spawn(move || {
-                    served.serve(|index| {
-                        let mut state = lock(&shards[index].0);
-                        served.replay_queued(index, &mut state.shard);
-                    })
-                })
-                .ok()?;
-            Some(BackgroundReads {
-                reads,
-                thread: Some(thread),
-                process: std::process::id(),
-            })
-        });
-        background
-            .as_ref()
-            .filter(|background| background.process == std::process::id())
+            let (shards, queued) = (Arc::clone(&self.shards), Arc::clone(&reads));
+            let job: Arc<ReplayJob> = Arc::new(move || {
+                for index in 0..queued.shards() {
+                    if queued.has_queued(index) {
+                        let replayed = deferred_reads::replaying(|| {
+                            let mut state = lock(&shards[index].0);
+                            queued.replay_queued(index, &mut state.shard);
+                        });
+                        if !replayed {
+                            return; // a fork is under way: the shard's next operation replays
+                        }
+                    }
+                }
+            });
+            HandedOver { reads, job }
+        })
     }
 
     /// The time for this operation (read once).
@@ -464,24 +456,18 @@ impl Cache {
     }
 
     /// [`record_reads`](Self::record_reads) without waiting: the reads are handed over to a
-    /// background thread (started by the first call) that replays them soon. Every other
+    /// background thread (one per process, for every cache, started by the first call) that
+    /// replays them soon. Every other
     /// operation on a shard replays the reads handed over for it first, under the shard's lock,
     /// so no result differs from `record_reads`: order, counters and evictions are the same.
     /// The caller's thread spends only the copy of the keys and their hashes, not the replay's
     /// trips to main memory. When reads pile up faster than the thread replays them (or it
     /// could not start), the caller replays them itself.
     pub fn record_reads_later<K: AsRef<[u8]>>(&self, keys: &[K], misses: u64) {
-        if cfg!(feature = "shuttle") {
-            // The model checker's locks cannot be used from a thread it does not run.
+        if !deferred_reads::available() {
             return self.record_reads(keys, misses);
         }
-        let Some(background) = self.background_reads() else {
-            return self.record_reads(keys, misses);
-        };
-        let (deferred, thread) = match &background.thread {
-            Some(thread) => (&*background.reads, thread.thread()),
-            None => return self.record_reads(keys, misses),
-        };
+        let handed_over = self.handed_over();
         let mut batches: Vec<ReadBatch> = (0..self.shards.len())
             .map(|_| ReadBatch::default())
             .collect();
@@ -492,11 +478,11 @@ impl Cache {
         }
         batches[0].add_misses(misses);
         for (index, batch) in batches.into_iter().enumerate() {
-            if !batch.is_empty() && deferred.push(index, batch) > MAX_QUEUED_BATCHES {
+            if !batch.is_empty() && handed_over.reads.push(index, batch) > MAX_QUEUED_BATCHES {
                 drop(self.lock_shard(index)); // the thread is behind: replay them here
             }
         }
-        deferred.notify(thread);
+        deferred_reads::schedule(&handed_over.reads, &handed_over.job);
     }
 
     /// Hashes keys and orders them by shard, keeping the given order within a shard.
@@ -995,23 +981,5 @@ impl fmt::Debug for Cache {
             .field("shards", &self.shards.len())
             .field("clock", &self.clock)
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for Cache {
-    /// Stops the thread replaying handed-over reads (if it was started) and waits for it.
-    fn drop(&mut self) {
-        if let Some(Some(mut background)) = self.background.take() {
-            if let Some(thread) = background.thread.take() {
-                if background.process == std::process::id() {
-                    background.reads.stop(thread.thread());
-                    // It only replays reads; a panic there (a bug) must not become one here.
-                    let _ = thread.join();
-                } else {
-                    // A forked child: the thread is the parent's; there is nothing to join.
-                    std::mem::forget(thread);
-                }
-            }
-        }
     }
 }

@@ -1,12 +1,14 @@
 //! Reads replayed later: batches of gets that a binding served from its own mirror of the cache,
-//! handed over without waiting and replayed by a background thread, or by whichever operation
-//! locks their shard first (as Caffeine drains its read buffers). The caller's thread then does
+//! handed over without waiting and replayed by the process's background thread (one for all
+//! caches), or by whichever operation locks their shard first (as Caffeine drains its read
+//! buffers). The caller's thread then does
 //! not spend the replay's trips to main memory itself, and no result changes: every operation
 //! on a shard replays the reads queued for it before anything else, under the shard's lock.
 
 use crate::shard::{Hash, Shard};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::thread::{self, Thread};
 
 /// Batches queued for one shard beyond which the caller replays them itself rather than queue
@@ -53,14 +55,13 @@ impl ReadBatch {
     }
 }
 
-/// The queues of handed-over reads, one per shard, and the flags of the background thread.
+/// The queues of handed-over reads of one cache, one per shard.
 pub(crate) struct DeferredReads {
     queues: Box<[Mutex<Vec<ReadBatch>>]>,
     /// Batches in each queue: read without its lock, to skip an empty queue at no cost.
     queued: Box<[AtomicUsize]>,
-    /// Set when there is work for the background thread (which is then unparked).
-    work: AtomicBool,
-    stop: AtomicBool,
+    /// Set while the cache is on the background thread's list (so it is listed once).
+    scheduled: AtomicBool,
 }
 
 impl DeferredReads {
@@ -69,9 +70,13 @@ impl DeferredReads {
         DeferredReads {
             queues: (0..shards).map(|_| Mutex::new(Vec::new())).collect(),
             queued: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
-            work: AtomicBool::new(false),
-            stop: AtomicBool::new(false),
+            scheduled: AtomicBool::new(false),
         }
+    }
+
+    /// The number of shards.
+    pub(crate) fn shards(&self) -> usize {
+        self.queues.len()
     }
 
     /// Queues `batch` for `shard`; the number of batches now queued there.
@@ -102,61 +107,110 @@ impl DeferredReads {
             batch.replay_into(shard);
         }
     }
+}
 
-    /// Wakes the background thread `thread` to replay what is queued.
-    pub(crate) fn notify(&self, thread: &Thread) {
-        self.work.store(true, Ordering::Release);
-        thread.unpark();
-    }
+/// What the background thread runs for a cache: replays its queued reads, locking each shard
+/// with queued batches in turn (through `fork_guard::replaying`).
+pub(crate) type ReplayJob = dyn Fn() + Send + Sync;
 
-    /// The background thread's loop: parks until there is work, then has `drain` lock (and so
-    /// replay) each shard with queued batches, until `stop`. While a process forks, it holds no
-    /// lock (see `fork_guard`).
-    pub(crate) fn serve(&self, drain: impl Fn(usize)) {
-        fork_guard::register();
-        loop {
-            if self.stop.load(Ordering::Acquire) {
-                return;
-            }
-            if !self.work.swap(false, Ordering::AcqRel) {
-                thread::park();
-                continue;
-            }
-            for shard in 0..self.queues.len() {
-                if !self.has_queued(shard) {
-                    continue;
-                }
-                if !fork_guard::enter() {
-                    // A fork is under way: try again after it.
-                    self.work.store(true, Ordering::Release);
-                    thread::yield_now();
-                    break;
-                }
-                drain(shard);
-                fork_guard::leave();
-            }
-        }
-    }
+/// The one background thread of the process that replays handed-over reads, for every cache,
+/// and the caches waiting for it. It lives as long as the process and holds only weak
+/// references: a cache dropped meanwhile is skipped.
+struct BackgroundThread {
+    waiting: Mutex<Vec<(Weak<DeferredReads>, Weak<ReplayJob>)>>,
+    thread: Thread,
+    /// The process that started it: a child process forked since has no such thread.
+    process: u32,
+}
 
-    /// Asks the background thread `thread` to return (it finishes the shard it is replaying).
-    pub(crate) fn stop(&self, thread: &Thread) {
-        self.stop.store(true, Ordering::Release);
-        thread.unpark();
+static BACKGROUND: OnceLock<Option<BackgroundThread>> = OnceLock::new();
+
+/// The background thread, started on the first call; `None` when it cannot start, or in a child
+/// process forked since.
+fn background_thread() -> Option<&'static BackgroundThread> {
+    BACKGROUND
+        .get_or_init(|| {
+            let thread = thread::Builder::new()
+                .name("alphaforge-cache reads".into())
+                .spawn(serve)
+                .ok()?;
+            Some(BackgroundThread {
+                waiting: Mutex::new(Vec::new()),
+                thread: thread.thread().clone(),
+                process: std::process::id(),
+            })
+        })
+        .as_ref()
+        .filter(|background| background.process == std::process::id())
+}
+
+/// Whether reads can be handed over in this process (the background thread is running).
+pub(crate) fn available() -> bool {
+    // Not under the model checker: its locks cannot be used from a thread it does not run.
+    !cfg!(feature = "shuttle") && background_thread().is_some()
+}
+
+/// Puts a cache whose queues `reads` hold batches on the background thread's list (once), and
+/// wakes it; `job` replays them.
+pub(crate) fn schedule(reads: &Arc<DeferredReads>, job: &Arc<ReplayJob>) {
+    let Some(background) = background_thread() else {
+        return;
+    };
+    if !reads.scheduled.swap(true, Ordering::AcqRel) {
+        background
+            .waiting
+            .lock()
+            .push((Arc::downgrade(reads), Arc::downgrade(job)));
+        background.thread.unpark();
     }
 }
 
-/// Keeps the background threads from holding a lock while the process forks: a child process
-/// has only the forking thread, so a lock held by another thread at that moment would stay held
-/// in the child for ever. Before a fork (`pthread_atfork`), the forking thread waits until no
-/// background thread is replaying and keeps new replays from starting until the fork is done.
-/// (A child does not use the parent's background thread, which does not exist there: the cache
-/// replays its reads at once; see `Cache::record_reads_later`.)
+/// The background thread's loop: parks until caches are waiting, then replays theirs.
+fn serve() {
+    fork_guard::register();
+    loop {
+        let Some(background) = BACKGROUND.get().and_then(Option::as_ref) else {
+            // Started before `BACKGROUND` was set: wait for it.
+            thread::park();
+            continue;
+        };
+        let waiting = std::mem::take(&mut *background.waiting.lock());
+        if waiting.is_empty() {
+            thread::park();
+            continue;
+        }
+        for (reads, job) in waiting {
+            if let (Some(reads), Some(job)) = (reads.upgrade(), job.upgrade()) {
+                // Unlisted first: batches queued from now on list the cache again.
+                reads.scheduled.store(false, Ordering::Release);
+                job();
+            }
+        }
+    }
+}
+
+/// Runs `replay` (which locks a shard) unless a fork is under way; false when it did not run.
+pub(crate) fn replaying(replay: impl FnOnce()) -> bool {
+    if !fork_guard::enter() {
+        return false;
+    }
+    replay();
+    fork_guard::leave();
+    true
+}
+
+/// Keeps the background thread from holding a lock while the process forks: a child process has
+/// only the forking thread, so a lock held by another thread at that moment would stay held in
+/// the child for ever. Before a fork (`pthread_atfork`), the forking thread waits until the
+/// background thread is not replaying and keeps new replays from starting until the fork is
+/// done. (A child does not use the parent's background thread, which does not exist there: its
+/// caches replay their reads at once.)
 mod fork_guard {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     /// Set from just before a fork until just after it, in parent and child.
     static FORKING: AtomicBool = AtomicBool::new(false);
-    /// Background threads replaying right now.
+    /// Replays running right now (on the background thread).
     static REPLAYING: AtomicUsize = AtomicUsize::new(0);
 
     /// Starts a replay; false (nothing started) while a fork is under way.

@@ -1,5 +1,6 @@
-"""A cache used before ``os.fork()`` works in the child: the native engine's thread that replays
-handed-over reads holds none of the engine's locks while a process forks."""
+"""Reads handed over to the engine's background thread (native backend): one thread for the
+whole process, whatever the number of caches, and a cache used before ``os.fork()`` works in
+the child (the thread holds none of the engine's locks while a process forks)."""
 
 import os
 import time
@@ -7,7 +8,27 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+
+
+def threads_of_this_process() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux's /proc")
+def test_many_caches_share_one_background_thread(make_cache: Any) -> None:
+    keys = [b"key-%04d" % i for i in range(1000)]
+    first = make_cache(2000, mode="bytes")
+    first.put_many([(k, b"v") for k in keys])
+    first.get_many(keys)  # starts the background thread (native backend), if not yet running
+    before = threads_of_this_process()
+    caches = [make_cache(2000, mode="bytes") for _ in range(30)]
+    for cache in caches:
+        cache.put_many([(k, b"v") for k in keys])
+        cache.get_many(keys)  # hands 1000 reads over
+    assert threads_of_this_process() == before
+    for cache in caches:
+        assert cache.stats().hits == len(keys)
 
 
 def wait_for(pid: int, seconds: float) -> int:
@@ -24,6 +45,7 @@ def wait_for(pid: int, seconds: float) -> int:
     pytest.fail("the forked child hung: a lock was held across the fork")
 
 
+@needs_fork
 def test_a_child_forked_while_reads_are_replayed_uses_the_cache(make_cache: Any) -> None:
     cache = make_cache(20_000, mode="bytes")
     keys = [b"key-%05d" % i for i in range(20_000)]
