@@ -169,13 +169,8 @@ impl Cache {
     /// every operation sees them.
     #[inline]
     fn lock_shard(&self, index: usize) -> MutexGuard<'_, ShardState> {
-        let mut state = lock(&self.shards[index].0);
-        if let Some(handed_over) = self.handed_over.get() {
-            if handed_over.reads.has_queued(index) {
-                handed_over.reads.replay_queued(index, &mut state.shard);
-            }
-        }
-        state
+        let handed_over = self.handed_over.get().map(|h| &*h.reads);
+        lock_replaying(&self.shards[index].0, index, handed_over)
     }
 
     /// The queues of handed-over reads and the job replaying them, made on the first call.
@@ -187,8 +182,7 @@ impl Cache {
                 for index in 0..queued.shards() {
                     if queued.has_queued(index) {
                         let replayed = deferred_reads::replaying(|| {
-                            let mut state = lock(&shards[index].0);
-                            queued.replay_queued(index, &mut state.shard);
+                            drop(lock_replaying(&shards[index].0, index, Some(&queued)));
                         });
                         if !replayed {
                             return; // a fork is under way: the shard's next operation replays
@@ -457,16 +451,16 @@ impl Cache {
 
     /// [`record_reads`](Self::record_reads) without waiting: the reads are handed over to a
     /// background thread (one per process, for every cache, started by the first call) that
-    /// replays them soon. Every other
-    /// operation on a shard replays the reads handed over for it first, under the shard's lock,
-    /// so no result differs from `record_reads`: order, counters and evictions are the same.
+    /// replays them soon. Every other operation on a shard replays the reads handed over for it
+    /// first, under the shard's lock, so no result differs from `record_reads`: order, counters
+    /// and evictions are the same.
     /// The caller's thread spends only the copy of the keys and their hashes, not the replay's
     /// trips to main memory. When reads pile up faster than the thread replays them (or it
     /// could not start), the caller replays them itself.
     pub fn record_reads_later<K: AsRef<[u8]>>(&self, keys: &[K], misses: u64) {
-        if !deferred_reads::available() {
+        let Some(background) = deferred_reads::background_thread() else {
             return self.record_reads(keys, misses);
-        }
+        };
         let handed_over = self.handed_over();
         let mut batches: Vec<ReadBatch> = (0..self.shards.len())
             .map(|_| ReadBatch::default())
@@ -482,7 +476,7 @@ impl Cache {
                 drop(self.lock_shard(index)); // the thread is behind: replay them here
             }
         }
-        deferred_reads::schedule(&handed_over.reads, &handed_over.job);
+        background.schedule(&handed_over.reads, &handed_over.job);
     }
 
     /// Hashes keys and orders them by shard, keeping the given order within a shard.
@@ -908,6 +902,23 @@ impl Cache {
     pub fn clock(&self) -> &Clock {
         &self.clock
     }
+}
+
+/// Locks `shard` (the `index`-th), then replays the reads handed over for it, if any: what every
+/// operation and the background thread do before anything else with a shard.
+#[inline]
+fn lock_replaying<'a>(
+    shard: &'a Mutex<ShardState>,
+    index: usize,
+    handed_over: Option<&DeferredReads>,
+) -> MutexGuard<'a, ShardState> {
+    let mut state = lock(shard);
+    if let Some(reads) = handed_over {
+        if reads.has_queued(index) {
+            reads.replay_queued(index, &mut state.shard);
+        }
+    }
+    state
 }
 
 /// The shard of a hash among `shards`. Uses bits 25..57: the shard's own table takes its bucket

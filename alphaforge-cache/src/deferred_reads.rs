@@ -1,9 +1,9 @@
 //! Reads replayed later: batches of gets that a binding served from its own mirror of the cache,
 //! handed over without waiting and replayed by the process's background thread (one for all
 //! caches), or by whichever operation locks their shard first (as Caffeine drains its read
-//! buffers). The caller's thread then does
-//! not spend the replay's trips to main memory itself, and no result changes: every operation
-//! on a shard replays the reads queued for it before anything else, under the shard's lock.
+//! buffers). The caller's thread then does not spend the replay's trips to main memory itself,
+//! and no result changes: every operation on a shard replays the reads queued for it before
+//! anything else, under the shard's lock.
 
 use crate::shard::{Hash, Shard};
 use parking_lot::Mutex;
@@ -110,13 +110,13 @@ impl DeferredReads {
 }
 
 /// What the background thread runs for a cache: replays its queued reads, locking each shard
-/// with queued batches in turn (through `fork_guard::replaying`).
+/// with queued batches in turn (inside `replaying`).
 pub(crate) type ReplayJob = dyn Fn() + Send + Sync;
 
 /// The one background thread of the process that replays handed-over reads, for every cache,
 /// and the caches waiting for it. It lives as long as the process and holds only weak
 /// references: a cache dropped meanwhile is skipped.
-struct BackgroundThread {
+pub(crate) struct BackgroundThread {
     waiting: Mutex<Vec<(Weak<DeferredReads>, Weak<ReplayJob>)>>,
     thread: Thread,
     /// The process that started it: a child process forked since has no such thread.
@@ -125,9 +125,13 @@ struct BackgroundThread {
 
 static BACKGROUND: OnceLock<Option<BackgroundThread>> = OnceLock::new();
 
-/// The background thread, started on the first call; `None` when it cannot start, or in a child
-/// process forked since.
-fn background_thread() -> Option<&'static BackgroundThread> {
+/// The background thread, started on the first call; `None` when reads cannot be handed over in
+/// this process: the thread cannot start, the process is a child forked since, or the build is
+/// the model checker's (its locks cannot be used from a thread it does not run).
+pub(crate) fn background_thread() -> Option<&'static BackgroundThread> {
+    if cfg!(feature = "shuttle") {
+        return None;
+    }
     BACKGROUND
         .get_or_init(|| {
             let thread = thread::Builder::new()
@@ -144,24 +148,16 @@ fn background_thread() -> Option<&'static BackgroundThread> {
         .filter(|background| background.process == std::process::id())
 }
 
-/// Whether reads can be handed over in this process (the background thread is running).
-pub(crate) fn available() -> bool {
-    // Not under the model checker: its locks cannot be used from a thread it does not run.
-    !cfg!(feature = "shuttle") && background_thread().is_some()
-}
-
-/// Puts a cache whose queues `reads` hold batches on the background thread's list (once), and
-/// wakes it; `job` replays them.
-pub(crate) fn schedule(reads: &Arc<DeferredReads>, job: &Arc<ReplayJob>) {
-    let Some(background) = background_thread() else {
-        return;
-    };
-    if !reads.scheduled.swap(true, Ordering::AcqRel) {
-        background
-            .waiting
-            .lock()
-            .push((Arc::downgrade(reads), Arc::downgrade(job)));
-        background.thread.unpark();
+impl BackgroundThread {
+    /// Puts a cache whose queues `reads` hold batches on the list (once), and wakes the thread;
+    /// `job` replays them.
+    pub(crate) fn schedule(&self, reads: &Arc<DeferredReads>, job: &Arc<ReplayJob>) {
+        if !reads.scheduled.swap(true, Ordering::AcqRel) {
+            self.waiting
+                .lock()
+                .push((Arc::downgrade(reads), Arc::downgrade(job)));
+            self.thread.unpark();
+        }
     }
 }
 

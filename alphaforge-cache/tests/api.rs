@@ -650,8 +650,9 @@ fn removal_cause_names() {
     );
 }
 
-#[test]
-fn record_reads_across_shards() {
+/// Reads replayed by `record` (`record_reads` or `record_reads_later`) on a 4-shard cache: hits,
+/// misses and each shard's recency.
+fn check_reads_across_shards(record: impl Fn(&Cache, &[Vec<u8>], u64)) {
     let (cache, _, _) = cache_with(400, |b| b.shards(4));
     let keys: Vec<Vec<u8>> = (0..100u32).map(|i| i.to_le_bytes().to_vec()).collect();
     for key in &keys {
@@ -659,12 +660,12 @@ fn record_reads_across_shards() {
     }
     let mut reads = keys.clone();
     reads.extend((1000..1005u32).map(|i| i.to_le_bytes().to_vec()));
-    cache.record_reads(&reads, 2);
+    record(&cache, &reads, 2);
     let stats = cache.stats();
     assert_eq!((stats.hits, stats.misses), (100, 7));
     // Each shard's least recently used key is now its first one replayed, so with every shard
     // full, one more put in a shard evicts that shard's first-read key.
-    cache.record_reads(&keys[50..], 0);
+    record(&cache, &keys[50..], 0);
     cache.resize(4).unwrap(); // keep one entry per shard: the most recently read of each
     for key in self::keys(&cache) {
         let index = keys.iter().position(|k| *k == key).unwrap();
@@ -673,6 +674,11 @@ fn record_reads_across_shards() {
             "a key read last in its shard survives, not {index}"
         );
     }
+}
+
+#[test]
+fn record_reads_across_shards() {
+    check_reads_across_shards(|cache, reads, misses| cache.record_reads(reads, misses));
 }
 
 #[test]
@@ -714,26 +720,7 @@ fn reads_handed_over_give_the_results_of_reads_replayed_at_once() {
 
 #[test]
 fn reads_handed_over_across_shards() {
-    // As record_reads_across_shards, with the reads handed over.
-    let (cache, _, _) = cache_with(400, |b| b.shards(4));
-    let keys: Vec<Vec<u8>> = (0..100u32).map(|i| i.to_le_bytes().to_vec()).collect();
-    for key in &keys {
-        cache.put(key, b"v").unwrap();
-    }
-    let mut reads = keys.clone();
-    reads.extend((1000..1005u32).map(|i| i.to_le_bytes().to_vec()));
-    cache.record_reads_later(&reads, 2);
-    let stats = cache.stats();
-    assert_eq!((stats.hits, stats.misses), (100, 7));
-    cache.record_reads_later(&keys[50..], 0);
-    cache.resize(4).unwrap(); // keep one entry per shard: the most recently read of each
-    for key in self::keys(&cache) {
-        let index = keys.iter().position(|k| *k == key).unwrap();
-        assert!(
-            index >= 50,
-            "a key read last in its shard survives, not {index}"
-        );
-    }
+    check_reads_across_shards(|cache, reads, misses| cache.record_reads_later(reads, misses));
 }
 
 #[test]

@@ -176,7 +176,8 @@ pub unsafe extern "C" fn afc_cache_record_reads(
 
 /// `afc_cache_record_reads` without waiting: the reads are handed over to a background thread
 /// (one per process, started by the first call) and every other call on the cache replays them
-/// first, so no result differs. See `Cache::record_reads_later`. The keys are copied before it returns.
+/// first, so no result differs. See `Cache::record_reads_later`. The keys are copied before it
+/// returns.
 ///
 /// # Safety
 /// `cache` NULL or live; `keys` readable for the sum of `key_lens`; `key_lens` readable for `n`
