@@ -73,7 +73,11 @@ C_FLAGS = ["-O2", "-Werror=implicit-function-declaration"] if sys.platform != "w
 
 READS = Extension(
     "alphaforge_cache._reads",
-    sources=["bindings/python/alphaforge_cache/_reads.c"],
+    sources=[
+        "bindings/python/alphaforge_cache/_reads.c",
+        "bindings/python/alphaforge_cache/_mirror.c",
+    ],
+    depends=["bindings/python/alphaforge_cache/_mirror.h"],
     py_limited_api=True,
     extra_compile_args=C_FLAGS,
 )

@@ -27,6 +27,7 @@ from __future__ import annotations
 import struct
 import sys
 import time
+from collections.abc import MutableMapping
 from functools import partial
 from operator import itemgetter
 from typing import Any, Callable, List, Optional, Tuple
@@ -47,10 +48,13 @@ from ._common import (
 from ._shared import ABSENT, CacheBase, Notifications, SavedEntry
 
 try:  # the read path in C (absent on PyPy, or when it could not be built): _shared.py otherwise
+    from ._reads import Mirror as _Mirror  # type: ignore[import-not-found,unused-ignore]
     from ._reads import Reader as _Reader  # type: ignore[import-not-found,unused-ignore]
     from ._reads import TimedEntry as _TimedEntry  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # pragma: no cover - depends on the build
-    _Reader = _TimedEntry = None
+    _Reader = _TimedEntry = _Mirror = None
+else:
+    MutableMapping.register(_Mirror)  # the mapping methods the front uses, and a few more
 
 if lib.afc_abi_version() != lib.AFC_ABI_VERSION:  # pragma: no cover - a broken install
     raise ImportError(
@@ -157,6 +161,8 @@ class Cache(CacheBase):
         self._setitem: Callable[[Any, Any], None] = partial(CacheBase.__setitem__, self)
         if _Reader is not None and type(self).get is Cache.get and not self._pickled:
             # The same get as CacheBase.get, in C: an instance attribute, so one call serves it.
+            # Its mirror is a table of its own (see _mirror.h), still empty here.
+            self._mirror = _Mirror()
             self._reader = _Reader(
                 self._mirror,
                 self._reads,

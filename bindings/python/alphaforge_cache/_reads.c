@@ -28,6 +28,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "_mirror.h"
+
 /* METH_FASTCALL (no argument tuple per call) joined the stable ABI in 3.10, but CPython has
    implemented it with this value and this signature since 3.7, so it is safe on every version
    this module supports. */
@@ -155,7 +157,7 @@ typedef afcpy_removals_list (*afcpy_removals_fn)(void);
 
 typedef struct {
     PyObject_HEAD
-    PyObject *mirror; /* dict: key -> stored value */
+    PyObject *mirror; /* Mirror: key -> stored value */
     PyObject *reads;  /* list: keys of gets not yet replayed */
     PyObject *other;  /* callable(key, default): the Python path for everything else */
     PyObject *flush;  /* callable(): replays the read buffer */
@@ -275,11 +277,15 @@ static int Reader_init(Reader *self, PyObject *args, PyObject *kwargs) {
         PyErr_SetString(PyExc_TypeError, "Reader() takes no keyword arguments");
         return -1;
     }
-    if (!PyArg_ParseTuple(args, "O!O!OOOO!OOLO!OKKKK:Reader", &PyDict_Type, &mirror,
+    if (!PyArg_ParseTuple(args, "OO!OOOO!OOLO!OKKKK:Reader", &mirror,
                           &PyList_Type, &reads, &other, &flush, &absent, &PyDict_Type, &timed,
                           &timer, &clock, &origin, &PyList_Type, &misses, &engine, &cache, &put,
                           &replay, &removals))
         return -1;
+    if (!Mirror_check(mirror)) {
+        PyErr_SetString(PyExc_TypeError, "Reader: the mirror must be a Mirror");
+        return -1;
+    }
     if (cache == 0 || put == 0 || replay == 0 || removals == 0) {
         PyErr_SetString(PyExc_ValueError, "Reader: null engine pointer");
         return -1;
@@ -419,7 +425,7 @@ static PyObject *Reader_check(Reader *self, PyObject *key, PyObject *value,
    when Python must decide (absent, expired, not a (value, deadline) pair, unhashable); NULL
    with an exception on an error. */
 static PyObject *Reader_lookup(Reader *self, PyObject *key) {
-    PyObject *value = PyDict_GetItemWithError(self->mirror, key); /* borrowed */
+    PyObject *value = Mirror_lookup((Mirror *)self->mirror, key); /* borrowed */
     if (value != NULL) {
         if (self->horizon == NO_HORIZON) return Reader_serve(self, key, value);
         Py_INCREF(value); /* reading the clock may run Python code */
@@ -609,16 +615,25 @@ static PyObject *Reader_get_many(Reader *self, PyObject *args) {
     }
     PyObject *values = PyList_New(n);
     if (values == NULL) return NULL;
+    /* The keys' and then their values' pointers in one buffer: the mirror looks the keys up
+       in passes whose memory accesses overlap (Mirror_lookup_many). */
+    PyObject **found = (PyObject **)PyMem_Malloc(sizeof(PyObject *) * (size_t)(2 * n + 1));
+    if (found == NULL) {
+        Py_DECREF(values);
+        return PyErr_NoMemory();
+    }
+    PyObject **key_at = found + n;
+    for (Py_ssize_t i = 0; i < n; i++) key_at[i] = PyList_GetItem(keys, i); /* borrowed */
+    if (Mirror_lookup_many((Mirror *)self->mirror, key_at, n, found) < 0) {
+        PyMem_Free(found);
+        goto fail;
+    }
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *key = PyList_GetItem(keys, i); /* borrowed; the list is ours for the call */
-        PyObject *value = PyDict_GetItemWithError(self->mirror, key);
-        if (value == NULL) {
-            if (PyErr_Occurred()) goto fail;
-            value = dflt;
-        }
+        PyObject *value = found[i] != NULL ? found[i] : dflt;
         Py_INCREF(value);
         PyList_SetItem(values, i, value); /* steals */
     }
+    PyMem_Free(found);
     if (self->acquire != NULL && key_len >= 0 && !self->closed && PyList_Size(self->reads) == 0 &&
         PyList_Size(self->misses) == 0 && n > 0) {
         int replayed = Reader_replay_batch(self, keys, n, key_len);
@@ -697,7 +712,7 @@ static PyObject *Reader_replay(Reader *self, PyObject *arg) {
    dict afterwards (CacheBase._mirror_store, for a key of the known length, not pickled). */
 static int Reader_store(Reader *self, PyObject *key, PyObject *stored, PyObject *deadline) {
     if (deadline == Py_None) {
-        if (PyDict_SetItem(self->mirror, key, stored) < 0) return -1;
+        if (Mirror_store((Mirror *)self->mirror, key, stored) < 0) return -1;
         if (PyDict_Size(self->timed) && PyDict_DelItem(self->timed, key) < 0) {
             if (!PyErr_ExceptionMatches(PyExc_KeyError)) return -1;
             PyErr_Clear();
@@ -713,26 +728,23 @@ static int Reader_store(Reader *self, PyObject *key, PyObject *stored, PyObject 
     if (failed < 0) return -1;
     /* In `timed` first, then the horizon, then the mirror (CacheBase._mirror_store). */
     if (when < self->horizon) self->horizon = when;
-    return PyDict_SetItem(self->mirror, key, stored);
+    return Mirror_store((Mirror *)self->mirror, key, stored);
 }
 
 /* Drops a removed entry's key from the mirror (CacheBase._mirror_drop): from both dicts, as an
    entry with a deadline is in both. */
 static int Reader_drop(Reader *self, PyObject *key) {
-    PyObject *dicts[] = {self->mirror, self->timed};
-    for (int i = 0; i < 2; i++) {
-        if (i == 1 && PyDict_Size(self->timed) == 0) break;
-        if (PyDict_DelItem(dicts[i], key) == 0) continue;
-        if (!PyErr_ExceptionMatches(PyExc_KeyError)) return -1;
-        PyErr_Clear();
-    }
+    if (Mirror_discard((Mirror *)self->mirror, key) < 0) return -1;
+    if (PyDict_Size(self->timed) == 0 || PyDict_DelItem(self->timed, key) == 0) return 0;
+    if (!PyErr_ExceptionMatches(PyExc_KeyError)) return -1;
+    PyErr_Clear();
     return 0;
 }
 
 /* The stored value of a key the engine holds (CacheBase._mirror_stored): a borrowed reference,
    or NULL with an exception. */
 static PyObject *Reader_stored_of(Reader *self, PyObject *key) {
-    PyObject *stored = PyDict_GetItemWithError(self->mirror, key);
+    PyObject *stored = Mirror_lookup((Mirror *)self->mirror, key);
     if (stored != NULL || PyErr_Occurred()) return stored;
     PyObject *entry = PyDict_GetItemWithError(self->timed, key);
     if (entry != NULL) {
@@ -1244,6 +1256,10 @@ PyMODINIT_FUNC PyInit__reads(void) {
     PyObject *type = PyType_FromSpec(&Reader_spec);
     if (type == NULL || PyModule_AddObject(module, "Reader", type) < 0) {
         Py_XDECREF(type);
+        Py_DECREF(module);
+        return NULL;
+    }
+    if (Mirror_add_type(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -317,8 +317,9 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         self._closed = False
         # Every engine call and mirror change happens under this lock.
         self._lock = threading.Lock()
-        # The engine's entries: key -> stored value, or key -> (stored value, deadline).
-        self._mirror: Dict[Any, Any] = {}
+        # The engine's entries: key -> stored value, or key -> (stored value, deadline). The
+        # native backend's read path replaces the first dict with its own table (_mirror.h).
+        self._mirror: MutableMapping[Any, Any] = {}
         self._timed: Dict[Any, Tuple[Any, int]] = {}
         # Makes a _timed entry: a (stored, deadline) pair, or an object that reads as one.
         self._timed_entry: Callable[[Any, int], Any] = _pair
