@@ -4,7 +4,9 @@
 
 use crate::byte_budget::ByteBudget;
 use crate::clock::{saturating_nanos, Clock};
-use crate::deferred_reads::{self, DeferredReads, ReadBatch, ReplayJob, MAX_QUEUED_BATCHES};
+use crate::deferred_reads::{
+    self, DeferredReads, QueuedReads, ReadBatch, ReplayJob, MAX_QUEUED_BATCHES,
+};
 use crate::error::Error;
 use crate::lock::{lock, AtomicBool, Mutex, MutexGuard};
 use crate::notification::{EvictionListener, RemovalCause, Removals};
@@ -18,6 +20,7 @@ use foldhash::fast::RandomState;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::BuildHasher;
+use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -462,19 +465,30 @@ impl Cache {
             return self.record_reads(keys, misses);
         };
         let handed_over = self.handed_over();
-        let mut batches: Vec<ReadBatch> = (0..self.shards.len())
-            .map(|_| ReadBatch::default())
-            .collect();
-        for key in keys {
-            let key = key.as_ref();
-            let hash = self.hash(key);
-            batches[self.shard_index(hash)].push(hash, key);
-        }
-        batches[0].add_misses(misses);
-        for (index, batch) in batches.into_iter().enumerate() {
-            if !batch.is_empty() && handed_over.reads.push(index, batch) > MAX_QUEUED_BATCHES {
-                drop(self.lock_shard(index)); // the thread is behind: replay them here
+        let routed = self.route(keys.iter().map(AsRef::as_ref));
+        let key_bytes = keys.iter().map(|key| key.as_ref().len()).sum();
+        let mut batch = ReadBatch::with_capacity(keys.len(), key_bytes);
+        let mut parts: Vec<(usize, Range<usize>)> = Vec::new();
+        for r in &routed {
+            if parts.last().map_or(true, |&(shard, _)| shard != r.shard) {
+                parts.push((r.shard, batch.len()..batch.len()));
             }
+            batch.push(r.hash, keys[r.index].as_ref());
+            if let Some((_, reads)) = parts.last_mut() {
+                reads.end = batch.len();
+            }
+        }
+        let batch = Arc::new(batch);
+        let queue = |shard: usize, part: QueuedReads| {
+            if handed_over.reads.push(shard, part) > MAX_QUEUED_BATCHES {
+                drop(self.lock_shard(shard)); // the thread is behind: replay them here
+            }
+        };
+        if misses != 0 {
+            queue(0, QueuedReads::new(&batch, 0..0, misses));
+        }
+        for (shard, reads) in parts {
+            queue(shard, QueuedReads::new(&batch, reads, 0));
         }
         background.schedule(&handed_over.reads, &handed_over.job);
     }

@@ -7,25 +7,34 @@
 
 use crate::shard::{Hash, Shard};
 use parking_lot::Mutex;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::thread::{self, Thread};
 
-/// Batches queued for one shard beyond which the caller replays them itself rather than queue
+/// Parts of hand-overs queued for one shard beyond which the caller replays them itself rather than queue
 /// more (the background thread is behind, or gone, as in a forked child process).
 pub(crate) const MAX_QUEUED_BATCHES: usize = 8;
 
-/// One shard's part of a handed-over batch: keys with their hashes, in read order, and misses
-/// decided elsewhere.
-#[derive(Default)]
+/// One hand-over of reads: every key with its hash, grouped by shard (in read order within a
+/// shard). One allocation of each kind per hand-over, shared by the parts queued for each shard.
 pub(crate) struct ReadBatch {
     hashes: Vec<Hash>,
     keys: Vec<u8>,
+    /// Where each key ends in `keys`.
     ends: Vec<usize>,
-    misses: u64,
 }
 
 impl ReadBatch {
+    /// An empty batch with room for `reads` keys of `key_bytes` bytes in all.
+    pub(crate) fn with_capacity(reads: usize, key_bytes: usize) -> Self {
+        ReadBatch {
+            hashes: Vec::with_capacity(reads),
+            keys: Vec::with_capacity(key_bytes),
+            ends: Vec::with_capacity(reads),
+        }
+    }
+
     /// Adds a read of `key` (hashed by the cache's hasher).
     pub(crate) fn push(&mut self, hash: Hash, key: &[u8]) {
         self.hashes.push(hash);
@@ -33,31 +42,43 @@ impl ReadBatch {
         self.ends.push(self.keys.len());
     }
 
-    /// Adds `misses` misses decided elsewhere.
-    pub(crate) fn add_misses(&mut self, misses: u64) {
-        self.misses += misses;
+    /// The reads added so far.
+    pub(crate) fn len(&self) -> usize {
+        self.hashes.len()
     }
 
-    /// Whether the batch holds nothing to replay.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.hashes.is_empty() && self.misses == 0
+    /// Read `index`: its hash and key.
+    fn read(&self, index: usize) -> (Hash, &[u8]) {
+        let start = if index == 0 { 0 } else { self.ends[index - 1] };
+        (self.hashes[index], &self.keys[start..self.ends[index]])
+    }
+}
+
+/// One shard's part of a hand-over: reads `reads` of `batch`, and misses decided elsewhere.
+pub(crate) struct QueuedReads {
+    batch: Arc<ReadBatch>,
+    reads: Range<usize>,
+    misses: u64,
+}
+
+impl QueuedReads {
+    /// Reads `reads` of `batch` and `misses` misses, for one shard.
+    pub(crate) fn new(batch: &Arc<ReadBatch>, reads: Range<usize>, misses: u64) -> Self {
+        QueuedReads {
+            batch: Arc::clone(batch),
+            reads,
+            misses,
+        }
     }
 
-    /// Replays the batch into its shard, as `Cache::record_reads` would have.
-    fn replay_into(&self, shard: &mut Shard) {
-        let mut start = 0;
-        shard.record_gets(self.hashes.iter().zip(&self.ends).map(|(&hash, &end)| {
-            let key = &self.keys[start..end];
-            start = end;
-            (hash, key)
-        }));
-        shard.record_misses(self.misses);
+    fn reads(&self) -> impl Iterator<Item = (Hash, &[u8])> {
+        self.reads.clone().map(|index| self.batch.read(index))
     }
 }
 
 /// The queues of handed-over reads of one cache, one per shard.
 pub(crate) struct DeferredReads {
-    queues: Box<[Mutex<Vec<ReadBatch>>]>,
+    queues: Box<[Mutex<Vec<QueuedReads>>]>,
     /// Batches in each queue: read without its lock, to skip an empty queue at no cost.
     queued: Box<[AtomicUsize]>,
     /// Set while the cache is on the background thread's list (so it is listed once).
@@ -79,10 +100,10 @@ impl DeferredReads {
         self.queues.len()
     }
 
-    /// Queues `batch` for `shard`; the number of batches now queued there.
-    pub(crate) fn push(&self, shard: usize, batch: ReadBatch) -> usize {
+    /// Queues `part` for `shard`; the number of parts now queued there.
+    pub(crate) fn push(&self, shard: usize, part: QueuedReads) -> usize {
         let mut queue = self.queues[shard].lock();
-        queue.push(batch);
+        queue.push(part);
         self.queued[shard].store(queue.len(), Ordering::Relaxed);
         queue.len()
     }
@@ -98,14 +119,16 @@ impl DeferredReads {
     /// Replays every batch queued for `shard`, in order. The caller holds the shard's lock, so
     /// replays of one shard never interleave.
     pub(crate) fn replay_queued(&self, shard_index: usize, shard: &mut Shard) {
-        let batches = {
+        let parts = {
             let mut queue = self.queues[shard_index].lock();
             self.queued[shard_index].store(0, Ordering::Relaxed);
             std::mem::take(&mut *queue)
         };
-        for batch in &batches {
-            batch.replay_into(shard);
+        // All of them in one replay: its passes overlap more trips to memory, for less work.
+        if parts.iter().any(|part| !part.reads.is_empty()) {
+            shard.record_gets(parts.iter().flat_map(QueuedReads::reads));
         }
+        shard.record_misses(parts.iter().map(|part| part.misses).sum());
     }
 }
 
