@@ -65,6 +65,8 @@ class MirrorVersusDict(RuleBasedStateMachine):
     def same_entries(self) -> None:
         assert len(self.mirror) == len(self.model)
         assert sorted(self.mirror) == sorted(self.model)
+        assert dict(self.mirror) == self.model == dict(self.mirror.items())
+        assert list(zip(self.mirror.keys(), self.mirror.values())) == self.mirror.items()
         for k in KEYS:
             assert self.mirror.get(k, "absent") == self.model.get(k, "absent")
 

@@ -320,6 +320,39 @@ static PyObject *Mirror_key_list(Mirror *self) {
     return keys;
 }
 
+/* The values or the (key, value) pairs, in slot order. */
+static PyObject *Mirror_value_list(Mirror *self, int pairs) {
+    PyObject *out = PyList_New(0);
+    if (out == NULL) return NULL;
+    for (size_t i = 0; i <= self->mask; i++) {
+        MirrorSlot *slot = &self->slots[i];
+        if (slot->key == NULL) continue;
+        PyObject *item = pairs ? PyTuple_Pack(2, slot->key, slot->value) : slot->value;
+        int failed = item == NULL || PyList_Append(out, item) < 0;
+        if (pairs) Py_XDECREF(item);
+        if (failed) {
+            Py_DECREF(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+static PyObject *Mirror_keys(Mirror *self, PyObject *unused) {
+    (void)unused;
+    return Mirror_key_list(self);
+}
+
+static PyObject *Mirror_values(Mirror *self, PyObject *unused) {
+    (void)unused;
+    return Mirror_value_list(self, 0);
+}
+
+static PyObject *Mirror_items(Mirror *self, PyObject *unused) {
+    (void)unused;
+    return Mirror_value_list(self, 1);
+}
+
 static PyObject *Mirror_iter(Mirror *self) {
     PyObject *keys = Mirror_key_list(self);
     if (keys == NULL) return NULL;
@@ -402,6 +435,11 @@ static PyMethodDef Mirror_methods[] = {
      "KeyError, when absent)."},
     {"clear", (PyCFunction)Mirror_clear_method, METH_NOARGS,
      "clear()\n--\n\nRemoves every key."},
+    {"keys", (PyCFunction)Mirror_keys, METH_NOARGS, "keys()\n--\n\nThe keys (a list)."},
+    {"values", (PyCFunction)Mirror_values, METH_NOARGS,
+     "values()\n--\n\nThe values (a list, in the order of keys())."},
+    {"items", (PyCFunction)Mirror_items, METH_NOARGS,
+     "items()\n--\n\nThe (key, value) pairs (a list, in the order of keys())."},
     {"update", (PyCFunction)Mirror_update, METH_O,
      "update(pairs)\n--\n\nStores each (key, value) pair (or a dict's items) in turn."},
     {NULL, NULL, 0, NULL},

@@ -11,7 +11,8 @@
  *
  * Keys are exact `bytes` (what the cache stores); a lookup takes any key and finds what a dict
  * would (a key of another type compares with `==`). From Python it is a small mutable mapping:
- * len, in, [], []=, del, iter (over a snapshot of the keys), get, pop, clear, update.
+ * len, in, [], []=, del, iter (over a snapshot of the keys), keys, values, items (lists), get,
+ * pop, clear, update.
  */
 #ifndef ALPHAFORGE_CACHE_MIRROR_H
 #define ALPHAFORGE_CACHE_MIRROR_H
