@@ -2,11 +2,12 @@
  * alphaforge_cache._reads: the native backend's read path in C (optional; the same logic is
  * written in Python in _shared.py, which is used when this module is absent, and always on PyPy).
  *
- * A Reader serves a cache's gets from its mirror (a dict: key -> value, and a dict of entries with
- * deadlines: key -> (value, deadline)) without a lock and without crossing into the engine: it
- * looks the key up, checks the deadline against the cache's clock, appends the key to the read
- * buffer (a list the cache replays into the engine in batches), and returns the value. An entry
- * with a deadline is in both dicts; the mirror serves it without looking at the deadline while
+ * A Reader serves a cache's gets from its mirror (a Mirror, _mirror.h: key -> value, and a dict of
+ * entries with deadlines: key -> (value, deadline)) without a lock and without crossing into the
+ * engine: it looks the key up, checks the deadline against the cache's clock, appends the key to
+ * the read buffer (a list the cache replays into the engine in batches), and returns the value
+ * (get_many looks its keys up in passes whose memory accesses overlap). An entry
+ * with a deadline is in both tables; the mirror serves it without looking at the deadline while
  * the clock is before the Reader's horizon, a time no deadline in the mirror precedes (one clock
  * reading per get instead of a second lookup and an entry object per get). Anything
  * else (a key the mirror does not hold, an expired or pickled entry, another key type) is handed

@@ -5,8 +5,9 @@ backend implements (``_replay``, ``_lookup``, ``_remaining_ttl``, ``_put``, ``_p
 ``max_entries``, ``max_bytes``).
 
 Reads are served from a **mirror** without a lock and without crossing into the engine, as in
-Caffeine (``docs/design.md``, "Python reads"): two dicts hold every stored key, ``_mirror`` those
-served as they are (key -> stored value) and ``_timed`` those that need a check first (key ->
+Caffeine (``docs/design.md``, "Python reads"): two tables hold every stored key, ``_mirror`` those
+served as they are (key -> stored value; a dict, or with the native backend's C read path its own
+hash table, ``_reads.Mirror``) and ``_timed`` those that need a check first (a dict: key ->
 ``(stored value, deadline)``: an entry with a deadline, or any entry of a pickle cache, which must
 be unpickled). Where the read path keeps a horizon (the native backend's C read path), an entry
 with a deadline is in both: the mirror serves it unchecked while the clock is before the horizon,
@@ -16,8 +17,8 @@ mirror before it releases the lock.
 A get served by the mirror appends its key to the **read buffer**; the backend replays the
 buffer into the engine (recency, hit and miss counters) before every other engine operation and
 whenever the buffer fills, so eviction order and statistics are those of a cache that had seen
-each get as it happened. ``dict.get`` and ``list.append`` are atomic under the GIL, which is
-what makes the lock-free read path safe.
+each get as it happened. A lookup of either table and ``list.append`` are atomic under the GIL,
+which is what makes the lock-free read path safe.
 """
 
 from __future__ import annotations
