@@ -23,6 +23,14 @@
 
 PyObject *MirrorType;
 
+/* `n` zeroed slots, or NULL (PyMem_Calloc is not in the stable ABI of 3.8). */
+static MirrorSlot *new_slots(size_t n) {
+    if (n > PY_SSIZE_T_MAX / sizeof(MirrorSlot)) return NULL;
+    MirrorSlot *slots = (MirrorSlot *)PyMem_Malloc(n * sizeof(MirrorSlot));
+    if (slots != NULL) memset(slots, 0, n * sizeof(MirrorSlot));
+    return slots;
+}
+
 static size_t home_slot(const Mirror *self, Py_hash_t hash) {
     return (size_t)(((uint64_t)hash * GOLDEN) >> self->shift);
 }
@@ -109,7 +117,7 @@ static int reserve_one(Mirror *self) {
     size_t n = self->mask + 1;
     if ((size_t)(self->used + 1) * 2 <= n) return 0;
     MirrorSlot *old = self->slots;
-    MirrorSlot *slots = (MirrorSlot *)PyMem_Calloc(n * 2, sizeof(MirrorSlot));
+    MirrorSlot *slots = new_slots(n * 2);
     if (slots == NULL) {
         PyErr_NoMemory();
         return -1;
@@ -208,7 +216,7 @@ int Mirror_check(PyObject *obj) {
 static int clear_table(Mirror *self) {
     MirrorSlot *old = self->slots;
     size_t n = old == NULL ? 0 : self->mask + 1;
-    MirrorSlot *slots = (MirrorSlot *)PyMem_Calloc(MIN_SLOTS, sizeof(MirrorSlot));
+    MirrorSlot *slots = new_slots(MIN_SLOTS);
     if (slots == NULL) {
         PyErr_NoMemory();
         return -1;
@@ -234,7 +242,7 @@ static PyObject *Mirror_new(PyTypeObject *type, PyObject *args, PyObject *kwargs
     allocfunc alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
     Mirror *self = (Mirror *)alloc(type, 0);
     if (self == NULL) return NULL;
-    MirrorSlot *slots = (MirrorSlot *)PyMem_Calloc(MIN_SLOTS, sizeof(MirrorSlot));
+    MirrorSlot *slots = new_slots(MIN_SLOTS);
     if (slots == NULL) {
         Py_DECREF(self);
         return PyErr_NoMemory();
