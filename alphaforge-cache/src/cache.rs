@@ -470,13 +470,12 @@ impl Cache {
         let mut batch = ReadBatch::with_capacity(keys.len(), key_bytes);
         let mut parts: Vec<(usize, Range<usize>)> = Vec::new();
         for r in &routed {
-            if parts.last().map_or(true, |&(shard, _)| shard != r.shard) {
-                parts.push((r.shard, batch.len()..batch.len()));
+            let read = batch.len();
+            match parts.last_mut() {
+                Some((shard, reads)) if *shard == r.shard => reads.end = read + 1,
+                _ => parts.push((r.shard, read..read + 1)),
             }
             batch.push(r.hash, keys[r.index].as_ref());
-            if let Some((_, reads)) = parts.last_mut() {
-                reads.end = batch.len();
-            }
         }
         let batch = Arc::new(batch);
         let queue = |shard: usize, part: QueuedReads| {

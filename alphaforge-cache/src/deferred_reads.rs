@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::thread::{self, Thread};
 
-/// Parts of hand-overs queued for one shard beyond which the caller replays them itself rather than queue
-/// more (the background thread is behind, or gone, as in a forked child process).
+/// Parts of hand-overs queued for one shard beyond which the caller replays them itself rather
+/// than queue more (the background thread is behind, or gone, as in a forked child process).
 pub(crate) const MAX_QUEUED_BATCHES: usize = 8;
 
 /// One hand-over of reads: every key with its hash, grouped by shard (in read order within a
@@ -79,7 +79,7 @@ impl QueuedReads {
 /// The queues of handed-over reads of one cache, one per shard.
 pub(crate) struct DeferredReads {
     queues: Box<[Mutex<Vec<QueuedReads>>]>,
-    /// Batches in each queue: read without its lock, to skip an empty queue at no cost.
+    /// Parts in each queue: read without its lock, to skip an empty queue at no cost.
     queued: Box<[AtomicUsize]>,
     /// Set while the cache is on the background thread's list (so it is listed once).
     scheduled: AtomicBool,
@@ -116,7 +116,7 @@ impl DeferredReads {
         self.queued[shard].load(Ordering::Relaxed) != 0
     }
 
-    /// Replays every batch queued for `shard`, in order. The caller holds the shard's lock, so
+    /// Replays every part queued for `shard`, in order. The caller holds the shard's lock, so
     /// replays of one shard never interleave.
     pub(crate) fn replay_queued(&self, shard_index: usize, shard: &mut Shard) {
         let parts = {

@@ -212,6 +212,15 @@ int Mirror_check(PyObject *obj) {
     return MirrorType != NULL && Py_TYPE(obj) == (PyTypeObject *)MirrorType;
 }
 
+/* Lets go of the keys and values of `n` slots, then of the slots. */
+static void release_slots(MirrorSlot *slots, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        Py_XDECREF(slots[i].key);
+        Py_XDECREF(slots[i].value);
+    }
+    PyMem_Free(slots);
+}
+
 /* Empties the table; the keys and values are released once it is consistent. 0 or -1. */
 static int clear_table(Mirror *self) {
     MirrorSlot *old = self->slots;
@@ -224,11 +233,7 @@ static int clear_table(Mirror *self) {
     set_slots(self, slots, MIN_SLOTS);
     self->used = 0;
     self->version++;
-    for (size_t i = 0; i < n; i++) {
-        Py_XDECREF(old[i].key);
-        Py_XDECREF(old[i].value);
-    }
-    PyMem_Free(old);
+    release_slots(old, n);
     return 0;
 }
 
@@ -271,12 +276,9 @@ static void Mirror_dealloc(Mirror *self) {
     PyTypeObject *type = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
     if (self->slots != NULL) {
-        for (size_t i = 0; i <= self->mask; i++) {
-            Py_XDECREF(self->slots[i].key);
-            Py_XDECREF(self->slots[i].value);
-        }
-        PyMem_Free(self->slots);
+        MirrorSlot *slots = self->slots;
         self->slots = NULL;
+        release_slots(slots, self->mask + 1);
     }
     freefunc tp_free = (freefunc)PyType_GetSlot(type, Py_tp_free);
     tp_free(self);
