@@ -1,16 +1,19 @@
 """The pure-Python backend: one exact LRU (an ``OrderedDict``) behind one lock.
 
 It behaves exactly as the native backend with one shard (``docs/semantics.md``); it accepts a
-``shards`` argument for compatibility and is always a single exact LRU. Its ``OrderedDict`` plays
-the engine's part behind the shared mirror and read buffer (``_shared.py``): gets are served by
-the mirror without the lock, and replayed into the ``OrderedDict`` in batches.
+``shards`` argument for compatibility and is always a single exact LRU. The ``OrderedDict`` is
+both the recency list and the shared read path's mirror (``_shared.py``): a get is one lookup
+of it, without the lock, and its key is replayed in a batch (``move_to_end``) into the same
+table, whose lines that lookup has just brought into the CPU's cache. An entry that needs a check
+first (one with a deadline, or any entry of a pickle cache) holds ``ABSENT`` there, so that the
+mirror does not serve it, and its value and deadline in ``_timed``.
 """
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict, deque
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ._common import (
     MAX_CLOCK_NANOS,
@@ -20,19 +23,13 @@ from ._common import (
     check_resize,
     check_settings,
 )
-from ._shared import CacheBase, Notifications, SavedEntry
+from ._shared import ABSENT, NEVER, CacheBase, Notifications, SavedEntry
 
-_NO_DEADLINE = 2**64 - 1
-_ABSENT: Any = object()
+#: ``_order.get``'s answer for a key that is not stored (``ABSENT`` is a stored key's marker).
+_GONE: Any = object()
 
-
-class _Entry:
-    __slots__ = ("stored", "weight", "deadline")
-
-    def __init__(self, stored: Any, weight: int, deadline: int) -> None:
-        self.stored = stored
-        self.weight = weight
-        self.deadline = deadline
+#: Counter indexes of the causes of a removal.
+_CAUSE_COUNTER = {"evicted": 4, "expired": 5, "removed": 6, "cleared": 6}
 
 
 class Cache(CacheBase):
@@ -59,7 +56,11 @@ class Cache(CacheBase):
             max_entries, max_bytes, ttl, shards, mode, getsizeof, timer, on_evict
         )
         super().__init__(settings)
-        self._entries: "OrderedDict[bytes, _Entry]" = OrderedDict()
+        # Every entry, least recently used first: key -> stored value, or ABSENT for an entry
+        # in _timed. It is the mirror gets are served from.
+        self._order: "OrderedDict[bytes, Any]" = OrderedDict()
+        self._mirror = self._order
+        self._weights: Dict[bytes, int] = {}  # key -> weight, for every entry
         self._max_entries = settings.max_entries
         # The fallback is one exact LRU whatever the shard count; the count is kept so that
         # resize accepts and refuses exactly what the engine does.
@@ -79,40 +80,50 @@ class Cache(CacheBase):
     # ----- under the lock ----------------------------------------------------------------------
 
     def _replay(self, keys: List[Any], misses: int) -> None:
-        entries = self._entries
+        order = self._order
         try:
-            deque(map(entries.move_to_end, keys), 0)
+            deque(map(order.move_to_end, keys), 0)
             hits = len(keys)
         except KeyError:  # some key left meanwhile: again one by one (moving twice is harmless)
             hits = 0
             for key in keys:
-                if key in entries:
-                    entries.move_to_end(key)
+                if key in order:
+                    order.move_to_end(key)
                     hits += 1
                 else:
                     misses += 1
         self._counters[0] += hits
         self._counters[1] += misses
 
-    def _take(self, key: bytes, cause: str, out: Notifications) -> _Entry:
-        entry = self._entries.pop(key)
-        self._mirror_drop(key)
-        self._weight -= entry.weight
-        index = {"evicted": 4, "expired": 5, "removed": 6, "cleared": 6}[cause]
-        self._counters[index] += 1
-        out.add(key, entry.stored, cause)
-        return entry
+    def _deadline(self, key: bytes, stored: Any) -> int:
+        """The deadline of a stored key, given its ``_order`` value."""
+        return self._timed[key][1] if stored is ABSENT else NEVER
 
-    def _find_live(self, key: bytes, now: int, out: Notifications) -> Optional[_Entry]:
-        entry = self._entries.get(key)
-        if entry is not None and now >= entry.deadline:
-            self._take(key, "expired", out)
-            return None
-        return entry
+    def _take(self, key: bytes, cause: str, out: Notifications) -> Any:
+        """Removes a stored key (counted and told as ``cause``); its stored value."""
+        # Out of the mirror first: a get racing this finds the entry in both or in neither.
+        stored = self._order.pop(key)
+        if stored is ABSENT:
+            stored = self._timed.pop(key)[0]
+        self._weight -= self._weights.pop(key)
+        self._counters[_CAUSE_COUNTER[cause]] += 1
+        out.add(key, stored, cause)
+        return stored
+
+    def _find_live(self, key: bytes, now: int, out: Notifications) -> Any:
+        """The stored value of a live key, or ``_GONE`` (an expired entry is reclaimed)."""
+        stored = self._order.get(key, _GONE)
+        if stored is ABSENT:
+            stored, deadline = self._timed[key]
+            if now >= deadline:
+                self._take(key, "expired", out)
+                return _GONE
+        return stored
 
     def _evict_lru(self, now: int, out: Notifications) -> None:
-        key, entry = next(iter(self._entries.items()))
-        self._take(key, "expired" if now >= entry.deadline else "evicted", out)
+        key, stored = next(iter(self._order.items()))
+        expired = now >= self._deadline(key, stored)
+        self._take(key, "expired" if expired else "evicted", out)
 
     def _store(
         self,
@@ -123,29 +134,43 @@ class Cache(CacheBase):
         now: int,
         out: Notifications,
     ) -> None:
-        deadline = _NO_DEADLINE if ttl_nanos is None else min(now + ttl_nanos, _NO_DEADLINE)
-        entries = self._entries
-        entry = self._find_live(key, now, out)
-        if entry is not None:
-            out.add(key, entry.stored, "replaced")
-            self._weight += weight - entry.weight
-            entries[key] = _Entry(stored, weight, deadline)
-            entries.move_to_end(key)
+        deadline = NEVER if ttl_nanos is None else min(now + ttl_nanos, NEVER)
+        order = self._order
+        old = self._find_live(key, now, out)
+        if old is not _GONE:
+            out.add(key, old, "replaced")
+            self._weight += weight - self._weights[key]
             self._counters[3] += 1
         else:
-            while len(entries) >= self._max_entries:
+            while len(order) >= self._max_entries:
                 self._evict_lru(now, out)
-            entries[key] = _Entry(stored, weight, deadline)
             self._weight += weight
             self._counters[2] += 1
-        self._mirror_store(key, stored, None if deadline == _NO_DEADLINE else deadline)
+        self._weights[key] = weight
+        # The key length first: a flush must never see a key of a length it does not know of.
+        if self._key_len != len(key):
+            self._note_key_lengths((len(key),))
+        # Into the new place before out of the old one: a concurrent get sees one of the two.
+        if deadline == NEVER and not self._pickled:
+            order[key] = stored
+            if self._timed:
+                self._timed.pop(key, None)
+        else:
+            self._timed[key] = (stored, deadline)
+            order[key] = ABSENT
+        order.move_to_end(key)
         max_bytes = self._max_bytes
         if max_bytes is not None:
-            while self._weight > max_bytes and len(entries) > 1:
+            while self._weight > max_bytes and len(order) > 1:
                 self._evict_lru(now, out)
 
     def _expire_locked(self, now: int, out: Notifications) -> List[bytes]:
-        expired = [k for k, e in reversed(self._entries.items()) if now >= e.deadline]
+        if not self._timed:
+            return []
+        dead = {key for key, (_, deadline) in self._timed.items() if now >= deadline}
+        if not dead:
+            return []
+        expired = [key for key in reversed(self._order) if key in dead]  # most recent first
         for key in expired:
             self._take(key, "expired", out)
         return expired
@@ -156,25 +181,28 @@ class Cache(CacheBase):
         out = Notifications(self)
         with self._lock:
             self._begin()
-            entry = self._find_live(key, self._now(), out)
+            stored = self._find_live(key, self._now(), out)
             if touch:
-                if entry is None:
+                if stored is _GONE:
                     self._counters[1] += 1
                 else:
                     self._counters[0] += 1
-                    self._entries.move_to_end(key)
+                    self._order.move_to_end(key)
         out.deliver()
-        return (False, None) if entry is None else (True, entry.stored)
+        return (False, None) if stored is _GONE else (True, stored)
 
     def _remaining_ttl(self, key: bytes) -> Tuple[bool, Optional[int]]:
         out = Notifications(self)
         with self._lock:
             self._begin()
             now = self._now()
-            entry = self._find_live(key, now, out)
-            left = None if entry is None or entry.deadline == _NO_DEADLINE else entry.deadline - now
+            found = self._find_live(key, now, out) is not _GONE
+            left = None
+            if found:
+                deadline = self._deadline(key, self._order[key])
+                left = None if deadline == NEVER else deadline - now
         out.deliver()
-        return entry is not None, left
+        return found, left
 
     # ----- writes ------------------------------------------------------------------------------
 
@@ -200,19 +228,24 @@ class Cache(CacheBase):
         out = Notifications(self)
         with self._lock:
             self._begin()
-            entry = self._find_live(key, self._now(), out)
-            if entry is not None:
+            stored = self._find_live(key, self._now(), out)
+            if stored is not _GONE:
                 self._take(key, "removed", out)
         out.deliver()
-        return (False, None) if entry is None else (True, self._decode(entry.stored))
+        return (False, None) if stored is _GONE else (True, self._decode(stored))
+
+    def _take_all(self, out: Notifications) -> None:
+        """Removes every entry, most recently used first, each told as cleared (or expired)."""
+        now = self._now()
+        for key, stored in reversed(list(self._order.items())):
+            expired = now >= self._deadline(key, stored)
+            self._take(key, "expired" if expired else "cleared", out)
 
     def clear(self) -> None:
         out = Notifications(self)
         with self._lock:
             self._begin()
-            now = self._now()
-            for key, entry in reversed(list(self._entries.items())):
-                self._take(key, "expired" if now >= entry.deadline else "cleared", out)
+            self._take_all(out)
         out.deliver()
 
     def expire(self) -> List[bytes]:
@@ -230,7 +263,7 @@ class Cache(CacheBase):
             self._begin()
             self._max_entries = max_entries
             now = self._now()
-            while len(self._entries) > max_entries:
+            while len(self._order) > max_entries:
                 self._evict_lru(now, out)
         out.deliver()
 
@@ -243,7 +276,7 @@ class Cache(CacheBase):
             self._begin()
             self._max_bytes = max_bytes
             now = self._now()
-            while self._weight > max_bytes and self._entries:
+            while self._weight > max_bytes and self._order:
                 self._evict_lru(now, out)
         out.deliver()
 
@@ -259,7 +292,7 @@ class Cache(CacheBase):
         return result
 
     def __len__(self) -> int:
-        return int(self._swept(lambda: len(self._entries)))
+        return int(self._swept(lambda: len(self._order)))
 
     @property
     def weight(self) -> int:
@@ -267,7 +300,7 @@ class Cache(CacheBase):
         return int(self._swept(lambda: self._weight))
 
     def stats(self) -> Stats:
-        counters = self._swept(lambda: (tuple(self._counters), len(self._entries), self._weight))
+        counters = self._swept(lambda: (tuple(self._counters), len(self._order), self._weight))
         c, entries, weight = counters
         return Stats(c[0], c[1], c[2], c[3], c[4], c[5], c[6], entries, weight)
 
@@ -276,25 +309,33 @@ class Cache(CacheBase):
             self._begin()
             self._counters = [0] * 7
 
+    def _live(self, now: int) -> List[Tuple[bytes, Any, Optional[int]]]:
+        """The live entries, least recently used first: (key, stored value, nanoseconds left
+        or None)."""
+        timed = self._timed
+        live: List[Tuple[bytes, Any, Optional[int]]] = []
+        for key, stored in self._order.items():
+            if stored is not ABSENT:
+                live.append((key, stored, None))
+                continue
+            stored, deadline = timed[key]
+            if now < deadline:
+                live.append((key, stored, None if deadline == NEVER else deadline - now))
+        return live
+
     def _snapshot(self) -> List[Tuple[bytes, Any, Optional[int]]]:
         with self._lock:
             self._begin()
-            now = self._now()
-            live = [
-                (key, e.stored, None if e.deadline == _NO_DEADLINE else e.deadline - now)
-                for key, e in reversed(self._entries.items())
-                if now < e.deadline
-            ]
+            live = self._live(self._now())
+        live.reverse()  # most recently used first
         return [(key, self._decode(stored), left) for key, stored, left in live]
 
     def _saved_entries(self) -> List[SavedEntry]:
         with self._lock:
             self._begin()
-            now = self._now()
+            weights = self._weights
             return [
-                (key, e.stored, None if e.deadline == _NO_DEADLINE else e.deadline - now, e.weight)
-                for key, e in self._entries.items()
-                if now < e.deadline
+                (key, stored, left, weights[key]) for key, stored, left in self._live(self._now())
             ]
 
     def _stages_exactly(self) -> bool:
@@ -305,39 +346,48 @@ class Cache(CacheBase):
         with self._lock:
             self._begin()
             now = self._now()
-            old = self._entries
-            new: "OrderedDict[bytes, _Entry]" = OrderedDict()
-            weight = 0
-            for key, stored, ttl, w in entries:  # staged: distinct keys, within the bounds
-                deadline = _NO_DEADLINE if ttl is None else min(now + ttl, _NO_DEADLINE)
-                new[key] = _Entry(stored, w, deadline)
-                weight += w
-            counters = self._counters
-            for key, entry in reversed(old.items()):  # as clear reports them
-                expired = now >= entry.deadline
+            order, timed, counters = self._order, self._timed, self._counters
+            for key, stored in reversed(list(order.items())):  # as clear reports them
+                expired = now >= self._deadline(key, stored)
                 counters[5 if expired else 6] += 1
-                out.add(key, entry.stored, "expired" if expired else "cleared")
-            self._entries, self._weight = new, weight
-            counters[2] += len(new)
-            # The mirror: into the new entries before out of the old ones, so that a get racing
-            # the load finds a key that both hold.
-            pairs = [(key, e.stored) for key, e in new.items()]
-            deadlines = None
-            if any(e.deadline != _NO_DEADLINE for e in new.values()):
-                deadlines = [
-                    None if e.deadline == _NO_DEADLINE else e.deadline for e in new.values()
-                ]
-            self._mirror_store_all(pairs, deadlines)
-            for key in old:
-                if key not in new:
-                    self._mirror_drop(key)
+                out.add(
+                    key,
+                    timed[key][0] if stored is ABSENT else stored,
+                    "expired" if expired else "cleared",
+                )
+            # The key lengths first: a flush must never see a key of a length it does not know.
+            self._note_key_lengths({len(entry[0]) for entry in entries})
+            # Into the new entries before out of the old ones, so that a get racing the load
+            # finds a key that both hold; then in the new order. Entries are staged: distinct
+            # keys, within the bounds.
+            weights: Dict[bytes, int] = {}
+            pickled = self._pickled
+            had_entries = bool(order)
+            for key, stored, ttl, weight in entries:
+                deadline = NEVER if ttl is None else min(now + ttl, NEVER)
+                if deadline == NEVER and not pickled:
+                    order[key] = stored
+                    if timed:
+                        timed.pop(key, None)
+                else:
+                    timed[key] = (stored, deadline)
+                    order[key] = ABSENT
+                weights[key] = weight
+            if had_entries:
+                for key in [key for key in order if key not in weights]:
+                    del order[key]
+                    timed.pop(key, None)
+                deque(map(order.move_to_end, [entry[0] for entry in entries]), 0)
+            self._weights = weights
+            self._weight = sum(weights.values())
+            counters[2] += len(weights)
             # Bounds lowered since the entries were staged (no lock was held meanwhile).
-            while len(new) > self._max_entries:
+            while len(order) > self._max_entries:
                 self._evict_lru(now, out)
             max_bytes = self._max_bytes
-            while max_bytes is not None and self._weight > max_bytes and new:
+            while max_bytes is not None and self._weight > max_bytes and order:
                 self._evict_lru(now, out)
-            kept = len(new)
+            kept = len(order)
         out.deliver()
         return kept
 
@@ -357,9 +407,7 @@ class Cache(CacheBase):
         out = Notifications(self)
         with self._lock:
             if not self._closed:
-                now = self._now()
-                for key, entry in reversed(list(self._entries.items())):
-                    self._take(key, "expired" if now >= entry.deadline else "cleared", out)
+                self._take_all(out)
                 self._closed = True
                 self._take_reads()
         out.deliver()
