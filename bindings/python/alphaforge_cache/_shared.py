@@ -6,12 +6,13 @@ backend implements (``_replay``, ``_lookup``, ``_remaining_ttl``, ``_put``, ``_p
 
 Reads are served from a **mirror** without a lock and without crossing into the engine, as in
 Caffeine (``docs/design.md``, "Python reads"): two tables hold every stored key, ``_mirror`` those
-served as they are (key -> stored value; a dict, or with the native backend's C read path its own
-hash table, ``_reads.Mirror``) and ``_timed`` those that need a check first (a dict: key ->
-``(stored value, deadline)``: an entry with a deadline, or any entry of a pickle cache, which must
-be unpickled). Where the read path keeps a horizon (the native backend's C read path), an entry
-with a deadline is in both: the mirror serves it unchecked while the clock is before the horizon,
-a time no deadline in the mirror precedes, and ``_timed`` is consulted only past it.
+served as they are (key -> stored value; with the native backend's C read path its own hash table,
+``_reads.Mirror``; with the fallback its recency ``OrderedDict``, where an entry of ``_timed`` holds
+``ABSENT``, which reads as "not served here") and ``_timed`` those that need a check first (a dict:
+key -> ``(stored value, deadline)``: an entry with a deadline, or any entry of a pickle cache, which
+must be unpickled). Where the read path keeps a horizon (the native backend's C read path), an entry
+with a deadline is in both: the mirror serves it unchecked while the clock is before the horizon, a
+time no deadline in the mirror precedes, and ``_timed`` is consulted only past it.
 Every change of the engine's entries goes through the backend under ``_lock``, which updates the
 mirror before it releases the lock.
 A get served by the mirror appends its key to the **read buffer**; the backend replays the
