@@ -23,7 +23,7 @@ from ._common import (
     check_resize,
     check_settings,
 )
-from ._shared import ABSENT, NEVER, CacheBase, Notifications, SavedEntry
+from ._shared import ABSENT, NEVER, CacheBase, Notifications, SavedEntry, bound_get
 
 #: ``_order.get``'s answer for a key that is not stored (``ABSENT`` is a stored key's marker).
 _GONE: Any = object()
@@ -68,6 +68,8 @@ class Cache(CacheBase):
         self._weight = 0
         self._origin = time.monotonic_ns()
         self._counters = [0] * 7  # hits misses inserts updates evictions expirations removals
+        # The table of gets is never replaced (a load refills it in place): get binds it once.
+        self.get = bound_get(self)  # type: ignore[method-assign]
 
     # ----- time and storage ------------------------------------------------------------------
 

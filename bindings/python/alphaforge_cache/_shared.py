@@ -119,6 +119,33 @@ def _pair(stored: Any, deadline: int) -> Tuple[Any, int]:
     return (stored, deadline)
 
 
+def bound_get(cache: "CacheBase") -> Callable[..., Any]:
+    """``cache.get`` as a closure over the tables it reads (``CacheBase.get`` without an
+    attribute lookup per call): for a cache whose ``_mirror``, ``_reads`` and ``_flush`` are
+    never replaced, to be set as its ``get``."""
+    mirror_get, reads, flush, other = (
+        cache._mirror.get,
+        cache._reads,
+        cache._flush,
+        cache._get_other,
+    )
+
+    def get(key: Key, default: Any = None) -> Any:
+        try:
+            stored = mirror_get(key, ABSENT)
+        except TypeError:  # unhashable (bytearray): normalized on the other path
+            stored = ABSENT
+        if stored is ABSENT:
+            return other(key, default)
+        reads.append(key)
+        if len(reads) > 256:  # FLUSH_AT, inlined
+            flush()
+        return stored
+
+    get.__doc__ = CacheBase.get.__doc__
+    return get
+
+
 def _ignore(deadline: int) -> None:
     """The ``_lower_horizon`` of a backend without a horizon."""
 
