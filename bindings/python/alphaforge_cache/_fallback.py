@@ -152,19 +152,23 @@ class Cache(CacheBase):
         # The key length first: a flush must never see a key of a length it does not know of.
         if self._key_len != len(key):
             self._note_key_lengths((len(key),))
-        # Into the new place before out of the old one: a concurrent get sees one of the two.
-        if deadline == NEVER and not self._pickled:
-            order[key] = stored
-            if self._timed:
-                self._timed.pop(key, None)
-        else:
-            self._timed[key] = (stored, deadline)
-            order[key] = ABSENT
+        self._place(key, stored, deadline)
         order.move_to_end(key)
         max_bytes = self._max_bytes
         if max_bytes is not None:
             while self._weight > max_bytes and len(order) > 1:
                 self._evict_lru(now, out)
+
+    def _place(self, key: bytes, stored: Any, deadline: int) -> None:
+        """Sets a key's value in ``_order`` (a key new there goes last) and ``_timed``: into the
+        new place before out of the old one, so that a concurrent get sees one of the two."""
+        if deadline == NEVER and not self._pickled:
+            self._order[key] = stored
+            if self._timed:
+                self._timed.pop(key, None)
+        else:
+            self._timed[key] = (stored, deadline)
+            self._order[key] = ABSENT
 
     def _expire_locked(self, now: int, out: Notifications) -> List[bytes]:
         if not self._timed:
@@ -363,17 +367,9 @@ class Cache(CacheBase):
             # finds a key that both hold; then in the new order. Entries are staged: distinct
             # keys, within the bounds.
             weights: Dict[bytes, int] = {}
-            pickled = self._pickled
             had_entries = bool(order)
             for key, stored, ttl, weight in entries:
-                deadline = NEVER if ttl is None else min(now + ttl, NEVER)
-                if deadline == NEVER and not pickled:
-                    order[key] = stored
-                    if timed:
-                        timed.pop(key, None)
-                else:
-                    timed[key] = (stored, deadline)
-                    order[key] = ABSENT
+                self._place(key, stored, NEVER if ttl is None else min(now + ttl, NEVER))
                 weights[key] = weight
             if had_entries:
                 for key in [key for key in order if key not in weights]:
