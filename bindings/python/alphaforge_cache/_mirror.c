@@ -4,14 +4,6 @@
 
 #include <string.h>
 
-#if defined(__GNUC__) || defined(__clang__)
-#define PREFETCH(address) __builtin_prefetch((address))
-#define PREFETCH_FOR_WRITE(address) __builtin_prefetch((address), 1)
-#else
-#define PREFETCH(address) ((void)0)
-#define PREFETCH_FOR_WRITE(address) ((void)0)
-#endif
-
 /* The smallest table. */
 #define MIN_SLOTS 8
 /* 2**64 / the golden ratio: a hash times this, shifted right, spreads over the slots even when

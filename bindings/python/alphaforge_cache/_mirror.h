@@ -36,6 +36,16 @@ typedef struct {
     uint64_t version; /* changes whenever a slot may have moved (lookups of non-bytes restart) */
 } Mirror;
 
+/* Hints that a memory access is coming, so that the CPU overlaps the trips to main memory of
+   many lookups (here and in the read path, _reads.c). */
+#if defined(__GNUC__) || defined(__clang__)
+#define PREFETCH(address) __builtin_prefetch((address))
+#define PREFETCH_FOR_WRITE(address) __builtin_prefetch((address), 1)
+#else
+#define PREFETCH(address) ((void)0)
+#define PREFETCH_FOR_WRITE(address) ((void)0)
+#endif
+
 /* The type, set by Mirror_add_type. */
 extern PyObject *MirrorType;
 

@@ -44,12 +44,6 @@
 /* Read buffer length at which the buffer is flushed (FLUSH_AT in _shared.py). */
 #define FLUSH_AT 256
 
-#if defined(__GNUC__) || defined(__clang__)
-#define PREFETCH(address) __builtin_prefetch((address))
-#else
-#define PREFETCH(address) ((void)0)
-#endif
-
 /* A mirror entry with a deadline: the stored value and the deadline in one object (one memory
    access on the read path, where a (value, deadline) tuple takes three). Reads as the pair
    (stored, deadline) from Python: len 2, [0], [1], unpacking. */
