@@ -30,6 +30,7 @@ mod byte_budget;
 mod cache;
 pub(crate) mod clock;
 mod deferred_reads;
+mod entry_bytes;
 mod error;
 pub mod ffi;
 mod linked_slab;

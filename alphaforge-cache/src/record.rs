@@ -1,12 +1,17 @@
-//! One stored entry: key and value bytes in a single allocation, plus weight and deadline.
+//! One stored entry: key and value bytes in one slice (see `entry_bytes`), plus weight and
+//! deadline.
+
+use crate::entry_bytes::EntryBytes;
+use std::sync::Arc;
 
 /// The deadline of an entry that never expires.
 pub(crate) const NO_DEADLINE: u64 = u64::MAX;
 
-/// Key and value share one boxed slice (`key ++ value`), so an entry costs one allocation and
-/// 32 bytes of bookkeeping here (plus 8 bytes of list links in the slab).
+/// Key and value share one slice (`key ++ value`): an allocation of their own, or a slice of a
+/// block shared by the entries of a snapshot load. An entry costs 40 bytes of bookkeeping here
+/// (plus 8 bytes of list links in the slab).
 pub(crate) struct Record {
-    data: Box<[u8]>,
+    data: EntryBytes,
     key_len: u32,
     weight: u32,
     /// Nanoseconds on the cache's clock; `NO_DEADLINE` when the entry does not expire.
@@ -20,21 +25,40 @@ impl Record {
         data.extend_from_slice(key);
         data.extend_from_slice(value);
         Record {
-            data: data.into_boxed_slice(),
+            data: EntryBytes::Own(data.into_boxed_slice()),
             key_len: key.len() as u32,
             weight,
             deadline,
         }
     }
 
-    /// Whether this record's allocation has exactly the room for `key ++ value`.
+    /// A record whose bytes are `block[start..start + len]`, the key the first `key_len` of them.
+    pub(crate) fn in_block(
+        block: Arc<Vec<u8>>,
+        start: u32,
+        len: u32,
+        key_len: u32,
+        weight: u32,
+        deadline: u64,
+    ) -> Self {
+        debug_assert!(key_len <= len && (start + len) as usize <= block.len());
+        Record {
+            data: EntryBytes::Shared { block, start, len },
+            key_len,
+            weight,
+            deadline,
+        }
+    }
+
+    /// Whether this record has an allocation of its own with exactly the room for
+    /// `key ++ value`.
     pub(crate) fn can_hold(&self, key: &[u8], value: &[u8]) -> bool {
-        self.data.len() == key.len() + value.len()
+        self.data.own_len() == Some(key.len() + value.len())
     }
 
     /// Reuses this record's allocation for another entry (`can_hold` must be true).
     pub(crate) fn overwrite(&mut self, key: &[u8], value: &[u8], weight: u32, deadline: u64) {
-        let (key_part, value_part) = self.data.split_at_mut(key.len());
+        let (key_part, value_part) = self.data.make_own().split_at_mut(key.len());
         key_part.copy_from_slice(key);
         value_part.copy_from_slice(value);
         self.key_len = key.len() as u32;
@@ -44,24 +68,25 @@ impl Record {
 
     #[inline]
     pub(crate) fn key(&self) -> &[u8] {
-        &self.data[..self.key_len as usize]
+        &self.data.as_slice()[..self.key_len as usize]
     }
 
     #[inline]
     pub(crate) fn value(&self) -> &[u8] {
-        &self.data[self.key_len as usize..]
+        &self.data.as_slice()[self.key_len as usize..]
     }
 
-    /// The value's bytes, to be changed in place (same length, same weight).
+    /// The value's bytes, to be changed in place (same length, same weight): copied out of a
+    /// shared block first.
     #[inline]
     pub(crate) fn value_mut(&mut self) -> &mut [u8] {
-        &mut self.data[self.key_len as usize..]
+        &mut self.data.make_own()[self.key_len as usize..]
     }
 
     /// The key's bytes followed by the value's (one slice).
     #[inline]
     pub(crate) fn key_and_value(&self) -> &[u8] {
-        &self.data
+        self.data.as_slice()
     }
 
     #[inline]
@@ -74,7 +99,8 @@ impl Record {
         now >= self.deadline
     }
 
-    /// Replaces the value, reusing the allocation when the length is unchanged. Returns the old
+    /// Replaces the value, reusing the allocation when it is the record's own and the length is
+    /// unchanged. Returns the old
     /// record's bytes when `keep_old` is set (for an eviction listener), else drops them.
     pub(crate) fn replace_value(
         &mut self,
@@ -83,9 +109,10 @@ impl Record {
         deadline: u64,
         keep_old: bool,
     ) -> Option<Record> {
-        let old = if !keep_old && self.value().len() == value.len() {
+        let reuse = self.data.own_len() == Some(self.key_len as usize + value.len());
+        let old = if !keep_old && reuse {
             let key_len = self.key_len as usize;
-            self.data[key_len..].copy_from_slice(value);
+            self.data.make_own()[key_len..].copy_from_slice(value);
             None
         } else {
             let fresh = Record::new(self.key(), value, weight, deadline);
@@ -123,17 +150,37 @@ mod tests {
         let mut r = Record::new(b"ab", b"cdef", 6, NO_DEADLINE);
         assert!(r.can_hold(b"xyz", b"123"));
         assert!(!r.can_hold(b"xyz", b"1234"));
-        let before = r.data.as_ptr();
+        let before = r.data.as_slice().as_ptr();
         r.overwrite(b"xyz", b"123", 9, 5);
         assert_eq!(
             (r.key(), r.value(), r.weight(), r.deadline),
             (&b"xyz"[..], &b"123"[..], 9, 5)
         );
-        assert_eq!(r.data.as_ptr(), before);
+        assert_eq!(r.data.as_slice().as_ptr(), before);
     }
 
     #[test]
     fn record_is_compact() {
-        assert_eq!(std::mem::size_of::<Option<Record>>(), 32);
+        assert_eq!(std::mem::size_of::<Option<Record>>(), 40);
+    }
+
+    #[test]
+    fn a_record_in_a_block_takes_a_new_value_in_its_own_allocation() {
+        let block = Arc::new(b"k1v1k2v2".to_vec());
+        let mut r = Record::in_block(block.clone(), 4, 4, 2, 4, NO_DEADLINE);
+        assert_eq!(
+            (r.key(), r.value(), r.key_and_value()),
+            (&b"k2"[..], &b"v2"[..], &b"k2v2"[..])
+        );
+        assert!(!r.can_hold(b"k3", b"v3"));
+        assert!(r.replace_value(b"V2", 4, 7, false).is_none());
+        assert_eq!(
+            (r.key(), r.value(), r.deadline),
+            (&b"k2"[..], &b"V2"[..], 7)
+        );
+        assert!(r.can_hold(b"k3", b"v3"));
+        r.value_mut().copy_from_slice(b"v!");
+        assert_eq!((&block[..], r.value()), (&b"k1v1k2v2"[..], &b"v!"[..]));
+        assert_eq!(Arc::strong_count(&block), 1);
     }
 }

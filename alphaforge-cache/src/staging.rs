@@ -11,15 +11,20 @@
 //! (or when the shard fills up), sized exactly and walked in bucket order, on several threads
 //! when there are several shards. A shard that fills up is indexed then and takes the rest as
 //! puts (which evict). The result is the same as putting every entry in turn.
+//!
+//! Entries staged by [`Staging::put_block`] (a snapshot's) share their block's bytes
+//! (`entry_bytes`): one allocation per 64 KiB instead of one per entry.
 
 use crate::byte_budget::ByteBudget;
 use crate::cache::shard_of;
+use crate::entry_bytes::{BlockEntry, LoadedBlock};
 use crate::notification::Removals;
 use crate::options::split_evenly;
 use crate::record::{Record, NO_DEADLINE};
 use crate::shard::{Hash, Shard};
 use foldhash::fast::RandomState;
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 pub(crate) struct Staging {
     shards: Vec<Shard>,
@@ -33,6 +38,12 @@ pub(crate) struct Staging {
     now: u64,
     /// Entries that were evicted or skipped drop here (no listener hears of them).
     dropped: Removals,
+}
+
+/// The key and value of `entry` in its block's `bytes`.
+fn entry_of<'a>(bytes: &'a [u8], entry: &BlockEntry) -> (&'a [u8], &'a [u8]) {
+    let (start, len) = (entry.start as usize, entry.len as usize);
+    bytes[start..start + len].split_at(entry.key_len as usize)
 }
 
 impl Staging {
@@ -73,6 +84,27 @@ impl Staging {
         }
     }
 
+    /// Stages the entries of `block` in order, as [`put`](Self::put) would, the records
+    /// sharing the block's bytes (under a byte bound, which stages entry by entry, each gets an
+    /// allocation of its own).
+    pub(crate) fn put_block(&mut self, block: LoadedBlock) {
+        if self.budget.is_some() {
+            for entry in &block.entries {
+                let (key, value) = entry_of(&block.bytes, entry);
+                self.put(key, value, entry.weight, entry.ttl_ns);
+            }
+            return;
+        }
+        let bytes = Arc::new(block.bytes);
+        for entry in &block.entries {
+            let (key, value) = entry_of(&bytes, entry);
+            self.stage(key, value, entry.weight, entry.ttl_ns, |deadline| {
+                let (start, len, key_len) = (entry.start, entry.len, entry.key_len);
+                Record::in_block(bytes.clone(), start, len, key_len, entry.weight, deadline)
+            });
+        }
+    }
+
     /// Puts an entry as the most recently used one, expiring `ttl_ns` after now (`None`: never).
     /// The caller has checked the sizes against the engine's limits. Returns false when the entry
     /// is heavier than the byte bound on its own and so was skipped.
@@ -82,6 +114,20 @@ impl Staging {
         value: &[u8],
         weight: u32,
         ttl_ns: Option<u64>,
+    ) -> bool {
+        self.stage(key, value, weight, ttl_ns, |deadline| {
+            Record::new(key, value, weight, deadline)
+        })
+    }
+
+    /// [`put`](Self::put), with the record pushed in bulk made by `record(deadline)`.
+    fn stage(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        weight: u32,
+        ttl_ns: Option<u64>,
+        record: impl FnOnce(u64) -> Record,
     ) -> bool {
         if let Some(budget) = &self.budget {
             if u64::from(weight) > budget.max() {
@@ -95,7 +141,7 @@ impl Staging {
         let shard = &mut self.shards[index];
         if let Some(hashes) = &mut self.pushed[index] {
             if !shard.is_full() {
-                shard.push_unindexed(Record::new(key, value, weight, deadline));
+                shard.push_unindexed(record(deadline));
                 hashes.push(hash);
                 return true;
             }

@@ -36,6 +36,7 @@
 mod atomic_file;
 mod error;
 mod format;
+mod load_pipeline;
 mod reader;
 mod writer;
 
@@ -231,10 +232,7 @@ impl Cache {
             .unwrap_or(usize::MAX)
             .min(self.max_entries());
         let mut staging = self.staging(expected);
-        reader.read_entries(|head, data| {
-            let (key, value) = data.split_at(head.key_len as usize);
-            staging.put(key, value, head.weight(), head.ttl_ns);
-        })?;
+        load_pipeline::read_into(&mut staging, reader, expected)?;
         let kept = self.adopt(staging);
         Ok(SnapshotInfo {
             format_major: FORMAT_MAJOR,
@@ -478,6 +476,78 @@ mod tests {
             assert_eq!(after.removals - after_load.removals, held as u64);
             assert_eq!(after_load.inserts - before.inserts, held as u64);
             assert_eq!(after.evictions, 0);
+        }
+    }
+
+    /// A snapshot of `n` entries of every kind: TTLs, weights of their own, values of many
+    /// lengths, some too large to share a block; recency changed by gets.
+    fn large_file(n: u64) -> Vec<u8> {
+        let (cache, time) = manual_cache(2 * n as usize, 4, None);
+        for i in 0..n {
+            let len = match i % 1000 {
+                0 => crate::entry_bytes::SHARED_ENTRY_MAX + 100,
+                r => (r % 97) as usize,
+            };
+            let options = PutOptions {
+                ttl: (i % 3 == 0).then(|| Duration::from_secs(1 + i)),
+                weight: (i % 4 == 0).then_some((i % 13) as u32 + len as u32),
+            };
+            cache
+                .put_with(format!("key-{i}"), vec![i as u8; len], options)
+                .unwrap();
+            time.advance(Duration::from_nanos(3));
+        }
+        for i in (0..n).step_by(7) {
+            cache.get(format!("key-{i}"));
+        }
+        file_of(&cache)
+    }
+
+    #[test]
+    fn a_load_staged_on_a_helper_thread_leaves_what_a_load_on_one_thread_leaves() {
+        let n = 50_000;
+        let bytes = large_file(n);
+        let len = Some(bytes.len() as u64);
+        // Room for all, then for fewer (shards fill up part way), then a byte bound (staged
+        // entry by entry).
+        for (max, max_bytes) in [(60_000, None), (20_000, None), (60_000, Some(400_000))] {
+            let (target, _) = manual_cache(max, 4, max_bytes);
+            let mut loaded = Vec::new();
+            // `expected` below the helper's threshold: one thread; above it: the helper.
+            for expected in [0, n as usize] {
+                let mut staging = target.staging(expected);
+                let reader = SnapshotReader::open(&bytes[..], len).unwrap();
+                load_pipeline::read_into(&mut staging, reader, expected).unwrap();
+                let kept = target.adopt(staging);
+                let rows = rows_of_cache(&target);
+                assert_eq!(kept, rows.len());
+                loaded.push(rows);
+            }
+            assert!(loaded[0].len() > 1_000, "{}", loaded[0].len());
+            // (Not `assert_eq!`: a difference would print 50,000 rows.)
+            assert!(loaded[0] == loaded[1], "{max} entries, {max_bytes:?} bytes");
+            if max == 60_000 && max_bytes.is_none() {
+                // Every entry of the file, as it was saved (each shard in its order).
+                let (mut all, mut saved) = (loaded[0].clone(), rows_of_file(&bytes));
+                all.sort();
+                saved.sort();
+                assert!(all == saved);
+            }
+        }
+    }
+
+    #[test]
+    fn a_load_that_fails_part_way_leaves_the_cache_unchanged() {
+        let bytes = large_file(40_000);
+        let (target, _) = manual_cache(60_000, 4, None);
+        target.put(b"kept", b"as it was").unwrap();
+        let before = rows_of_cache(&target);
+        for at in [bytes.len() / 3, bytes.len() - 10] {
+            let mut bad = bytes.clone();
+            bad[at] ^= 0x10;
+            let err = target.load_from(&bad[..], LoadOptions::default());
+            assert!(err.is_err(), "a flipped bit at {at} was not noticed");
+            assert_eq!(rows_of_cache(&target), before);
         }
     }
 
