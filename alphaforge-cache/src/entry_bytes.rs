@@ -9,6 +9,7 @@
 //! block as the loaded entries go. An entry changed in place (a value of the same length, or
 //! a handle written by `Cache::load_handles`) is first copied out of its block.
 
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
 /// The size of a shared block: the entries of a load fill one after another. An entry larger
@@ -93,6 +94,20 @@ pub(crate) struct BlockFiller {
     entries: Vec<BlockEntry>,
     /// The size of a new block.
     block_bytes: usize,
+    /// Empty blocks whose memory another thread has touched already (see [`blank_block`]),
+    /// taken when there is one instead of a fresh allocation.
+    blanks: Option<Receiver<Vec<u8>>>,
+}
+
+/// An empty block of `bytes` whose every page has been written once, so that filling it takes
+/// no page fault: a thread with time to spare makes them for one that has none.
+pub(crate) fn blank_block(bytes: usize) -> Vec<u8> {
+    let mut block = Vec::with_capacity(bytes);
+    // Not zeros: an allocation followed by zeros may be turned into a `calloc`, which need not
+    // touch the memory.
+    block.resize(bytes, 0xA5);
+    block.clear();
+    block
 }
 
 impl BlockFiller {
@@ -102,7 +117,20 @@ impl BlockFiller {
             block: Vec::new(),
             entries: Vec::new(),
             block_bytes: block_bytes.min(BLOCK_BYTES),
+            blanks: None,
         }
+    }
+
+    /// Takes new blocks from `blanks` (each made by [`blank_block`] of [`block_bytes`](Self::block_bytes))
+    /// whenever one is ready.
+    pub(crate) fn with_blanks(mut self, blanks: Receiver<Vec<u8>>) -> Self {
+        self.blanks = Some(blanks);
+        self
+    }
+
+    /// The size of the blocks this filler starts.
+    pub(crate) fn block_bytes(&self) -> usize {
+        self.block_bytes
     }
 
     /// Adds an entry (`key_and_value`, its key the first `key_len` bytes). Returns the block
@@ -123,9 +151,16 @@ impl BlockFiller {
             } else {
                 self.block_bytes.max(len)
             };
+            let blank = match &self.blanks {
+                Some(blanks) if room == self.block_bytes => blanks.try_recv().ok(),
+                _ => None,
+            };
+            let next = blank
+                .filter(|blank| blank.is_empty() && blank.capacity() >= room)
+                .unwrap_or_else(|| Vec::with_capacity(room));
             let entries = Vec::with_capacity(self.entries.len());
             let full = LoadedBlock {
-                bytes: std::mem::replace(&mut self.block, Vec::with_capacity(room)),
+                bytes: std::mem::replace(&mut self.block, next),
                 entries: std::mem::replace(&mut self.entries, entries),
             };
             (!full.entries.is_empty()).then_some(full)
@@ -197,6 +232,37 @@ mod tests {
             (b.bytes, entries.collect())
         };
         blocks.into_iter().map(rows).collect()
+    }
+
+    #[test]
+    fn a_filler_starts_its_blocks_in_blanks_when_there_are_some() {
+        let (blanks_out, blanks_in) = std::sync::mpsc::sync_channel(2);
+        let blank = blank_block(100);
+        assert!(blank.is_empty() && blank.capacity() >= 100);
+        let blank_at = blank.as_ptr();
+        blanks_out.send(blank).unwrap();
+        let mut filler = BlockFiller::new(100).with_blanks(blanks_in);
+        assert!(filler.add(&[1; 60], 1, 0, None).is_none());
+        // The second block finds no blank: a fresh allocation.
+        let first = filler.add(&[2; 60], 1, 0, None).unwrap();
+        assert_eq!(
+            (first.bytes.as_ptr(), &first.bytes[..]),
+            (blank_at, &[1; 60][..])
+        );
+        // A large entry never takes a blank (it has a block of its own, its size).
+        let blank = blank_block(100);
+        let blank_at = blank.as_ptr();
+        blanks_out.send(blank).unwrap();
+        let second = filler.add(&[3; SHARED_ENTRY_MAX + 1], 1, 0, None).unwrap();
+        assert_eq!(&second.bytes[..], &[2; 60][..]);
+        let large = filler.add(&[4; 10], 1, 0, None).unwrap();
+        assert_eq!(large.bytes.capacity(), SHARED_ENTRY_MAX + 1);
+        // The blank sent above starts the block after it.
+        let last = filler.finish().unwrap();
+        assert_eq!(
+            (&last.bytes[..], last.bytes.as_ptr()),
+            (&[4; 10][..], blank_at)
+        );
     }
 
     #[test]
