@@ -126,7 +126,7 @@ impl<S: BlockSink> ChecksumWriter<S> {
 
 /// How an entry is described in the file, if it is live at `now`.
 #[inline]
-fn head_of(record: &Record, now: u64) -> EntryHead {
+pub(super) fn head_of(record: &Record, now: u64) -> EntryHead {
     let key_len = record.key().len() as u32;
     let value_len = record.value().len() as u32;
     let default_weight = u64::from(key_len) + u64::from(value_len);
