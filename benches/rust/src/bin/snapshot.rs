@@ -3,11 +3,14 @@
 //! the same run, alternately, and reported as medians.
 //!
 //! - save: `Cache::save` (temporary file, entries streamed under the shard locks, fsync, rename,
-//!   directory fsync). Baseline: create a file, write the same bytes in 1 MiB writes, fsync.
+//!   directory fsync). Baselines: write the same bytes in 1 MiB writes over the previous plain
+//!   file (truncated), fsync; and the same into a new file, fsync, then (untimed) a rename over
+//!   the previous one: the page cache holds the old file while the new is written, as in a save.
 //! - load: `Cache::load` into a fresh cache of the same configuration (read, both checksums,
 //!   every entry checked and inserted). Baselines: read the file in 1 MiB reads into one reused
-//!   buffer (pure I/O), and `std::fs::read` (I/O plus fresh memory for the bytes, as a load needs
-//!   fresh memory for the entries). The file is in the page cache for all three.
+//!   buffer (pure I/O); `std::fs::read` (I/O plus memory for the bytes, as a load needs memory for
+//!   the entries; malloc may give pages it kept from an earlier round); and a read into fresh
+//!   anonymous memory (`mmap`, always new pages). The file is in the page cache for all four.
 //!
 //! Then the same for reads from the disk rather than the page cache ("cold"): the file's cached
 //! pages are dropped with `posix_fadvise(POSIX_FADV_DONTNEED)` (this file only, no root needed)
@@ -43,6 +46,41 @@ fn build() -> Cache {
 extern "C" {
     /// POSIX: advice about a file's pages (here: drop them from the page cache).
     fn posix_fadvise(fd: i32, offset: i64, len: i64, advice: i32) -> i32;
+    /// POSIX: maps memory (here: fresh anonymous pages).
+    fn mmap(addr: *mut u8, len: usize, prot: i32, flags: i32, fd: i32, offset: i64) -> *mut u8;
+    /// POSIX: unmaps what `mmap` mapped.
+    fn munmap(addr: *mut u8, len: usize) -> i32;
+}
+
+/// `PROT_READ | PROT_WRITE` and `MAP_PRIVATE | MAP_ANONYMOUS` on Linux.
+const PROT_READ_WRITE: i32 = 0x3;
+const MAP_PRIVATE_ANONYMOUS: i32 = 0x22;
+
+/// Reads the whole file into fresh anonymous memory (new pages from the kernel, as a process
+/// that has not allocated before gets).
+fn read_into_fresh_memory(path: &Path, len: usize) -> Duration {
+    let start = Instant::now();
+    // SAFETY: an anonymous private mapping of `len` bytes, checked below; nothing else uses it.
+    let at = unsafe {
+        mmap(
+            std::ptr::null_mut(),
+            len,
+            PROT_READ_WRITE,
+            MAP_PRIVATE_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert!(!at.is_null() && at as isize != -1, "mmap");
+    // SAFETY: `at` is a fresh mapping of `len` readable and writable bytes, owned here alone
+    // until the `munmap` below.
+    let memory = unsafe { std::slice::from_raw_parts_mut(at, len) };
+    let mut file = File::open(path).unwrap();
+    file.read_exact(memory).unwrap();
+    let took = start.elapsed();
+    // SAFETY: the mapping made above, no longer referenced (`memory` is not used again).
+    assert_eq!(unsafe { munmap(at, len) }, 0, "munmap");
+    took
 }
 
 /// `POSIX_FADV_DONTNEED` on Linux.
@@ -81,6 +119,16 @@ fn write_plain(path: &Path, block: &[u8], len: u64) -> Duration {
     file.sync_all().unwrap();
     drop(file);
     start.elapsed()
+}
+
+/// Writes `len` bytes from `block` as a new file beside `path`, fsyncs it, then (untimed) renames
+/// it over `path`: the page cache holds the previous file while the new one is written, as
+/// during a save.
+fn write_new_file(path: &Path, block: &[u8], len: u64) -> Duration {
+    let temporary = path.with_extension("tmp");
+    let took = write_plain(&temporary, block, len);
+    std::fs::rename(&temporary, path).unwrap();
+    took
 }
 
 /// Reads the file sequentially into one reused 1 MiB buffer.
@@ -145,12 +193,15 @@ fn main() {
     let mut buf = vec![0u8; 1 << 20];
     let (mut save, mut write, mut load, mut read, mut read_fresh, mut puts) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut write_new, mut read_mmap) = (vec![], vec![]);
+    let plain_new = dir.join("plain-new.bin");
     let (mut cold_load, mut cold_read) = (vec![], vec![]);
     for round in 0..rounds {
         let start = Instant::now();
         cache.save(&snapshot).unwrap();
         save.push(start.elapsed());
         write.push(write_plain(&plain, &block, bytes));
+        write_new.push(write_new_file(&plain_new, &block, bytes));
 
         let target = build();
         let start = Instant::now();
@@ -166,6 +217,7 @@ fn main() {
         read_fresh.push(start.elapsed());
         assert_eq!(all.len() as u64, bytes);
         drop(all);
+        read_mmap.push(read_into_fresh_memory(&snapshot, bytes as usize));
         drop_cached(&snapshot);
         let target = build();
         let start = Instant::now();
@@ -183,13 +235,16 @@ fn main() {
         puts.push(start.elapsed());
         drop(target);
         println!(
-            "round {round}: save {:.1} ms, write {:.1} ms, load {:.1} ms, read {:.1} ms, \
-             fs::read {:.1} ms, cold load {:.1} ms, cold read {:.1} ms, 1M puts {:.1} ms",
+            "round {round}: save {:.1} ms, write {:.1} ms, new file {:.1} ms, load {:.1} ms, \
+             read {:.1} ms, fs::read {:.1} ms, mmap read {:.1} ms, cold load {:.1} ms, \
+             cold read {:.1} ms, 1M puts {:.1} ms",
             ms(save[round]),
             ms(write[round]),
+            ms(write_new[round]),
             ms(load[round]),
             ms(read[round]),
             ms(read_fresh[round]),
+            ms(read_mmap[round]),
             ms(cold_load[round]),
             ms(cold_read[round]),
             ms(puts[round])
@@ -204,6 +259,7 @@ fn main() {
         median(puts),
     );
     let (cold_load, cold_read) = (median(cold_load), median(cold_read));
+    let (write_new, read_mmap) = (median(write_new), median(read_mmap));
     println!("\nmedians of {rounds} rounds:");
     println!("| operation | ms | baseline | baseline ms | ratio |");
     println!("|---|---:|---|---:|---:|");
@@ -214,16 +270,28 @@ fn main() {
         ms(save) / ms(write)
     );
     println!(
+        "| save (1M entries) | {:.1} | the same into a new file | {:.1} | {:.2}x |",
+        ms(save),
+        ms(write_new),
+        ms(save) / ms(write_new)
+    );
+    println!(
         "| load (1M entries) | {:.1} | read into a reused 1 MiB buffer | {:.1} | {:.2}x |",
         ms(load),
         ms(read),
         ms(load) / ms(read)
     );
     println!(
-        "| load (1M entries) | {:.1} | std::fs::read (fresh memory) | {:.1} | {:.2}x |",
+        "| load (1M entries) | {:.1} | std::fs::read (malloc'd memory) | {:.1} | {:.2}x |",
         ms(load),
         ms(read_fresh),
         ms(load) / ms(read_fresh)
+    );
+    println!(
+        "| load (1M entries) | {:.1} | read into fresh memory (mmap) | {:.1} | {:.2}x |",
+        ms(load),
+        ms(read_mmap),
+        ms(load) / ms(read_mmap)
     );
     println!(
         "| load from the disk (cold) | {:.1} | read from the disk (cold) | {:.1} | {:.2}x |",
