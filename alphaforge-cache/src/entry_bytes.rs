@@ -1,5 +1,5 @@
-//! Where an entry's key and value bytes live: an allocation of their own (every put), or a
-//! slice of a block that many entries of one snapshot load share.
+//! Where an entry's key and value bytes live, with their key length and weight: an allocation
+//! of their own (every put), or a slice of a block that many entries of one snapshot load share.
 //!
 //! A load copies its entries' bytes into blocks of [`BLOCK_BYTES`], one allocation per block
 //! instead of one per entry: a million small entries cost a few thousand allocations, and
@@ -8,53 +8,130 @@
 //! memory a loaded cache holds is at most what the load allocated, and it shrinks block by
 //! block as the loaded entries go. An entry changed in place (a value of the same length, or
 //! a handle written by `Cache::load_handles`) is first copied out of its block.
+//!
+//! Both kinds take 24 bytes: a shared entry's offset, length, key length and weight are 16-bit
+//! numbers (a block is 64 KiB, an entry in it at most [`SHARED_ENTRY_MAX`] bytes), which fit
+//! beside the block's pointer in the room an own allocation's pointer leaves free (the compiler
+//! tells the two apart by that pointer, never null). An entry that does not fit (larger, or
+//! heavier than 65,535) gets an allocation of its own.
 
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
-/// The size of a shared block: the entries of a load fill one after another. An entry larger
-/// than [`SHARED_ENTRY_MAX`] gets an allocation of its own instead.
+/// The size of a shared block: the entries of a load fill one after another.
 pub(crate) const BLOCK_BYTES: usize = 64 * 1024;
 
-/// The largest entry (key and value bytes) put in a shared block: larger ones would leave
-/// blocks half empty, and hold a block's worth of memory each by themselves.
+/// The largest entry (key and value bytes) put in a shared block: larger ones get a block of
+/// their own (which becomes their own allocation), as they would leave blocks half empty.
 pub(crate) const SHARED_ENTRY_MAX: usize = BLOCK_BYTES / 16;
 
-/// The bytes `key ++ value` of one entry.
+/// The bytes `key ++ value` of one entry, its key's length and its weight.
 pub(crate) enum EntryBytes {
     /// An allocation of their own, exactly as long as the bytes.
-    Own(Box<[u8]>),
+    Own {
+        /// The bytes.
+        data: Box<[u8]>,
+        /// The key's length: the first `key_len` bytes are the key.
+        key_len: u32,
+        /// The entry's weight.
+        weight: u32,
+    },
     /// `block[start..start + len]`, a block that other entries share.
     Shared {
         /// The block, freed with its last entry.
         block: Arc<Vec<u8>>,
         /// Where the entry's bytes start in the block.
-        start: u32,
+        start: u16,
         /// How many bytes the entry has.
-        len: u32,
+        len: u16,
+        /// The key's length.
+        key_len: u16,
+        /// The entry's weight.
+        weight: u16,
     },
 }
 
 impl EntryBytes {
-    /// The bytes.
+    /// `block[start..start + len]` as an entry's bytes, when every number fits in 16 bits
+    /// (`None`: the entry needs an allocation of its own).
+    pub(crate) fn shared(
+        block: &Arc<Vec<u8>>,
+        start: usize,
+        len: usize,
+        key_len: usize,
+        weight: u32,
+    ) -> Option<Self> {
+        debug_assert!(key_len <= len && start + len <= block.len());
+        Some(EntryBytes::Shared {
+            block: block.clone(),
+            start: u16::try_from(start).ok()?,
+            len: u16::try_from(len).ok()?,
+            key_len: u16::try_from(key_len).ok()?,
+            weight: u16::try_from(weight).ok()?,
+        })
+    }
+
+    /// The bytes and the key's length.
     #[inline]
-    pub(crate) fn as_slice(&self) -> &[u8] {
+    pub(crate) fn bytes_and_key_len(&self) -> (&[u8], usize) {
         match self {
-            EntryBytes::Own(bytes) => bytes,
-            EntryBytes::Shared { block, start, len } => {
-                &block[*start as usize..*start as usize + *len as usize]
+            EntryBytes::Own { data, key_len, .. } => (data, *key_len as usize),
+            EntryBytes::Shared {
+                block,
+                start,
+                len,
+                key_len,
+                ..
+            } => {
+                let start = *start as usize;
+                (&block[start..start + *len as usize], *key_len as usize)
             }
         }
     }
 
-    /// The bytes, to be changed in place: copied out of a shared block first.
-    pub(crate) fn make_own(&mut self) -> &mut [u8] {
-        if let EntryBytes::Shared { .. } = self {
-            *self = EntryBytes::Own(self.as_slice().into());
-        }
+    /// The entry's weight.
+    #[inline]
+    pub(crate) fn weight(&self) -> u32 {
         match self {
-            EntryBytes::Own(bytes) => bytes,
-            EntryBytes::Shared { .. } => unreachable!("copied out of its block just above"),
+            EntryBytes::Own { weight, .. } => *weight,
+            EntryBytes::Shared { weight, .. } => u32::from(*weight),
+        }
+    }
+
+    /// Changes the entry's weight (copying the bytes out of a shared block if it does not fit
+    /// there).
+    pub(crate) fn set_weight(&mut self, new: u32) {
+        if let EntryBytes::Shared { weight, .. } = self {
+            if let Ok(new) = u16::try_from(new) {
+                *weight = new;
+                return;
+            }
+        }
+        if let EntryBytes::Own { weight, .. } = self.make_own() {
+            *weight = new;
+        }
+    }
+
+    /// The entry as an allocation of its own, to be changed in place: copied out of a shared
+    /// block first. Always `Own`.
+    pub(crate) fn make_own(&mut self) -> &mut EntryBytes {
+        if let EntryBytes::Shared { .. } = self {
+            let (bytes, key_len) = self.bytes_and_key_len();
+            *self = EntryBytes::Own {
+                data: bytes.into(),
+                key_len: key_len as u32,
+                weight: self.weight(),
+            };
+        }
+        self
+    }
+
+    /// The bytes of an allocation of their own, to be changed in place: copied out of a shared
+    /// block first.
+    pub(crate) fn own_bytes_mut(&mut self) -> &mut [u8] {
+        match self.make_own() {
+            EntryBytes::Own { data, .. } => data,
+            EntryBytes::Shared { .. } => unreachable!("make_own returns an own allocation"),
         }
     }
 
@@ -63,7 +140,7 @@ impl EntryBytes {
     #[inline]
     pub(crate) fn own_len(&self) -> Option<usize> {
         match self {
-            EntryBytes::Own(bytes) => Some(bytes.len()),
+            EntryBytes::Own { data, .. } => Some(data.len()),
             EntryBytes::Shared { .. } => None,
         }
     }
@@ -78,6 +155,7 @@ pub(crate) struct LoadedBlock {
 }
 
 /// One entry of a [`LoadedBlock`]: `bytes[start..start + len]`, its key the first `key_len`.
+#[derive(Clone, Copy)]
 pub(crate) struct BlockEntry {
     pub(crate) start: u32,
     pub(crate) len: u32,
@@ -194,26 +272,39 @@ mod tests {
     #[test]
     fn a_shared_entry_is_copied_out_before_it_changes() {
         let block = Arc::new(b"key1value1k2v2".to_vec());
-        let mut a = EntryBytes::Shared {
-            block: block.clone(),
-            start: 0,
-            len: 10,
-        };
-        let b = EntryBytes::Shared {
-            block: block.clone(),
-            start: 10,
-            len: 4,
-        };
-        assert_eq!(
-            (a.as_slice(), b.as_slice()),
-            (&b"key1value1"[..], &b"k2v2"[..])
-        );
+        let mut a = EntryBytes::shared(&block, 0, 10, 4, 10).unwrap();
+        let b = EntryBytes::shared(&block, 10, 4, 2, 7).unwrap();
+        assert_eq!(a.bytes_and_key_len(), (&b"key1value1"[..], 4));
+        assert_eq!((b.bytes_and_key_len(), b.weight()), ((&b"k2v2"[..], 2), 7));
         assert_eq!(a.own_len(), None);
-        a.make_own()[4..].copy_from_slice(b"VALUE1");
-        assert_eq!((a.as_slice(), a.own_len()), (&b"key1VALUE1"[..], Some(10)));
+        a.set_weight(11); // fits beside the block: no copy
+        assert_eq!((a.own_len(), a.weight()), (None, 11));
+        a.own_bytes_mut()[4..].copy_from_slice(b"VALUE1");
+        assert_eq!(
+            (a.bytes_and_key_len(), a.own_len()),
+            ((&b"key1VALUE1"[..], 4), Some(10))
+        );
+        assert_eq!(a.weight(), 11);
         // The block and the other entry in it are unchanged; the block is now held once less.
         assert_eq!(&block[..], b"key1value1k2v2");
-        assert_eq!((b.as_slice(), Arc::strong_count(&block)), (&b"k2v2"[..], 2));
+        assert_eq!(Arc::strong_count(&block), 2);
+        // A weight too heavy for 16 bits copies the entry out too.
+        let mut c = EntryBytes::shared(&block, 10, 4, 2, 7).unwrap();
+        c.set_weight(70_000);
+        assert_eq!(
+            (c.own_len(), c.weight(), c.bytes_and_key_len()),
+            (Some(4), 70_000, (&b"k2v2"[..], 2))
+        );
+    }
+
+    #[test]
+    fn an_entry_whose_numbers_do_not_fit_in_16_bits_is_not_shared() {
+        let block = Arc::new(vec![0u8; BLOCK_BYTES + 8]);
+        assert!(EntryBytes::shared(&block, BLOCK_BYTES - 1, 5, 1, 5).is_some());
+        assert!(EntryBytes::shared(&block, BLOCK_BYTES, 5, 1, 5).is_none());
+        assert!(EntryBytes::shared(&block, 0, 1 << 16, 1, 5).is_none());
+        assert!(EntryBytes::shared(&block, 0, 5, 1, 1 << 16).is_none());
+        assert_eq!(std::mem::size_of::<EntryBytes>(), 24);
     }
 
     /// `(bytes, [(start, len, key_len, weight, ttl)])` of each block.

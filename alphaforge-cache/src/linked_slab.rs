@@ -4,8 +4,20 @@
 /// The "no node" index.
 pub(crate) const NIL: u32 = u32::MAX;
 
+/// The `prev` link of a free slot (no occupied slot's link has this value: a shard holds fewer
+/// than 2^32 - 2 entries).
+const FREE: u32 = u32::MAX - 1;
+
+/// A value that owns nothing, which a free slot holds in place of an item (so that a slot is
+/// no larger than its item and its links, where an `Option` of the item could be larger).
+pub(crate) trait Vacant {
+    /// The placeholder.
+    fn vacant() -> Self;
+}
+
 struct Slot<T> {
-    item: Option<T>,
+    /// The item, or a `T::vacant()` placeholder when the slot is free (`prev == FREE`).
+    item: T,
     prev: u32,
     next: u32,
 }
@@ -21,7 +33,7 @@ pub(crate) struct LinkedSlab<T> {
     capacity_limit: usize,
 }
 
-impl<T> LinkedSlab<T> {
+impl<T: Vacant> LinkedSlab<T> {
     /// An empty list whose slot vector will not grow beyond `capacity_limit` slots unless more items
     /// are pushed than that.
     pub(crate) fn new(capacity_limit: usize) -> Self {
@@ -53,7 +65,7 @@ impl<T> LinkedSlab<T> {
             let idx = self.free;
             let slot = &mut self.slots[idx as usize];
             self.free = slot.next;
-            slot.item = Some(item);
+            slot.item = item;
             idx
         } else {
             if self.slots.len() == self.slots.capacity() {
@@ -65,10 +77,12 @@ impl<T> LinkedSlab<T> {
                     .max(1);
                 self.slots.reserve_exact(wanted);
             }
-            let idx =
-                u32::try_from(self.slots.len()).expect("a shard holds fewer than 2^32 entries");
+            let idx = u32::try_from(self.slots.len())
+                .ok()
+                .filter(|&idx| idx < FREE)
+                .expect("a shard holds fewer than 2^32 - 2 entries");
             self.slots.push(Slot {
-                item: Some(item),
+                item,
                 prev: NIL,
                 next: NIL,
             });
@@ -83,9 +97,10 @@ impl<T> LinkedSlab<T> {
     pub(crate) fn remove(&mut self, idx: u32) -> T {
         self.unlink(idx);
         let slot = &mut self.slots[idx as usize];
-        let item = slot.item.take().expect("removing an occupied slot");
+        debug_assert!(slot.prev != FREE, "removing an occupied slot");
+        let item = std::mem::replace(&mut slot.item, T::vacant());
         slot.next = self.free;
-        slot.prev = NIL;
+        slot.prev = FREE;
         self.free = idx;
         self.len -= 1;
         item
@@ -122,20 +137,20 @@ impl<T> LinkedSlab<T> {
         (self.tail != NIL).then_some(self.tail)
     }
 
+    /// The item at `idx`, an occupied slot's index (a free slot's is its placeholder).
     #[inline]
     pub(crate) fn get(&self, idx: u32) -> &T {
-        self.slots[idx as usize]
-            .item
-            .as_ref()
-            .expect("index of an occupied slot")
+        let slot = &self.slots[idx as usize];
+        debug_assert!(slot.prev != FREE, "index of an occupied slot");
+        &slot.item
     }
 
+    /// The item at `idx`, an occupied slot's index, to be changed.
     #[inline]
     pub(crate) fn get_mut(&mut self, idx: u32) -> &mut T {
-        self.slots[idx as usize]
-            .item
-            .as_mut()
-            .expect("index of an occupied slot")
+        let slot = &mut self.slots[idx as usize];
+        debug_assert!(slot.prev != FREE, "index of an occupied slot");
+        &mut slot.item
     }
 
     /// Indices from most to least recently used.
@@ -164,8 +179,8 @@ impl<T> LinkedSlab<T> {
     /// Calls `f` on every item, in no particular order (the list is unchanged).
     pub(crate) fn for_each_mut(&mut self, mut f: impl FnMut(&mut T)) {
         for slot in &mut self.slots {
-            if let Some(item) = &mut slot.item {
-                f(item);
+            if slot.prev != FREE {
+                f(&mut slot.item);
             }
         }
     }
@@ -177,7 +192,7 @@ impl<T> LinkedSlab<T> {
         while idx != NIL {
             let slot = &mut self.slots[idx as usize];
             idx = slot.next;
-            items.extend(slot.item.take());
+            items.push(std::mem::replace(&mut slot.item, T::vacant()));
         }
         self.slots = Vec::new();
         self.head = NIL;
@@ -262,6 +277,18 @@ impl<T> Iterator for BackToFront<'_, T> {
 mod tests {
     use super::*;
 
+    impl Vacant for &'static str {
+        fn vacant() -> Self {
+            ""
+        }
+    }
+
+    impl Vacant for i32 {
+        fn vacant() -> Self {
+            0
+        }
+    }
+
     fn order(slab: &LinkedSlab<&'static str>) -> Vec<&'static str> {
         slab.indices_front_to_back().map(|i| *slab.get(i)).collect()
     }
@@ -288,6 +315,21 @@ mod tests {
         assert_eq!(s.drain(), ["d", "a", "b"]);
         assert_eq!(s.len(), 0);
         assert_eq!(s.back(), None);
+    }
+
+    #[test]
+    fn a_free_slot_holds_a_placeholder_that_no_walk_sees() {
+        let mut s = LinkedSlab::new(10);
+        let _ = s.push_front("a");
+        let b = s.push_front("b");
+        let _ = s.push_front("c");
+        assert_eq!(s.remove(b), "b");
+        let mut seen = Vec::new();
+        s.for_each_mut(|item| seen.push(*item));
+        assert_eq!(seen, ["a", "c"]);
+        assert_eq!(s.drain(), ["c", "a"]);
+        // Slots are no larger than item and links.
+        assert_eq!(std::mem::size_of::<Slot<&'static str>>(), 24);
     }
 
     #[test]

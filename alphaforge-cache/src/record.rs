@@ -2,18 +2,18 @@
 //! deadline.
 
 use crate::entry_bytes::EntryBytes;
+use crate::linked_slab::Vacant;
 use std::sync::Arc;
 
 /// The deadline of an entry that never expires.
 pub(crate) const NO_DEADLINE: u64 = u64::MAX;
 
 /// Key and value share one slice (`key ++ value`): an allocation of their own, or a slice of a
-/// block shared by the entries of a snapshot load. An entry costs 40 bytes of bookkeeping here
-/// (plus 8 bytes of list links in the slab).
+/// block shared by the entries of a snapshot load; with the key's length and the weight, 24
+/// bytes (`EntryBytes`). An entry costs 32 bytes of bookkeeping here (plus 8 bytes of list links
+/// in the slab).
 pub(crate) struct Record {
-    data: EntryBytes,
-    key_len: u32,
-    weight: u32,
+    bytes: EntryBytes,
     /// Nanoseconds on the cache's clock; `NO_DEADLINE` when the entry does not expire.
     pub(crate) deadline: u64,
 }
@@ -24,74 +24,93 @@ impl Record {
         let mut data = Vec::with_capacity(key.len() + value.len());
         data.extend_from_slice(key);
         data.extend_from_slice(value);
+        Record::own(data.into_boxed_slice(), key.len(), weight, deadline)
+    }
+
+    /// A record whose bytes are `data` (its key the first `key_len`).
+    pub(crate) fn own(data: Box<[u8]>, key_len: usize, weight: u32, deadline: u64) -> Self {
+        debug_assert!(key_len <= data.len() && key_len <= u32::MAX as usize);
         Record {
-            data: EntryBytes::Own(data.into_boxed_slice()),
-            key_len: key.len() as u32,
-            weight,
+            bytes: EntryBytes::Own {
+                data,
+                key_len: key_len as u32,
+                weight,
+            },
             deadline,
         }
     }
 
-    /// A record whose bytes are `block[start..start + len]`, the key the first `key_len` of them.
+    /// A record whose bytes are `block[start..start + len]`, the key the first `key_len` of them:
+    /// sharing the block when the entry fits in one (see `EntryBytes::shared`), else copied.
     pub(crate) fn in_block(
-        block: Arc<Vec<u8>>,
-        start: u32,
-        len: u32,
-        key_len: u32,
+        block: &Arc<Vec<u8>>,
+        start: usize,
+        len: usize,
+        key_len: usize,
         weight: u32,
         deadline: u64,
     ) -> Self {
-        debug_assert!(key_len <= len && (start + len) as usize <= block.len());
-        Record {
-            data: EntryBytes::Shared { block, start, len },
-            key_len,
-            weight,
-            deadline,
+        match EntryBytes::shared(block, start, len, key_len, weight) {
+            Some(bytes) => Record { bytes, deadline },
+            None => {
+                let (key, value) = block[start..start + len].split_at(key_len);
+                Record::new(key, value, weight, deadline)
+            }
         }
     }
 
     /// Whether this record has an allocation of its own with exactly the room for
     /// `key ++ value`.
     pub(crate) fn can_hold(&self, key: &[u8], value: &[u8]) -> bool {
-        self.data.own_len() == Some(key.len() + value.len())
+        self.bytes.own_len() == Some(key.len() + value.len())
     }
 
     /// Reuses this record's allocation for another entry (`can_hold` must be true).
     pub(crate) fn overwrite(&mut self, key: &[u8], value: &[u8], weight: u32, deadline: u64) {
-        let (key_part, value_part) = self.data.make_own().split_at_mut(key.len());
-        key_part.copy_from_slice(key);
-        value_part.copy_from_slice(value);
-        self.key_len = key.len() as u32;
-        self.weight = weight;
+        if let EntryBytes::Own {
+            data,
+            key_len,
+            weight: old_weight,
+        } = self.bytes.make_own()
+        {
+            let (key_part, value_part) = data.split_at_mut(key.len());
+            key_part.copy_from_slice(key);
+            value_part.copy_from_slice(value);
+            *key_len = key.len() as u32;
+            *old_weight = weight;
+        }
         self.deadline = deadline;
     }
 
     #[inline]
     pub(crate) fn key(&self) -> &[u8] {
-        &self.data.as_slice()[..self.key_len as usize]
+        let (bytes, key_len) = self.bytes.bytes_and_key_len();
+        &bytes[..key_len]
     }
 
     #[inline]
     pub(crate) fn value(&self) -> &[u8] {
-        &self.data.as_slice()[self.key_len as usize..]
+        let (bytes, key_len) = self.bytes.bytes_and_key_len();
+        &bytes[key_len..]
     }
 
     /// The value's bytes, to be changed in place (same length, same weight): copied out of a
     /// shared block first.
     #[inline]
     pub(crate) fn value_mut(&mut self) -> &mut [u8] {
-        &mut self.data.make_own()[self.key_len as usize..]
+        let key_len = self.key().len();
+        &mut self.bytes.own_bytes_mut()[key_len..]
     }
 
     /// The key's bytes followed by the value's (one slice).
     #[inline]
     pub(crate) fn key_and_value(&self) -> &[u8] {
-        self.data.as_slice()
+        self.bytes.bytes_and_key_len().0
     }
 
     #[inline]
     pub(crate) fn weight(&self) -> u32 {
-        self.weight
+        self.bytes.weight()
     }
 
     #[inline]
@@ -100,8 +119,8 @@ impl Record {
     }
 
     /// Replaces the value, reusing the allocation when it is the record's own and the length is
-    /// unchanged. Returns the old
-    /// record's bytes when `keep_old` is set (for an eviction listener), else drops them.
+    /// unchanged. Returns the old record's bytes when `keep_old` is set (for an eviction
+    /// listener), else drops them.
     pub(crate) fn replace_value(
         &mut self,
         value: &[u8],
@@ -109,18 +128,25 @@ impl Record {
         deadline: u64,
         keep_old: bool,
     ) -> Option<Record> {
-        let reuse = self.data.own_len() == Some(self.key_len as usize + value.len());
+        let key_len = self.key().len();
+        let reuse = self.bytes.own_len() == Some(key_len + value.len());
         let old = if !keep_old && reuse {
-            let key_len = self.key_len as usize;
-            self.data.make_own()[key_len..].copy_from_slice(value);
+            self.bytes.own_bytes_mut()[key_len..].copy_from_slice(value);
             None
         } else {
             let fresh = Record::new(self.key(), value, weight, deadline);
             Some(std::mem::replace(self, fresh))
         };
-        self.weight = weight;
+        self.bytes.set_weight(weight);
         self.deadline = deadline;
         old.filter(|_| keep_old)
+    }
+}
+
+impl Vacant for Record {
+    /// An empty record that owns no allocation.
+    fn vacant() -> Self {
+        Record::own(Box::default(), 0, 0, NO_DEADLINE)
     }
 }
 
@@ -150,24 +176,24 @@ mod tests {
         let mut r = Record::new(b"ab", b"cdef", 6, NO_DEADLINE);
         assert!(r.can_hold(b"xyz", b"123"));
         assert!(!r.can_hold(b"xyz", b"1234"));
-        let before = r.data.as_slice().as_ptr();
+        let before = r.key_and_value().as_ptr();
         r.overwrite(b"xyz", b"123", 9, 5);
         assert_eq!(
             (r.key(), r.value(), r.weight(), r.deadline),
             (&b"xyz"[..], &b"123"[..], 9, 5)
         );
-        assert_eq!(r.data.as_slice().as_ptr(), before);
+        assert_eq!(r.key_and_value().as_ptr(), before);
     }
 
     #[test]
     fn record_is_compact() {
-        assert_eq!(std::mem::size_of::<Option<Record>>(), 40);
+        assert_eq!(std::mem::size_of::<Record>(), 32);
     }
 
     #[test]
     fn a_record_in_a_block_takes_a_new_value_in_its_own_allocation() {
         let block = Arc::new(b"k1v1k2v2".to_vec());
-        let mut r = Record::in_block(block.clone(), 4, 4, 2, 4, NO_DEADLINE);
+        let mut r = Record::in_block(&block, 4, 4, 2, 4, NO_DEADLINE);
         assert_eq!(
             (r.key(), r.value(), r.key_and_value()),
             (&b"k2"[..], &b"v2"[..], &b"k2v2"[..])
@@ -182,5 +208,9 @@ mod tests {
         r.value_mut().copy_from_slice(b"v!");
         assert_eq!((&block[..], r.value()), (&b"k1v1k2v2"[..], &b"v!"[..]));
         assert_eq!(Arc::strong_count(&block), 1);
+        // An entry too heavy to share its block is copied out of it at once.
+        let heavy = Record::in_block(&block, 0, 4, 2, 1 << 20, NO_DEADLINE);
+        assert_eq!((heavy.key(), heavy.weight()), (&b"k1"[..], 1 << 20));
+        assert!(heavy.can_hold(b"k1", b"v1") && Arc::strong_count(&block) == 1);
     }
 }

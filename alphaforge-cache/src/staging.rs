@@ -17,7 +17,7 @@
 
 use crate::byte_budget::ByteBudget;
 use crate::cache::shard_of;
-use crate::entry_bytes::{BlockEntry, LoadedBlock};
+use crate::entry_bytes::{BlockEntry, LoadedBlock, SHARED_ENTRY_MAX};
 use crate::notification::Removals;
 use crate::options::split_evenly;
 use crate::record::{Record, NO_DEADLINE};
@@ -38,6 +38,61 @@ pub(crate) struct Staging {
     now: u64,
     /// Entries that were evicted or skipped drop here (no listener hears of them).
     dropped: Removals,
+}
+
+/// An entry being staged: its key and value, and how its record is made when it is pushed in
+/// bulk (a put copies the key and value instead).
+trait StagedEntry {
+    fn key_and_value(&self) -> (&[u8], &[u8]);
+    fn into_record(self, weight: u32, deadline: u64) -> Record;
+}
+
+/// An entry given as borrowed bytes: its record copies them.
+struct Copied<'a>(&'a [u8], &'a [u8]);
+
+impl StagedEntry for Copied<'_> {
+    fn key_and_value(&self) -> (&[u8], &[u8]) {
+        (self.0, self.1)
+    }
+
+    fn into_record(self, weight: u32, deadline: u64) -> Record {
+        Record::new(self.0, self.1, weight, deadline)
+    }
+}
+
+/// An entry in a loaded block: its record shares the block.
+struct InBlock<'a>(&'a Arc<Vec<u8>>, &'a BlockEntry);
+
+impl StagedEntry for InBlock<'_> {
+    fn key_and_value(&self) -> (&[u8], &[u8]) {
+        entry_of(self.0, self.1)
+    }
+
+    fn into_record(self, weight: u32, deadline: u64) -> Record {
+        let (start, len) = (self.1.start as usize, self.1.len as usize);
+        Record::in_block(
+            self.0,
+            start,
+            len,
+            self.1.key_len as usize,
+            weight,
+            deadline,
+        )
+    }
+}
+
+/// An entry whose record is made already (its deadline is set when it is staged).
+struct Built(Record);
+
+impl StagedEntry for Built {
+    fn key_and_value(&self) -> (&[u8], &[u8]) {
+        (self.0.key(), self.0.value())
+    }
+
+    fn into_record(mut self, _weight: u32, deadline: u64) -> Record {
+        self.0.deadline = deadline;
+        self.0
+    }
 }
 
 /// The key and value of `entry` in its block's `bytes`.
@@ -86,7 +141,8 @@ impl Staging {
 
     /// Stages the entries of `block` in order, as [`put`](Self::put) would, the records
     /// sharing the block's bytes (under a byte bound, which stages entry by entry, each gets an
-    /// allocation of its own).
+    /// allocation of its own; so does an entry too large to share a block, whose block becomes
+    /// its allocation without a copy).
     pub(crate) fn put_block(&mut self, block: LoadedBlock) {
         if self.budget.is_some() {
             for entry in &block.entries {
@@ -95,13 +151,20 @@ impl Staging {
             }
             return;
         }
+        if let [entry] = block.entries[..] {
+            let whole = entry.start == 0 && entry.len as usize == block.bytes.len();
+            if whole && block.bytes.len() > SHARED_ENTRY_MAX {
+                // A block of its own (a large entry): it becomes the record's allocation.
+                let key_len = entry.key_len as usize;
+                let data = block.bytes.into_boxed_slice();
+                let record = Record::own(data, key_len, entry.weight, NO_DEADLINE);
+                self.stage(entry.weight, entry.ttl_ns, Built(record));
+                return;
+            }
+        }
         let bytes = Arc::new(block.bytes);
         for entry in &block.entries {
-            let (key, value) = entry_of(&bytes, entry);
-            self.stage(key, value, entry.weight, entry.ttl_ns, |deadline| {
-                let (start, len, key_len) = (entry.start, entry.len, entry.key_len);
-                Record::in_block(bytes.clone(), start, len, key_len, entry.weight, deadline)
-            });
+            self.stage(entry.weight, entry.ttl_ns, InBlock(&bytes, entry));
         }
     }
 
@@ -115,33 +178,25 @@ impl Staging {
         weight: u32,
         ttl_ns: Option<u64>,
     ) -> bool {
-        self.stage(key, value, weight, ttl_ns, |deadline| {
-            Record::new(key, value, weight, deadline)
-        })
+        self.stage(weight, ttl_ns, Copied(key, value))
     }
 
-    /// [`put`](Self::put), with the record pushed in bulk made by `record(deadline)`.
-    fn stage(
-        &mut self,
-        key: &[u8],
-        value: &[u8],
-        weight: u32,
-        ttl_ns: Option<u64>,
-        record: impl FnOnce(u64) -> Record,
-    ) -> bool {
+    /// [`put`](Self::put) of `entry`, which says its key and value and makes its record.
+    fn stage(&mut self, weight: u32, ttl_ns: Option<u64>, entry: impl StagedEntry) -> bool {
         if let Some(budget) = &self.budget {
             if u64::from(weight) > budget.max() {
                 return false;
             }
         }
         let deadline = ttl_ns.map_or(NO_DEADLINE, |ttl| self.now.saturating_add(ttl));
+        let (key, value) = entry.key_and_value();
         let hash = self.hasher.hash_one(key);
         let n = self.shards.len();
         let index = shard_of(hash, n);
         let shard = &mut self.shards[index];
         if let Some(hashes) = &mut self.pushed[index] {
             if !shard.is_full() {
-                shard.push_unindexed(record(deadline));
+                shard.push_unindexed(entry.into_record(weight, deadline));
                 hashes.push(hash);
                 return true;
             }

@@ -511,9 +511,15 @@ mod tests {
                 0 => crate::entry_bytes::SHARED_ENTRY_MAX + 100,
                 r => (r % 97) as usize,
             };
+            // Some weights too heavy for a shared entry's 16 bits.
+            let weight = match i % 40 {
+                0 => Some(70_000 + (i % 1000) as u32),
+                r if r % 4 == 0 => Some((i % 13) as u32 + len as u32),
+                _ => None,
+            };
             let options = PutOptions {
                 ttl: (i % 3 == 0).then(|| Duration::from_secs(1 + i)),
-                weight: (i % 4 == 0).then_some((i % 13) as u32 + len as u32),
+                weight,
             };
             cache
                 .put_with(format!("key-{i}"), vec![i as u8; len], options)
@@ -533,7 +539,7 @@ mod tests {
         let len = Some(bytes.len() as u64);
         // Room for all, then for fewer (shards fill up part way), then a byte bound (staged
         // entry by entry).
-        for (max, max_bytes) in [(60_000, None), (20_000, None), (60_000, Some(400_000))] {
+        for (max, max_bytes) in [(60_000, None), (20_000, None), (60_000, Some(4_000_000))] {
             let (target, _) = manual_cache(max, 4, max_bytes);
             let mut loaded = Vec::new();
             // `expected` below the helper's threshold: one thread; above it: the helper.
