@@ -9,6 +9,7 @@ the clock while an expired entry is still stored."""
 
 from __future__ import annotations
 
+import time
 from typing import Any, Optional
 
 import pytest
@@ -134,3 +135,34 @@ def test_no_deadline_keeps_no_horizon(make_cache: Any, mode: str) -> None:
     assert cache.get(b"k") is value
     h = horizon(cache)
     assert h is None or h == NEVER
+
+
+def test_real_clock_reads_never_serve_an_entry_past_its_deadline(make_cache: Any) -> None:
+    # The real clock: the C read path bounds the time between two exact readings (with the
+    # time-stamp counter) and must still send every get at or past a deadline to the exact
+    # clock. Gets as fast as they come, across the deadlines and many such readings.
+    cache = make_cache(100)
+    ttls = {b"a": 0.01, b"b": 0.03, b"c": 0.05}
+    for key, ttl in ttls.items():
+        cache.put(key, key, ttl=ttl)
+    put_done = time.monotonic()
+    served: dict = {key: [] for key in ttls}
+    missed: dict = {key: None for key in ttls}
+    while time.monotonic() < put_done + 0.2:
+        for key in ttls:
+            before = time.monotonic()
+            got = cache.get(key)
+            if got is None:
+                if missed[key] is None:
+                    missed[key] = before
+            else:
+                assert got == key
+                assert missed[key] is None, f"{key!r} served again after a miss"
+                served[key].append(before)
+    for key, ttl in ttls.items():
+        # Each deadline is at most `ttl` after the puts ended: a get begun at or after it
+        # is never served; every key was served at first and has expired since.
+        assert served[key] and served[key][0] < put_done + ttl
+        assert max(served[key]) < put_done + ttl, f"{key!r} served past its deadline"
+        assert missed[key] is not None
+    assert cache.stats().expirations == 3
