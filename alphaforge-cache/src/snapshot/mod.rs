@@ -43,6 +43,8 @@ mod format;
 mod load_pipeline;
 mod reader;
 mod save_pipeline;
+#[cfg(test)]
+mod test_cache;
 mod writer;
 
 pub use error::{SnapshotError, SnapshotErrorKind};
@@ -128,6 +130,20 @@ pub struct SnapshotInfo {
     pub file_bytes: u64,
 }
 
+impl SnapshotInfo {
+    /// What a save of `entries` entries in `file_bytes` bytes, in this library's format, found.
+    fn written(value_encoding: ValueEncoding, entries: u64, file_bytes: u64) -> Self {
+        SnapshotInfo {
+            format_major: FORMAT_MAJOR,
+            format_minor: FORMAT_MINOR,
+            value_encoding,
+            entries,
+            entries_kept: entries,
+            file_bytes,
+        }
+    }
+}
+
 impl Cache {
     /// Saves every live entry to `path` (see [the module](crate::snapshot)): written to a
     /// temporary file in the same directory, flushed to disk, renamed over `path`.
@@ -151,14 +167,7 @@ impl Cache {
                 save_pipeline::write_snapshot_parallel(file.file(), shards, now, encoding.0)
             });
             let (entries, file_bytes) = written.map_err(|e| write_error(e).with_path(path))?;
-            SnapshotInfo {
-                format_major: FORMAT_MAJOR,
-                format_minor: FORMAT_MINOR,
-                value_encoding: encoding,
-                entries,
-                entries_kept: entries,
-                file_bytes,
-            }
+            SnapshotInfo::written(encoding, entries, file_bytes)
         } else {
             // A helper thread writes each block to the file while the next is filled.
             let written =
@@ -197,14 +206,7 @@ impl Cache {
             .with_locked_shards(|shards, now| write_entries(&mut out, shards, now, encoding.0))
             .map_err(write_error)?;
         let (_, file_bytes) = out.finish().map_err(write_error)?;
-        Ok(SnapshotInfo {
-            format_major: FORMAT_MAJOR,
-            format_minor: FORMAT_MINOR,
-            value_encoding: encoding,
-            entries,
-            entries_kept: entries,
-            file_bytes,
-        })
+        Ok(SnapshotInfo::written(encoding, entries, file_bytes))
     }
 
     /// Replaces the cache's entries with those saved in `path` (see
@@ -502,34 +504,10 @@ mod tests {
         }
     }
 
-    /// A snapshot of `n` entries of every kind: TTLs, weights of their own, values of many
-    /// lengths, some too large to share a block; recency changed by gets.
+    /// A snapshot of `n` entries of every kind, some too large to share a block.
     fn large_file(n: u64) -> Vec<u8> {
-        let (cache, time) = manual_cache(2 * n as usize, 4, None);
-        for i in 0..n {
-            let len = match i % 1000 {
-                0 => crate::entry_bytes::SHARED_ENTRY_MAX + 100,
-                r => (r % 97) as usize,
-            };
-            // Some weights too heavy for a shared entry's 16 bits.
-            let weight = match i % 40 {
-                0 => Some(70_000 + (i % 1000) as u32),
-                r if r % 4 == 0 => Some((i % 13) as u32 + len as u32),
-                _ => None,
-            };
-            let options = PutOptions {
-                ttl: (i % 3 == 0).then(|| Duration::from_secs(1 + i)),
-                weight,
-            };
-            cache
-                .put_with(format!("key-{i}"), vec![i as u8; len], options)
-                .unwrap();
-            time.advance(Duration::from_nanos(3));
-        }
-        for i in (0..n).step_by(7) {
-            cache.get(format!("key-{i}"));
-        }
-        file_of(&cache)
+        let large = crate::entry_bytes::SHARED_ENTRY_MAX + 100;
+        file_of(&test_cache::of_every_kind(n, 1_000, large))
     }
 
     #[test]

@@ -199,38 +199,11 @@ fn write_pieces<W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Cache, Clock, ManualClock, PutOptions, SaveOptions};
-    use std::time::Duration;
+    use crate::{Cache, SaveOptions};
 
-    /// A cache of `n` entries of every kind: TTLs, weights of their own, values of many lengths
-    /// and a few larger than a block; recency changed by gets.
+    /// A cache of `n` entries of every kind, a few larger than a block.
     fn cache_of(n: u64) -> Cache {
-        let time = ManualClock::new();
-        time.set(Duration::from_secs(50));
-        let clock = Clock::manual(&time);
-        let cache = Cache::builder(2 * n as usize)
-            .shards(4)
-            .clock(clock)
-            .build()
-            .unwrap();
-        for i in 0..n {
-            let len = match i % 10_000 {
-                0 => BUFFER * 3 / 2,
-                r => (r % 131) as usize,
-            };
-            let options = PutOptions {
-                ttl: (i % 3 == 0).then(|| Duration::from_secs(1 + i)),
-                weight: (i % 4 == 0).then_some((i % 13) as u32 + len as u32),
-            };
-            cache
-                .put_with(format!("key-{i}"), vec![i as u8; len], options)
-                .unwrap();
-            time.advance(Duration::from_nanos(3));
-        }
-        for i in (0..n).step_by(7) {
-            cache.get(format!("key-{i}"));
-        }
-        cache
+        super::super::test_cache::of_every_kind(n, 10_000, BUFFER * 3 / 2)
     }
 
     #[test]
