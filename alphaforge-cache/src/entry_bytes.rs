@@ -62,12 +62,15 @@ impl EntryBytes {
         weight: u32,
     ) -> Option<Self> {
         debug_assert!(key_len <= len && start + len <= block.len());
+        let (start, len) = (u16::try_from(start).ok()?, u16::try_from(len).ok()?);
+        let (key_len, weight) = (u16::try_from(key_len).ok()?, u16::try_from(weight).ok()?);
+        // The block is counted once more only for an entry that shares it.
         Some(EntryBytes::Shared {
             block: block.clone(),
-            start: u16::try_from(start).ok()?,
-            len: u16::try_from(len).ok()?,
-            key_len: u16::try_from(key_len).ok()?,
-            weight: u16::try_from(weight).ok()?,
+            start,
+            len,
+            key_len,
+            weight,
         })
     }
 

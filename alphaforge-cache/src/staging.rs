@@ -277,8 +277,8 @@ impl Staging {
     }
 }
 
-/// How many threads may index shards at once.
-fn available_threads() -> usize {
+/// How many threads may work at once on a load or a save (1 where the machine cannot say).
+pub(crate) fn available_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 

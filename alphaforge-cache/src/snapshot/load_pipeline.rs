@@ -12,7 +12,7 @@
 use super::reader::SnapshotReader;
 use super::SnapshotError;
 use crate::entry_bytes::{blank_block, BlockFiller, LoadedBlock};
-use crate::staging::Staging;
+use crate::staging::{available_threads, Staging};
 use std::io::Read;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 
@@ -34,8 +34,7 @@ pub(super) fn read_into(
     reader: SnapshotReader<impl Read>,
     expected: usize,
 ) -> Result<(), SnapshotError> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if expected < HELPER_MIN_ENTRIES || threads < 2 {
+    if expected < HELPER_MIN_ENTRIES || available_threads() < 2 {
         let filler = filler_for(&reader);
         return read_blocks(reader, filler, |block| staging.put_block(block));
     }

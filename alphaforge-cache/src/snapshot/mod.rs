@@ -51,6 +51,7 @@ pub use error::{SnapshotError, SnapshotErrorKind};
 pub use format::{FORMAT_MAJOR, FORMAT_MINOR};
 
 use crate::record::Record;
+use crate::staging::available_threads;
 use crate::Cache;
 use atomic_file::AtomicFile;
 use format::ENTRY_FIXED_LEN;
@@ -159,8 +160,8 @@ impl Cache {
     ) -> Result<SnapshotInfo, SnapshotError> {
         let path = path.as_ref();
         let mut file = AtomicFile::create(path)?;
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let info = if self.len() >= save_pipeline::PARALLEL_MIN_ENTRIES && threads > 1 {
+        let parallel = self.len() >= save_pipeline::PARALLEL_MIN_ENTRIES;
+        let info = if parallel && available_threads() > 1 {
             // Two threads serialize, a third writes.
             let encoding = options.value_encoding;
             let written = self.with_locked_shards(|shards, now| {

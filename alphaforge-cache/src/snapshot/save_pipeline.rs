@@ -40,18 +40,20 @@ pub(super) fn write_snapshot_parallel<W: Write + Send>(
     now: u64,
     value_encoding: u8,
 ) -> io::Result<(u64, u64)> {
-    let order: Vec<&Record> = in_file_order(shards, now).collect();
-    // Where each piece starts in `order`, and the body's length.
+    // The entries in file order, where each piece starts among them, and the body's length,
+    // in one walk over the records.
+    let mut order: Vec<&Record> = Vec::new();
     let mut starts = vec![0];
     let (mut body_len, mut piece_len) = (0u64, 0u64);
-    for (i, record) in order.iter().enumerate() {
+    for record in in_file_order(shards, now) {
         if piece_len >= PIECE_BYTES {
-            starts.push(i);
+            starts.push(order.len());
             piece_len = 0;
         }
         let len = head_of(record, now).encoded_len();
         body_len += len;
         piece_len += len;
+        order.push(record);
     }
     let pieces: Vec<&[&Record]> = starts
         .iter()
