@@ -4,9 +4,7 @@
 
 use crate::byte_budget::ByteBudget;
 use crate::clock::{saturating_nanos, Clock};
-use crate::deferred_reads::{
-    self, DeferredReads, QueuedReads, ReadBatch, ReplayJob, MAX_QUEUED_BATCHES,
-};
+use crate::deferred_reads::{self, DeferredReads, ReplayJob, MAX_UNROUTED_READS};
 use crate::error::Error;
 use crate::lock::{lock, AtomicBool, Mutex, MutexGuard};
 use crate::notification::{EvictionListener, RemovalCause, Removals};
@@ -20,7 +18,6 @@ use foldhash::fast::RandomState;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::BuildHasher;
-use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -179,9 +176,12 @@ impl Cache {
     /// The queues of handed-over reads and the job replaying them, made on the first call.
     fn handed_over(&self) -> &HandedOver {
         self.handed_over.get_or_init(|| {
-            let reads = Arc::new(DeferredReads::new(self.shards.len()));
+            let reads = Arc::new(DeferredReads::new(self.shards.len(), self.hasher.clone()));
             let (shards, queued) = (Arc::clone(&self.shards), Arc::clone(&reads));
             let job: Arc<ReplayJob> = Arc::new(move || {
+                if !deferred_reads::replaying(|| queued.route_unrouted()) {
+                    return; // a fork is under way: the next operation routes them
+                }
                 for index in 0..queued.shards() {
                     if queued.has_queued(index) {
                         let replayed = deferred_reads::replaying(|| {
@@ -457,37 +457,25 @@ impl Cache {
     /// replays them soon. Every other operation on a shard replays the reads handed over for it
     /// first, under the shard's lock, so no result differs from `record_reads`: order, counters
     /// and evictions are the same.
-    /// The caller's thread spends only the copy of the keys and their hashes, not the replay's
-    /// trips to main memory. When reads pile up faster than the thread replays them (or it
-    /// could not start), the caller replays them itself.
+    /// The caller's thread spends only the copy of the keys (into a buffer reused from an
+    /// earlier hand-over): the background thread hashes them, sorts them by shard and replays
+    /// them. When reads pile up faster than the thread replays them (or it could not start), the
+    /// caller replays them itself.
     pub fn record_reads_later<K: AsRef<[u8]>>(&self, keys: &[K], misses: u64) {
         let Some(background) = deferred_reads::background_thread() else {
             return self.record_reads(keys, misses);
         };
         let handed_over = self.handed_over();
-        let routed = self.route(keys.iter().map(AsRef::as_ref));
-        let key_bytes = keys.iter().map(|key| key.as_ref().len()).sum();
-        let mut batch = ReadBatch::with_capacity(keys.len(), key_bytes);
-        let mut parts: Vec<(usize, Range<usize>)> = Vec::new();
-        for r in &routed {
-            let read = batch.len();
-            match parts.last_mut() {
-                Some((shard, reads)) if *shard == r.shard => reads.end = read + 1,
-                _ => parts.push((r.shard, read..read + 1)),
-            }
-            batch.push(r.hash, keys[r.index].as_ref());
+        let mut batch = handed_over.reads.spare_batch();
+        for key in keys {
+            batch.push(key.as_ref());
         }
-        let batch = Arc::new(batch);
-        let queue = |shard: usize, part: QueuedReads| {
-            if handed_over.reads.push(shard, part) > MAX_QUEUED_BATCHES {
-                drop(self.lock_shard(shard)); // the thread is behind: replay them here
+        batch.add_misses(misses);
+        if handed_over.reads.hand_over(batch) > MAX_UNROUTED_READS {
+            // The thread is behind: route and replay everything here.
+            for shard in 0..self.shards.len() {
+                drop(self.lock_shard(shard));
             }
-        };
-        if misses != 0 {
-            queue(0, QueuedReads::new(&batch, 0..0, misses));
-        }
-        for (shard, reads) in parts {
-            queue(shard, QueuedReads::new(&batch, reads, 0));
         }
         background.schedule(&handed_over.reads, &handed_over.job);
     }
@@ -925,6 +913,9 @@ fn lock_replaying<'a>(
     index: usize,
     handed_over: Option<&DeferredReads>,
 ) -> MutexGuard<'a, ShardState> {
+    if let Some(reads) = handed_over {
+        reads.route_unrouted();
+    }
     let mut state = lock(shard);
     if let Some(reads) = handed_over {
         if reads.has_queued(index) {

@@ -2,20 +2,33 @@
 //! handed over without waiting and replayed by the process's background thread (one for all
 //! caches), or by whichever operation locks their shard first (as Caffeine drains its read
 //! buffers). The caller's thread then does not spend the replay's trips to main memory itself,
-//! and no result changes: every operation on a shard replays the reads queued for it before
+//! and no result changes: every operation on a shard replays the reads handed over for it before
 //! anything else, under the shard's lock.
+//!
+//! A hand-over is queued as the caller made it (its keys copied, in read order): the background
+//! thread hashes the keys and sorts them by shard (routes the batch), then replays each shard's
+//! part. Whoever needs a shard first routes whatever is still unrouted, so an operation never
+//! misses a read handed over before it.
 
+use crate::cache::shard_of;
 use crate::shard::{Hash, Shard};
+use foldhash::fast::RandomState;
 use parking_lot::Mutex;
+use std::hash::BuildHasher;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
-/// Parts of hand-overs queued for one shard beyond which the caller replays them itself rather
-/// than queue more (the background thread is behind, or gone, as in a forked child process).
-pub(crate) const MAX_QUEUED_BATCHES: usize = 8;
+/// Reads handed over and not yet routed beyond which the caller routes and replays everything
+/// itself rather than queue more (the background thread is behind, or gone, as in a forked child
+/// process).
+pub(crate) const MAX_UNROUTED_READS: usize = 8192;
+
+/// Spare batches kept for reuse, and the largest key buffer kept.
+const SPARE_BATCHES: usize = 8;
+const SPARE_KEY_BYTES: usize = 64 << 10;
 
 /// How long the background thread waits for more work, spinning, before it parks. Waking a
 /// parked thread is a system call and, under a hypervisor, an interrupt to another virtual CPU
@@ -24,45 +37,66 @@ pub(crate) const MAX_QUEUED_BATCHES: usize = 8;
 /// never parked and a hand-over only sets a flag. An idle process pays this spin once per burst.
 const SPIN_BEFORE_PARKING: Duration = Duration::from_micros(200);
 
-/// One hand-over of reads: every key with its hash, grouped by shard (in read order within a
-/// shard). One allocation of each kind per hand-over, shared by the parts queued for each shard.
-pub(crate) struct ReadBatch {
-    hashes: Vec<Hash>,
+/// One hand-over of reads as the caller made it: the keys in read order, and misses decided
+/// elsewhere. Its buffers are reused (`DeferredReads::spare_batch`): the thread that hands a
+/// batch over need not allocate, and the thread that replays it need not free memory another
+/// thread allocated (which, with the system allocator, takes that thread's arena lock).
+#[derive(Default)]
+pub(crate) struct HandedBatch {
     keys: Vec<u8>,
     /// Where each key ends in `keys`.
     ends: Vec<usize>,
+    misses: u64,
 }
 
-impl ReadBatch {
-    /// An empty batch with room for `reads` keys of `key_bytes` bytes in all.
-    pub(crate) fn with_capacity(reads: usize, key_bytes: usize) -> Self {
-        ReadBatch {
-            hashes: Vec::with_capacity(reads),
-            keys: Vec::with_capacity(key_bytes),
-            ends: Vec::with_capacity(reads),
-        }
-    }
-
-    /// Adds a read of `key` (hashed by the cache's hasher).
-    pub(crate) fn push(&mut self, hash: Hash, key: &[u8]) {
-        self.hashes.push(hash);
+impl HandedBatch {
+    /// Adds a read of `key`.
+    pub(crate) fn push(&mut self, key: &[u8]) {
         self.keys.extend_from_slice(key);
         self.ends.push(self.keys.len());
     }
 
-    /// The reads added so far.
-    pub(crate) fn len(&self) -> usize {
-        self.hashes.len()
+    /// Counts `misses` more misses decided elsewhere.
+    pub(crate) fn add_misses(&mut self, misses: u64) {
+        self.misses += misses;
     }
 
-    /// Read `index`: its hash and key.
-    fn read(&self, index: usize) -> (Hash, &[u8]) {
+    /// The reads added so far.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Read `index`'s key.
+    fn key(&self, index: usize) -> &[u8] {
         let start = if index == 0 { 0 } else { self.ends[index - 1] };
-        (self.hashes[index], &self.keys[start..self.ends[index]])
+        &self.keys[start..self.ends[index]]
+    }
+
+    /// Empties it for reuse, keeping its buffers.
+    fn clear(&mut self) {
+        self.keys.clear();
+        self.ends.clear();
+        self.misses = 0;
     }
 }
 
-/// One shard's part of a hand-over: reads `reads` of `batch`, and misses decided elsewhere.
+/// A hand-over routed: its reads' hashes and indices, ordered by shard (in read order within a
+/// shard), shared by the parts queued for each shard.
+pub(crate) struct ReadBatch {
+    handed: HandedBatch,
+    routed: Vec<(Hash, usize)>,
+}
+
+impl ReadBatch {
+    /// The read at `position` in shard order: its hash and key.
+    fn read(&self, position: usize) -> (Hash, &[u8]) {
+        let (hash, index) = self.routed[position];
+        (hash, self.handed.key(index))
+    }
+}
+
+/// One shard's part of a hand-over: reads `reads` (positions in shard order) of `batch`, and
+/// misses decided elsewhere.
 pub(crate) struct QueuedReads {
     batch: Arc<ReadBatch>,
     reads: Range<usize>,
@@ -70,35 +104,47 @@ pub(crate) struct QueuedReads {
 }
 
 impl QueuedReads {
-    /// Reads `reads` of `batch` and `misses` misses, for one shard.
-    pub(crate) fn new(batch: &Arc<ReadBatch>, reads: Range<usize>, misses: u64) -> Self {
-        QueuedReads {
-            batch: Arc::clone(batch),
-            reads,
-            misses,
-        }
-    }
-
     fn reads(&self) -> impl Iterator<Item = (Hash, &[u8])> {
-        self.reads.clone().map(|index| self.batch.read(index))
+        self.reads.clone().map(|position| self.batch.read(position))
     }
 }
 
-/// The queues of handed-over reads of one cache, one per shard.
+/// Hand-overs not yet routed, in the order they were made.
+#[derive(Default)]
+struct Unrouted {
+    batches: Vec<HandedBatch>,
+    reads: usize,
+}
+
+/// The handed-over reads of one cache: those not yet routed, and a queue per shard.
 pub(crate) struct DeferredReads {
+    hasher: RandomState,
+    unrouted: Mutex<Unrouted>,
+    /// Hand-overs not yet routed, counting those being routed: read without a lock, so that an
+    /// operation skips routing at no cost when nothing waits.
+    unrouted_batches: AtomicUsize,
+    /// Held while routing: hand-overs are routed one router at a time, in order, and an operation
+    /// that finds hand-overs being routed waits for them to reach their shards' queues.
+    routing: Mutex<()>,
     queues: Box<[Mutex<Vec<QueuedReads>>]>,
     /// Parts in each queue: read without its lock, to skip an empty queue at no cost.
     queued: Box<[AtomicUsize]>,
+    spare: Mutex<Vec<HandedBatch>>,
     /// Set while the cache is on the background thread's list (so it is listed once).
     scheduled: AtomicBool,
 }
 
 impl DeferredReads {
-    /// Empty queues for `shards` shards.
-    pub(crate) fn new(shards: usize) -> Self {
+    /// Empty queues for `shards` shards of a cache hashing its keys with `hasher`.
+    pub(crate) fn new(shards: usize, hasher: RandomState) -> Self {
         DeferredReads {
+            hasher,
+            unrouted: Mutex::new(Unrouted::default()),
+            unrouted_batches: AtomicUsize::new(0),
+            routing: Mutex::new(()),
             queues: (0..shards).map(|_| Mutex::new(Vec::new())).collect(),
             queued: (0..shards).map(|_| AtomicUsize::new(0)).collect(),
+            spare: Mutex::new(Vec::new()),
             scheduled: AtomicBool::new(false),
         }
     }
@@ -108,17 +154,93 @@ impl DeferredReads {
         self.queues.len()
     }
 
-    /// Queues `part` for `shard`; the number of parts now queued there.
-    pub(crate) fn push(&self, shard: usize, part: QueuedReads) -> usize {
-        let mut queue = self.queues[shard].lock();
-        queue.push(part);
-        self.queued[shard].store(queue.len(), Ordering::Relaxed);
-        queue.len()
+    /// An empty batch to fill and hand over (a spare one when there is one).
+    pub(crate) fn spare_batch(&self) -> HandedBatch {
+        self.spare.lock().pop().unwrap_or_default()
     }
 
-    /// Whether batches are queued for `shard` (a hint: a batch queued by another thread at this
-    /// very moment may be missed; one queued before, by this thread or one it synchronized with,
-    /// is seen).
+    /// Keeps `batch`'s buffers for a later hand-over (unless enough are kept, or they are large).
+    fn recycle(&self, mut batch: HandedBatch) {
+        if batch.keys.capacity() <= SPARE_KEY_BYTES {
+            let mut spare = self.spare.lock();
+            if spare.len() < SPARE_BATCHES {
+                batch.clear();
+                spare.push(batch);
+            }
+        }
+    }
+
+    /// Queues `batch` to be routed; the reads now waiting to be routed.
+    pub(crate) fn hand_over(&self, batch: HandedBatch) -> usize {
+        let mut unrouted = self.unrouted.lock();
+        unrouted.reads += batch.len();
+        unrouted.batches.push(batch);
+        // Under the lock, so that a router never takes a batch before it is counted.
+        self.unrouted_batches.fetch_add(1, Ordering::Release);
+        unrouted.reads
+    }
+
+    /// Routes every hand-over not yet routed into its shards' queues, in order. Returns once
+    /// every hand-over made before the call (by this thread, or one it synchronized with) is in
+    /// its shards' queues, also when another thread was routing it.
+    pub(crate) fn route_unrouted(&self) {
+        if self.unrouted_batches.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let _routing = self.routing.lock();
+        let batches = std::mem::take(&mut *self.unrouted.lock()).batches;
+        let taken = batches.len();
+        for batch in batches {
+            self.route(batch);
+        }
+        // After the parts are queued: whoever reads the lowered count sees them.
+        self.unrouted_batches.fetch_sub(taken, Ordering::Release);
+    }
+
+    /// Hashes `batch`'s keys and queues each shard's part.
+    fn route(&self, handed: HandedBatch) {
+        let shards = self.queues.len();
+        let mut routed: Vec<(Hash, usize)> = (0..handed.len())
+            .map(|index| (self.hasher.hash_one(handed.key(index)), index))
+            .collect();
+        if shards > 1 {
+            routed.sort_by_key(|&(hash, _)| shard_of(hash, shards));
+        }
+        let misses = handed.misses;
+        let batch = Arc::new(ReadBatch { handed, routed });
+        if misses != 0 {
+            self.push(0, Arc::clone(&batch), 0..0, misses);
+        }
+        let mut start = 0;
+        while start < batch.routed.len() {
+            let shard = shard_of(batch.routed[start].0, shards);
+            let end = start
+                + batch.routed[start..]
+                    .iter()
+                    .take_while(|&&(hash, _)| shard_of(hash, shards) == shard)
+                    .count();
+            self.push(shard, Arc::clone(&batch), start..end, 0);
+            start = end;
+        }
+        if let Some(batch) = Arc::into_inner(batch) {
+            self.recycle(batch.handed); // no reads and no misses: nothing was queued
+        }
+    }
+
+    /// Queues a part for `shard`.
+    fn push(&self, shard: usize, batch: Arc<ReadBatch>, reads: Range<usize>, misses: u64) {
+        let mut queue = self.queues[shard].lock();
+        queue.push(QueuedReads {
+            batch,
+            reads,
+            misses,
+        });
+        self.queued[shard].store(queue.len(), Ordering::Relaxed);
+    }
+
+    /// Whether parts are queued for `shard`: call `route_unrouted` first (a hint: a part queued
+    /// by another thread at this very moment may be missed; one routed before, by this thread or
+    /// one it synchronized with, is seen).
     #[inline]
     pub(crate) fn has_queued(&self, shard: usize) -> bool {
         self.queued[shard].load(Ordering::Relaxed) != 0
@@ -137,6 +259,11 @@ impl DeferredReads {
             shard.record_gets(parts.iter().flat_map(QueuedReads::reads));
         }
         shard.record_misses(parts.iter().map(|part| part.misses).sum());
+        for part in parts {
+            if let Some(batch) = Arc::into_inner(part.batch) {
+                self.recycle(batch.handed); // its last part: the batch is done
+            }
+        }
     }
 }
 
@@ -306,5 +433,99 @@ mod fork_guard {
                 }
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handed(reads: &DeferredReads, keys: &[&[u8]], misses: u64) -> usize {
+        let mut batch = reads.spare_batch();
+        for key in keys {
+            batch.push(key);
+        }
+        batch.add_misses(misses);
+        reads.hand_over(batch)
+    }
+
+    /// Each shard's queued reads, as (key, hash) in queue order, and the misses queued for it.
+    fn queued(reads: &DeferredReads, shard: usize) -> (Vec<(Vec<u8>, Hash)>, u64) {
+        let queue = reads.queues[shard].lock();
+        let keys = queue
+            .iter()
+            .flat_map(QueuedReads::reads)
+            .map(|(hash, key)| (key.to_vec(), hash))
+            .collect();
+        (keys, queue.iter().map(|part| part.misses).sum())
+    }
+
+    #[test]
+    fn routing_puts_each_read_in_its_shard_in_read_order() {
+        let reads = DeferredReads::new(4, RandomState::default());
+        let keys: Vec<Vec<u8>> = (0..200u32).map(|i| i.to_le_bytes().to_vec()).collect();
+        let (first, second): (Vec<&[u8]>, Vec<&[u8]>) = (
+            keys[..120].iter().map(Vec::as_slice).collect(),
+            keys[120..].iter().map(Vec::as_slice).collect(),
+        );
+        assert_eq!(handed(&reads, &first, 3), 120);
+        assert_eq!(handed(&reads, &second, 0), 200);
+        assert!(
+            (0..4).all(|shard| !reads.has_queued(shard)),
+            "not routed yet"
+        );
+        reads.route_unrouted();
+        assert_eq!(reads.unrouted_batches.load(Ordering::Relaxed), 0);
+        let mut seen = 0;
+        for shard in 0..4 {
+            let (queue, misses) = queued(&reads, shard);
+            assert_eq!(misses, if shard == 0 { 3 } else { 0 });
+            assert_eq!(reads.has_queued(shard), !queue.is_empty() || misses != 0);
+            let positions: Vec<usize> = queue
+                .iter()
+                .map(|(key, hash)| {
+                    assert_eq!(*hash, reads.hasher.hash_one(key.as_slice()));
+                    assert_eq!(shard_of(*hash, 4), shard, "a read queued in its own shard");
+                    keys.iter().position(|k| k == key).unwrap()
+                })
+                .collect();
+            assert!(positions.windows(2).all(|w| w[0] < w[1]), "read order kept");
+            seen += positions.len();
+        }
+        assert_eq!(seen, 200);
+        // A new hand-over counts from zero again.
+        assert_eq!(handed(&reads, &first[..5], 0), 5);
+    }
+
+    #[test]
+    fn a_batch_is_reused_once_its_last_part_is_replayed() {
+        let reads = DeferredReads::new(2, RandomState::default());
+        let keys: Vec<Vec<u8>> = (0..64u32).map(|i| i.to_le_bytes().to_vec()).collect();
+        let keys: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        handed(&reads, &keys, 1);
+        reads.route_unrouted();
+        assert!(
+            reads.spare.lock().is_empty(),
+            "the parts still hold the batch"
+        );
+        let mut shard = Shard::new(8, RandomState::default());
+        reads.replay_queued(0, &mut shard);
+        assert!(
+            reads.spare.lock().is_empty(),
+            "shard 1's part still holds it"
+        );
+        reads.replay_queued(1, &mut shard);
+        let spare = reads.spare_batch();
+        assert_eq!(spare.len(), 0);
+        assert_eq!(spare.misses, 0);
+        assert!(
+            spare.keys.capacity() >= 64 * 4,
+            "the buffers are kept for reuse"
+        );
+        assert_eq!(
+            shard.stats().misses,
+            65,
+            "64 keys absent from the shard, and one miss"
+        );
     }
 }

@@ -694,7 +694,7 @@ fn reads_handed_over_give_the_results_of_reads_replayed_at_once() {
     }
     let mut state = 7u64;
     for round in 0..200u32 {
-        let batch: Vec<[u8; 4]> = (0..40)
+        let batch: Vec<[u8; 4]> = (0..100)
             .map(|_| {
                 state = state
                     .wrapping_mul(6364136223846793005)

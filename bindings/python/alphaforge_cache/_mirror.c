@@ -86,7 +86,7 @@ int Mirror_lookup_many(Mirror *self, PyObject *const *keys, Py_ssize_t n, PyObje
     for (Py_ssize_t first = 0; first < n; first += LOOKUP_BATCH) {
         Py_ssize_t count = n - first < LOOKUP_BATCH ? n - first : LOOKUP_BATCH;
         PyObject *const *batch = keys + first;
-        for (Py_ssize_t i = 0; i < count; i++) PREFETCH(batch[i]);
+        for (Py_ssize_t i = 0; i < count; i++) PREFETCH_BYTES(batch[i]);
         /* Each pass makes one kind of memory access for every key of the batch. */
         for (Py_ssize_t i = 0; i < count; i++) {
             Py_hash_t hash = PyObject_Hash(batch[i]); /* cached in the bytes object */

@@ -679,7 +679,7 @@ static PyObject *Reader_get_many(Reader *self, PyObject *args) {
     PyObject **key_at = found + n;
     for (Py_ssize_t i = 0; i < n; i++) {
         key_at[i] = PyList_GetItem(keys, i); /* borrowed */
-        PREFETCH(key_at[i]); /* the type check below waits for all of them at once */
+        PREFETCH_BYTES(key_at[i]); /* the type check below waits for all of them at once */
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         if (!PyBytes_CheckExact(key_at[i])) {
