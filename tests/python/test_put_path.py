@@ -222,3 +222,60 @@ def test_put_many_and_get_many_agree_with_a_reference_lru(make_cache: Any, mode:
                 model.popitem(last=False)
     assert cache.keys() == list(reversed(model))
     assert cache.stats().hits == hits
+
+
+def test_put_many_of_a_list_of_pairs_is_one_c_call_and_other_forms_go_through_python(
+    make_cache: Any,
+) -> None:
+    cache = make_cache(16, mode="object")
+    reader = getattr(cache, "_reader", None)
+    if reader is not None and c_put_path(cache):
+        assert cache.put_many == reader.put_many
+    cache.put(b"k0", 0)  # sets the key length the C path needs
+    cache.put_many([(b"k1", 1), (b"k2", 2)])
+    cache.put_many([[b"k3", 3]])  # pairs as lists
+    cache.put_many(((b"k4", 4),))  # a tuple
+    cache.put_many((b"k%d" % i, i) for i in (5, 6))  # a generator
+    cache.put_many({b"k7": 7})
+    cache.put_many([])
+    cache.put_many([(b"k8", 8)], ttl=60)
+    cache.put_many(items=[(b"k9", 9)])
+    assert cache.keys() == [b"k%d" % i for i in range(9, -1, -1)]
+    assert [cache.peek(b"k%d" % i) for i in range(10)] == list(range(10))
+    with pytest.raises(ValueError):
+        cache.put_many([(b"x",)])
+
+
+def test_put_many_of_a_list_another_thread_changes_stores_whole_pairs(make_cache: Any) -> None:
+    # The C put_many works on a copy of the list (the engine runs without the GIL): while
+    # another thread appends to, shortens and clears the caller's list, every call stores whole
+    # pairs (each key with its own value), nothing crashes, and the mirror stays the engine's.
+    cache = make_cache(64, mode="object")
+    cache.put(b"k-00", 0)
+    shared = [(b"k-%02d" % i, i) for i in range(40)]
+    stop = threading.Event()
+
+    def mutate() -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            if i % 3 == 0:
+                shared.clear()
+            elif i % 3 == 1:
+                shared.extend((b"m-%02d" % (j % 100), j) for j in range(i % 50))
+            else:
+                del shared[: len(shared) // 2]
+
+    thread = threading.Thread(target=mutate)
+    thread.start()
+    try:
+        for _ in range(2000):
+            cache.put_many(shared)
+    finally:
+        stop.set()
+        thread.join()
+    for key, value in cache.items():
+        assert int(key[2:]) == value
+    mirror = getattr(cache, "_mirror", None)
+    if mirror is not None:
+        assert sorted(mirror) == sorted(cache.keys())

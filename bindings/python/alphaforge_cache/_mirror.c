@@ -104,6 +104,32 @@ int Mirror_lookup_many(Mirror *self, PyObject *const *keys, Py_ssize_t n, PyObje
     return 0;
 }
 
+int Mirror_warm_many(Mirror *self, PyObject *const *keys, Py_ssize_t n) {
+    Py_hash_t hashes[LOOKUP_BATCH];
+    for (Py_ssize_t first = 0; first < n; first += LOOKUP_BATCH) {
+        Py_ssize_t count = n - first < LOOKUP_BATCH ? n - first : LOOKUP_BATCH;
+        PyObject *const *batch = keys + first;
+        for (Py_ssize_t i = 0; i < count; i++) {
+            Py_hash_t hash = PyObject_Hash(batch[i]);
+            if (hash == -1) return -1;
+            hashes[i] = hash;
+            PREFETCH_FOR_WRITE(&self->slots[home_slot(self, hash)]);
+        }
+        for (Py_ssize_t i = 0; i < count; i++) {
+            for (size_t j = home_slot(self, hashes[i]);; j = (j + 1) & self->mask) {
+                const MirrorSlot *slot = &self->slots[j];
+                if (slot->key == NULL) break;
+                if (slot->hash == hashes[i]) {
+                    PREFETCH_BYTES(slot->key); /* compared, and released when discarded */
+                    PREFETCH_FOR_WRITE(slot->value);
+                    break;
+                }
+            }
+        }
+    }
+    return 0;
+}
+
 /* Makes room for one more key (at most half the slots in use). 0, or -1 with MemoryError. */
 static int reserve_one(Mirror *self) {
     size_t n = self->mask + 1;

@@ -74,6 +74,13 @@ PyObject *Mirror_lookup(Mirror *self, PyObject *key);
    Python code runs, and the lookups' memory accesses overlap. 0, or -1 with an exception set. */
 int Mirror_lookup_many(Mirror *self, PyObject *const *keys, Py_ssize_t n, PyObject **values);
 
+/* Brings into the CPU's cache what storing or discarding each of `n` exact-`bytes` keys will
+   touch (their slots, and the stored key and value where a slot holds their hash), in passes
+   whose trips to main memory overlap; changes nothing. A batch of puts calls it before it
+   stores its keys and drops the keys it evicted, each of which would otherwise wait for its
+   own trips. 0, or -1 with an exception set. */
+int Mirror_warm_many(Mirror *self, PyObject *const *keys, Py_ssize_t n);
+
 /* mirror[key] = value; `key` must be exact `bytes`. 0, or -1 with an exception set. */
 int Mirror_store(Mirror *self, PyObject *key, PyObject *value);
 

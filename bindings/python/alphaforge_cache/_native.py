@@ -200,11 +200,15 @@ class Cache(CacheBase):
                 )
                 self.put = self._reader.put_plain  # type: ignore[method-assign]
                 self._setitem = self._reader.put_plain
-                # put_many too, with the engine's work outside the GIL.
+                # put_many too, with the engine's work outside the GIL (a list of pairs in one
+                # C call; anything else through CacheBase.put_many).
                 self._reader.enable_put_many(
-                    int(ffi.cast("uintptr_t", ffi.addressof(lib, "afcpy_put_many")))
+                    int(ffi.cast("uintptr_t", ffi.addressof(lib, "afcpy_put_many"))),
+                    partial(CacheBase.put_many, self),
                 )
                 self._put_many_plain = self._reader.put_many_plain
+                if type(self).put_many is CacheBase.put_many:
+                    self.put_many = self._reader.put_many  # type: ignore[method-assign]
 
     if _Reader is not None:
 

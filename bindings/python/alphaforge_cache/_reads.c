@@ -194,6 +194,7 @@ typedef struct {
     PyObject *acquire;  /* the cache lock's `acquire` */
     PyObject *release;  /* the cache lock's `release` */
     PyObject *put_slow; /* callable(key, value, ttl=None): the Python put */
+    PyObject *put_many_slow; /* callable(items, ttl=None): the Python put_many */
     PyObject *stored;   /* callable(code, key, stored, handle, deadline) -> removed (lock held) */
     PyObject *finish;   /* callable(code, removed): notifications and errors (lock released) */
     afcpy_put_many_fn put_many;  /* set by enable_put_many (NULL: put_many goes to Python) */
@@ -237,6 +238,7 @@ static int Reader_traverse(Reader *self, visitproc visit, void *arg) {
     Py_VISIT(self->acquire);
     Py_VISIT(self->release);
     Py_VISIT(self->put_slow);
+    Py_VISIT(self->put_many_slow);
     Py_VISIT(self->stored);
     Py_VISIT(self->finish);
     return 0;
@@ -257,6 +259,7 @@ static int Reader_clear(Reader *self) {
     Py_CLEAR(self->acquire);
     Py_CLEAR(self->release);
     Py_CLEAR(self->put_slow);
+    Py_CLEAR(self->put_many_slow);
     Py_CLEAR(self->stored);
     Py_CLEAR(self->finish);
     self->plain_mode = 0;
@@ -895,9 +898,9 @@ static PyObject *Reader_put_in(Reader *self, PyObject *key, PyObject *stored,
     return result;
 }
 
-/* The Python put, called with the fast path's arguments as given. */
-static PyObject *Reader_put_slow(Reader *self, PyObject *const *args, Py_ssize_t nargs,
-                                 PyObject *kwnames) {
+/* `slow` (the Python put or put_many) called with a fast path's arguments as given. */
+static PyObject *Reader_call_slow(PyObject *slow, PyObject *const *args, Py_ssize_t nargs,
+                                  PyObject *kwnames) {
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_Size(kwnames);
     PyObject *tuple = PyTuple_New(nargs), *kwargs = NULL, *result = NULL;
     if (tuple == NULL) return NULL;
@@ -913,11 +916,17 @@ static PyObject *Reader_put_slow(Reader *self, PyObject *const *args, Py_ssize_t
         }
         if (kwargs == NULL) goto done;
     }
-    result = PyObject_Call(self->put_slow, tuple, kwargs);
+    result = PyObject_Call(slow, tuple, kwargs);
 done:
     Py_DECREF(tuple);
     Py_XDECREF(kwargs);
     return result;
+}
+
+/* The Python put, called with the fast path's arguments as given. */
+static PyObject *Reader_put_slow(Reader *self, PyObject *const *args, Py_ssize_t nargs,
+                                 PyObject *kwnames) {
+    return Reader_call_slow(self->put_slow, args, nargs, kwnames);
 }
 
 /* The cache's next handle, taken (CacheBase._next_handle; the lock held). 0 on an error. */
@@ -1060,6 +1069,8 @@ static int Reader_put_many_locked(Reader *self, PyObject *items, Py_ssize_t n,
         handles[i] = first + (uint64_t)i;
         key_lens[i] = key_len;
     }
+    PyObject **touched = NULL; /* the keys the mirror changes (below) */
+    Py_ssize_t older = 0;      /* touched[0..older]: new references */
     PyObject *deadline = Reader_default_deadline(self);
     if (deadline == NULL) goto fail;
     /* The engine's work (most of a batch's) with the GIL released: another thread runs Python
@@ -1076,7 +1087,14 @@ static int Reader_put_many_locked(Reader *self, PyObject *items, Py_ssize_t n,
        of older calls that this one removed leave the mirror first, then this batch's entries
        are stored in order (so a key given twice ends with its last entry), except those a
        later entry of the batch replaced or evicted. */
-    if (result & (AFCPY_ONE | AFCPY_MANY)) {
+    /* The keys the mirror changes: those of older entries removed, then this batch's. */
+    size_t removed_n = (result & (AFCPY_ONE | AFCPY_MANY)) ? self->removals().n : 0;
+    touched = (PyObject **)PyMem_Malloc(sizeof(PyObject *) * (removed_n + (size_t)n + 1));
+    if (touched == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    if (removed_n) {
         afcpy_removals_list removed = self->removals();
         const char *at = removed.keys;
         for (size_t j = 0; j < removed.n; j++) {
@@ -1086,13 +1104,19 @@ static int Reader_put_many_locked(Reader *self, PyObject *items, Py_ssize_t n,
                 gone[h - first] = 1;
             } else {
                 PyObject *gone_key = PyBytes_FromStringAndSize(at, (Py_ssize_t)len);
-                int failed = gone_key == NULL || Reader_drop(self, gone_key) < 0;
-                Py_XDECREF(gone_key);
-                if (failed) goto fail;
+                if (gone_key == NULL) goto fail;
+                touched[older++] = gone_key;
             }
             at += len;
         }
     }
+    Py_ssize_t total = older;
+    if (!(result & AFCPY_ERR))
+        for (Py_ssize_t i = 0; i < n; i++)
+            touched[total++] = PyTuple_GetItem(PyList_GetItem(items, i), 0);
+    if (Mirror_warm_many((Mirror *)self->mirror, touched, total) < 0) goto fail;
+    for (Py_ssize_t j = 0; j < older; j++)
+        if (Reader_drop(self, touched[j]) < 0) goto fail;
     if (!(result & AFCPY_ERR)) {
         for (Py_ssize_t i = 0; i < n; i++) {
             PyObject *item = PyList_GetItem(items, i);
@@ -1102,10 +1126,16 @@ static int Reader_put_many_locked(Reader *self, PyObject *items, Py_ssize_t n,
                 goto fail;
         }
     }
+    for (Py_ssize_t j = 0; j < older; j++) Py_DECREF(touched[j]);
+    PyMem_Free(touched);
     Py_DECREF(deadline);
     PyMem_Free(handles);
     return 1;
 fail:
+    if (touched != NULL) {
+        for (Py_ssize_t j = 0; j < older; j++) Py_DECREF(touched[j]);
+        PyMem_Free(touched);
+    }
     Py_XDECREF(deadline);
     PyMem_Free(handles);
     return -1;
@@ -1168,20 +1198,48 @@ error:
 }
 
 PyDoc_STRVAR(Reader_enable_put_many_doc,
-             "enable_put_many(put_many)\n--\n\n"
-             "Turns on put_many_plain (after enable_put): the address of the cffi module's "
-             "afcpy_put_many.");
+             "enable_put_many(put_many, put_many_slow)\n--\n\n"
+             "Turns on put_many_plain and put_many (after enable_put): the address of the cffi "
+             "module's afcpy_put_many, and the Python put_many, callable(items, ttl=None).");
 
-static PyObject *Reader_enable_put_many(Reader *self, PyObject *arg) {
-    unsigned long long put_many = PyLong_AsUnsignedLongLong(arg);
-    if (put_many == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+static PyObject *Reader_enable_put_many(Reader *self, PyObject *args) {
+    unsigned long long put_many;
+    PyObject *put_many_slow;
+    if (!PyArg_ParseTuple(args, "KO:enable_put_many", &put_many, &put_many_slow)) return NULL;
     if (self->plain_mode == 0 || put_many == 0) {
         PyErr_SetString(PyExc_ValueError,
                         "enable_put_many: needs enable_put first and a function address");
         return NULL;
     }
+    Py_INCREF(put_many_slow);
+    SET_REF(self->put_many_slow, put_many_slow);
     self->put_many = (afcpy_put_many_fn)(uintptr_t)put_many;
     Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(Reader_put_many_doc,
+             "put_many(items, ttl=None)\n--\n\n"
+             "Cache.put_many as one C call (enable_put_many): a list of (key, value) tuples is "
+             "copied (another thread may change the caller's list while the engine works "
+             "without the GIL) and stored by put_many_plain; anything else, or a list "
+             "put_many_plain leaves to Python, goes to the Python put_many as given.");
+
+static PyObject *Reader_put_many(Reader *self, PyObject *const *args, Py_ssize_t nargs,
+                                 PyObject *kwnames) {
+    if (self->put_many_slow == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "put_many: enable_put_many was not called");
+        return NULL;
+    }
+    if (nargs == 1 && kwnames == NULL && PyList_CheckExact(args[0]) && PyList_Size(args[0])) {
+        PyObject *items = PyList_GetSlice(args[0], 0, PyList_Size(args[0]));
+        if (items == NULL) return NULL;
+        PyObject *done = Reader_put_many_plain(self, items);
+        Py_DECREF(items);
+        if (done == NULL) return NULL;
+        Py_DECREF(done);
+        if (done == Py_True) Py_RETURN_NONE;
+    }
+    return Reader_call_slow(self->put_many_slow, args, nargs, kwnames);
 }
 
 /* Keeps the cache lock's acquire and release (for the calls that take it themselves). */
@@ -1264,12 +1322,14 @@ static PyMethodDef Reader_methods[] = {
      Reader_get_doc},
     {"getitem", (PyCFunction)Reader_getitem, METH_O, Reader_getitem_doc},
     {"get_many", (PyCFunction)Reader_get_many, METH_VARARGS, Reader_get_many_doc},
+    {"put_many", (PyCFunction)(void (*)(void))Reader_put_many, METH_FASTCALL | METH_KEYWORDS,
+     Reader_put_many_doc},
     {"put", (PyCFunction)Reader_put, METH_VARARGS, Reader_put_doc},
     {"put_plain", (PyCFunction)(void (*)(void))Reader_put_plain, METH_FASTCALL | METH_KEYWORDS,
      Reader_put_plain_doc},
     {"enable_put", (PyCFunction)Reader_enable_put, METH_VARARGS, Reader_enable_put_doc},
     {"put_many_plain", (PyCFunction)Reader_put_many_plain, METH_O, Reader_put_many_plain_doc},
-    {"enable_put_many", (PyCFunction)Reader_enable_put_many, METH_O,
+    {"enable_put_many", (PyCFunction)Reader_enable_put_many, METH_VARARGS,
      Reader_enable_put_many_doc},
     {"set_lock", (PyCFunction)Reader_set_lock, METH_O,
      "set_lock(lock)\n--\n\nThe cache's lock: get_many replays its reads at once when it is "
