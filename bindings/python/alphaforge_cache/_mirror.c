@@ -104,6 +104,13 @@ int Mirror_lookup_many(Mirror *self, PyObject *const *keys, Py_ssize_t n, PyObje
     return 0;
 }
 
+int Mirror_prefetch_home(Mirror *self, PyObject *key) {
+    Py_hash_t hash = PyObject_Hash(key);
+    if (hash == -1) return -1;
+    PREFETCH_FOR_WRITE(&self->slots[home_slot(self, hash)]);
+    return 0;
+}
+
 int Mirror_warm_many(Mirror *self, PyObject *const *keys, Py_ssize_t n) {
     Py_hash_t hashes[LOOKUP_BATCH];
     for (Py_ssize_t first = 0; first < n; first += LOOKUP_BATCH) {

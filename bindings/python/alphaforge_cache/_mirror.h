@@ -74,6 +74,10 @@ PyObject *Mirror_lookup(Mirror *self, PyObject *key);
    Python code runs, and the lookups' memory accesses overlap. 0, or -1 with an exception set. */
 int Mirror_lookup_many(Mirror *self, PyObject *const *keys, Py_ssize_t n, PyObject **values);
 
+/* Starts fetching the home slot of `key` (exact `bytes`) and returns at once: a put calls it
+   before its engine call, whose work then overlaps the trip. 0, or -1 with an exception set. */
+int Mirror_prefetch_home(Mirror *self, PyObject *key);
+
 /* Brings into the CPU's cache what storing or discarding each of `n` exact-`bytes` keys will
    touch (their slots, and the stored key and value where a slot holds their hash), in passes
    whose trips to main memory overlap; changes nothing. A batch of puts calls it before it

@@ -138,7 +138,9 @@ class Cache(CacheBase):
         super().__init__(settings)
         self._max_entries = settings.max_entries
         self._timer = timer
-        self._next_handle = 1  # handles are per cache, taken under the lock
+        # Handles are per cache, taken under the lock; the C puts (_reads.c) take theirs from
+        # 2**57 on, a counter of their own.
+        self._next_handle = 1
         clock = _NULL if timer is None else timer._attach(_NativeClock).ptr  # type: ignore[attr-defined]
         out = ffi.new("afcpy_cache **")
         status = lib.afcpy_open(
@@ -190,7 +192,6 @@ class Cache(CacheBase):
             if plain and settings.on_evict is None and type(self)._put is Cache._put:
                 # The common put in one C call as well (see put_plain in _reads.c).
                 self._reader.enable_put(
-                    self,
                     self._lock,
                     partial(CacheBase.put, self),
                     self._stored,

@@ -55,7 +55,6 @@ typedef struct {
 } TimedEntry;
 
 static PyObject *TimedEntryType; /* set at module init */
-static PyObject *NEXT_HANDLE;    /* the interned str "_next_handle", set at module init */
 
 static PyObject *TimedEntry_make(PyObject *stored, unsigned long long deadline) {
     allocfunc alloc = (allocfunc)PyType_GetSlot((PyTypeObject *)TimedEntryType, Py_tp_alloc);
@@ -190,7 +189,10 @@ typedef struct {
     /* The put fast path (enable_put): 0 off, PLAIN_OBJECTS or PLAIN_BYTES. */
     int plain_mode;
     unsigned long long default_ttl_ns; /* the cache's TTL in nanoseconds, 0: none */
-    PyObject *owner;    /* the cache (its `_next_handle`) */
+    /* The next handle of a put made here. The C puts count from C_HANDLES apart from the
+       Python puts' `_next_handle` (from 1): a handle only has to differ from those of the
+       entries stored before it, and one counter each spares a put two attribute updates. */
+    unsigned long long next_handle;
     PyObject *acquire;  /* the cache lock's `acquire` */
     PyObject *release;  /* the cache lock's `release` */
     PyObject *put_slow; /* callable(key, value, ttl=None): the Python put */
@@ -214,6 +216,11 @@ typedef struct {
         Py_XDECREF(old_ref_);             \
     } while (0)
 
+/* The first handle of the C puts (Reader.next_handle): 2**57 puts away from the Python puts'
+   counter, and as far from 2**58, where a handle stops fitting the result code of a call that
+   removed one entry (AFCPY_ONE | handle << 3 | cause, below the three flag bits). */
+#define C_HANDLES (1ULL << 57)
+
 /* MAX_ENTRY_SIZE in _common.py. */
 #define MAX_ENTRY_SIZE 4294967294ULL
 
@@ -234,7 +241,6 @@ static int Reader_traverse(Reader *self, visitproc visit, void *arg) {
     Py_VISIT(self->clock);
     Py_VISIT(self->misses);
     Py_VISIT(self->engine);
-    Py_VISIT(self->owner);
     Py_VISIT(self->acquire);
     Py_VISIT(self->release);
     Py_VISIT(self->put_slow);
@@ -255,7 +261,6 @@ static int Reader_clear(Reader *self) {
     Py_CLEAR(self->clock);
     Py_CLEAR(self->misses);
     Py_CLEAR(self->engine);
-    Py_CLEAR(self->owner);
     Py_CLEAR(self->acquire);
     Py_CLEAR(self->release);
     Py_CLEAR(self->put_slow);
@@ -328,6 +333,7 @@ static int Reader_init(Reader *self, PyObject *args, PyObject *kwargs) {
     self->anchor_now = 0;
     self->checked_reads = 0;
     self->lift_backoff = 0;
+    self->next_handle = C_HANDLES;
     return 0;
 }
 
@@ -863,6 +869,8 @@ static PyObject *Reader_put_in(Reader *self, PyObject *key, PyObject *stored,
         if (packed < 0) return NULL;
         Py_RETURN_NONE;
     }
+    /* The slot the key will take in the mirror, fetched while the engine works. */
+    if (Mirror_prefetch_home((Mirror *)self->mirror, key) < 0) return NULL;
     uint64_t code = self->put(self->cache, self->scratch, NULL, (size_t)key_len, (size_t)n,
                               (uint64_t)m, PyBytes_AsString(key), (size_t)key_len, handle,
                               weight, ttl_ns);
@@ -876,6 +884,11 @@ static PyObject *Reader_put_in(Reader *self, PyObject *key, PyObject *stored,
         PyObject *gone_key =
             PyBytes_FromStringAndSize(removed.keys, (Py_ssize_t)removed.key_lens[0]);
         if (gone_key == NULL) return NULL;
+        /* Its slot, then its stored key's two lines and value at once, not one after another. */
+        if (Mirror_warm_many((Mirror *)self->mirror, &gone_key, 1) < 0) {
+            Py_DECREF(gone_key);
+            return NULL;
+        }
         PyObject *gone_value = Reader_stored_of(self, gone_key); /* borrowed */
         result = gone_value == NULL
                      ? NULL
@@ -929,24 +942,17 @@ static PyObject *Reader_put_slow(Reader *self, PyObject *const *args, Py_ssize_t
     return Reader_call_slow(self->put_slow, args, nargs, kwnames);
 }
 
-/* The cache's next handle, taken (CacheBase._next_handle; the lock held). 0 on an error. */
-static unsigned long long Reader_take_handle(Reader *self) {
-    PyObject *next = PyObject_GetAttr(self->owner, NEXT_HANDLE);
-    if (next == NULL) return 0;
-    unsigned long long handle = PyLong_AsUnsignedLongLong(next);
-    Py_DECREF(next);
-    if (handle == (unsigned long long)-1 && PyErr_Occurred()) return 0;
-    PyObject *after = PyLong_FromUnsignedLongLong(handle + 1);
-    int failed = after == NULL || PyObject_SetAttr(self->owner, NEXT_HANDLE, after) < 0;
-    Py_XDECREF(after);
-    return failed ? 0 : handle;
+/* `n` handles for the puts of one call, taken (the lock held): the first. */
+static unsigned long long Reader_take_handles(Reader *self, unsigned long long n) {
+    unsigned long long first = self->next_handle;
+    self->next_handle += n;
+    return first;
 }
 
 /* The lock-held part of put_plain. The put's result (as Reader.put's), or NULL. */
 static PyObject *Reader_put_locked(Reader *self, PyObject *key, PyObject *value,
                                    unsigned long long weight, Py_ssize_t key_len) {
-    unsigned long long handle = Reader_take_handle(self);
-    if (handle == 0) return NULL;
+    unsigned long long handle = Reader_take_handles(self, 1);
     PyObject *deadline = Reader_default_deadline(self);
     if (deadline == NULL) return NULL;
     PyObject *result =
@@ -1046,14 +1052,7 @@ static int Reader_put_many_locked(Reader *self, PyObject *items, Py_ssize_t n,
         PyObject *key = PyTuple_GetItem(PyList_GetItem(items, i), 0);
         memcpy(self->scratch + (size_t)i * key_len, PyBytes_AsString(key), key_len);
     }
-    unsigned long long first = Reader_take_handle(self);
-    if (first == 0) return -1;
-    if (n > 1) { /* the rest of the n handles */
-        PyObject *after = PyLong_FromUnsignedLongLong(first + (unsigned long long)n);
-        int failed = after == NULL || PyObject_SetAttr(self->owner, NEXT_HANDLE, after) < 0;
-        Py_XDECREF(after);
-        if (failed) return -1;
-    }
+    unsigned long long first = Reader_take_handles(self, (unsigned long long)n);
     /* The handles, the key lengths and flags of entries removed again, in one block.
        (PyMem_Calloc is not in the stable ABI of 3.8 and 3.9.) */
     size_t block = (size_t)n * (sizeof(uint64_t) + sizeof(size_t) + sizeof(char));
@@ -1261,17 +1260,17 @@ static PyObject *Reader_set_lock(Reader *self, PyObject *lock) {
 }
 
 PyDoc_STRVAR(Reader_enable_put_doc,
-             "enable_put(cache, lock, put_slow, stored, finish, plain_mode, default_ttl_ns)\n--\n"
+             "enable_put(lock, put_slow, stored, finish, plain_mode, default_ttl_ns)\n--\n"
              "\n"
              "Turns on put_plain for a cache without a listener or a byte bound: "
              "``plain_mode`` 1 stores any object with weight 1, 2 exact ``bytes`` weighing their "
              "length plus the key's.");
 
 static PyObject *Reader_enable_put(Reader *self, PyObject *args) {
-    PyObject *owner, *lock, *put_slow, *stored, *finish;
+    PyObject *lock, *put_slow, *stored, *finish;
     int plain_mode;
     unsigned long long ttl_ns;
-    if (!PyArg_ParseTuple(args, "OOOOOiK:enable_put", &owner, &lock, &put_slow, &stored, &finish,
+    if (!PyArg_ParseTuple(args, "OOOOiK:enable_put", &lock, &put_slow, &stored, &finish,
                           &plain_mode, &ttl_ns))
         return NULL;
     if (plain_mode != PLAIN_OBJECTS && plain_mode != PLAIN_BYTES) {
@@ -1279,11 +1278,9 @@ static PyObject *Reader_enable_put(Reader *self, PyObject *args) {
         return NULL;
     }
     if (Reader_take_lock(self, lock) < 0) return NULL;
-    Py_INCREF(owner);
     Py_INCREF(put_slow);
     Py_INCREF(stored);
     Py_INCREF(finish);
-    SET_REF(self->owner, owner);
     SET_REF(self->put_slow, put_slow);
     SET_REF(self->stored, stored);
     SET_REF(self->finish, finish);
@@ -1377,8 +1374,6 @@ static struct PyModuleDef reads_module = {
 };
 
 PyMODINIT_FUNC PyInit__reads(void) {
-    NEXT_HANDLE = PyUnicode_InternFromString("_next_handle");
-    if (NEXT_HANDLE == NULL) return NULL;
     PyObject *module = PyModule_Create(&reads_module);
     if (module == NULL) return NULL;
     PyObject *type = PyType_FromSpec(&Reader_spec);
