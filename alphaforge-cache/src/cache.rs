@@ -998,3 +998,36 @@ impl fmt::Debug for Cache {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(all(test, not(feature = "shuttle")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hand_over_past_the_limit_is_routed_and_replayed_by_the_caller() {
+        let cache = Cache::builder(4000).shards(4).build().unwrap(); // room for every key
+        for i in 0..1000u32 {
+            cache.put(i.to_le_bytes(), b"v").unwrap();
+        }
+        // One hand-over larger than the limit: the caller routes and replays it before it
+        // returns, so nothing is left for the background thread.
+        let reads: Vec<[u8; 4]> = (0..MAX_UNROUTED_READS as u32 + 100)
+            .map(|i| (i % 1000).to_le_bytes())
+            .collect();
+        cache.record_reads_later(&reads, 3);
+        let handed_over = cache.handed_over.get().expect("the reads were handed over");
+        assert!(handed_over.reads.is_drained());
+        let stats = cache.stats();
+        assert_eq!((stats.hits, stats.misses), (reads.len() as u64, 3));
+        // The last reads decide the order: keys read last are the most recent, in each shard.
+        cache.resize(4).unwrap();
+        for key in cache.iter().map(|entry| entry.key) {
+            let i = u32::from_le_bytes(key[..].try_into().unwrap());
+            let last_read = (MAX_UNROUTED_READS as u32 + 99) % 1000;
+            assert!(
+                (last_read + 1000 - i) % 1000 < 50,
+                "key {i} is not among the last read"
+            );
+        }
+    }
+}

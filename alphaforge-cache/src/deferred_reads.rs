@@ -246,6 +246,13 @@ impl DeferredReads {
         self.queued[shard].load(Ordering::Relaxed) != 0
     }
 
+    /// Whether nothing waits: no hand-over unrouted, no part queued.
+    #[cfg(test)]
+    pub(crate) fn is_drained(&self) -> bool {
+        self.unrouted_batches.load(Ordering::Acquire) == 0
+            && (0..self.shards()).all(|shard| !self.has_queued(shard))
+    }
+
     /// Replays every part queued for `shard`, in order. The caller holds the shard's lock, so
     /// replays of one shard never interleave.
     pub(crate) fn replay_queued(&self, shard_index: usize, shard: &mut Shard) {
