@@ -247,7 +247,7 @@ impl DeferredReads {
     }
 
     /// Whether nothing waits: no hand-over unrouted, no part queued.
-    #[cfg(test)]
+    #[cfg(all(test, not(feature = "shuttle")))]
     pub(crate) fn is_drained(&self) -> bool {
         self.unrouted_batches.load(Ordering::Acquire) == 0
             && (0..self.shards()).all(|shard| !self.has_queued(shard))
