@@ -50,3 +50,41 @@ def test_get_many_while_the_lock_is_held_buffers_its_reads(make_cache: Any) -> N
     assert cache.keys() == [b"a", b"c", b"b"]
     s = cache.stats()
     assert (s.hits, s.misses) == (1, 1)
+
+
+def test_get_many_of_a_list_is_one_c_call_and_other_forms_go_through_python(
+    make_cache: Any,
+) -> None:
+    import pytest
+
+    from alphaforge_cache import CacheClosedError
+
+    cache = make_cache(8, mode="object")
+    reader = getattr(cache, "_reader", None)
+    if reader is not None:
+        assert cache.get_many == reader.get_many_entry
+    for i in range(4):
+        cache.put(b"k%d" % i, i)
+    assert cache.get_many([b"k1", b"zz", b"k2"]) == [1, None, 2]
+    assert cache.get_many([b"zz"], 0) == [0]  # default given by position
+    assert cache.get_many([b"zz"], default=-1) == [-1]  # by keyword
+    assert cache.get_many(keys=[b"k3"]) == [3]
+    assert cache.get_many((b"k0", b"k1")) == [0, 1]  # a tuple
+    assert cache.get_many(b"k%d" % i for i in (2, 3)) == [2, 3]  # a generator
+    assert cache.get_many(["k1", bytearray(b"k2")]) == [1, 2]  # str and bytes-like keys
+    assert cache.get_many([]) == []
+    with pytest.raises(TypeError):
+        cache.get_many([b"k1", 5])
+    # Reads count and move as single gets (the failed call read nothing): last read in the
+    # order k0, k3, k1, k2, so the ninth entry evicts k0, and the tenth k3.
+    s = cache.stats()
+    assert (s.hits, s.misses) == (9, 3)
+    for i in range(4, 9):
+        cache.put(b"k%d" % i, i)
+    assert b"k0" not in cache and all(b"k%d" % i in cache for i in (1, 2, 3))
+    cache.put(b"t", 1, ttl=60)  # an entry with a deadline: Python serves get_many
+    assert b"k3" not in cache
+    assert cache.get_many([b"t", b"k2"]) == [1, 2]
+    cache.close()
+    with pytest.raises(CacheClosedError):
+        cache.get_many([b"k1"])

@@ -183,6 +183,11 @@ class Cache(CacheBase):
                 int(ffi.cast("uintptr_t", ffi.addressof(lib, "afcpy_removals"))),
             )
             self.get = self._reader.get  # type: ignore[method-assign]
+            if type(self).get_many is Cache.get_many:
+                # get_many in one C call too (a list of keys on a cache without deadlines;
+                # anything else through Cache.get_many).
+                self._reader.enable_get_many(partial(Cache.get_many, self))
+                self.get_many = self._reader.get_many_entry  # type: ignore[method-assign]
             self._timed_entry = _TimedEntry
             self._getitem = self._reader.getitem
             self._dated_in_mirror = True

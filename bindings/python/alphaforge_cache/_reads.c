@@ -197,6 +197,7 @@ typedef struct {
     PyObject *release;  /* the cache lock's `release` */
     PyObject *put_slow; /* callable(key, value, ttl=None): the Python put */
     PyObject *put_many_slow; /* callable(items, ttl=None): the Python put_many */
+    PyObject *get_many_slow; /* callable(keys, default=None): the Python get_many */
     PyObject *stored;   /* callable(code, key, stored, handle, deadline) -> removed (lock held) */
     PyObject *finish;   /* callable(code, removed): notifications and errors (lock released) */
     afcpy_put_many_fn put_many;  /* set by enable_put_many (NULL: put_many goes to Python) */
@@ -245,6 +246,7 @@ static int Reader_traverse(Reader *self, visitproc visit, void *arg) {
     Py_VISIT(self->release);
     Py_VISIT(self->put_slow);
     Py_VISIT(self->put_many_slow);
+    Py_VISIT(self->get_many_slow);
     Py_VISIT(self->stored);
     Py_VISIT(self->finish);
     return 0;
@@ -265,6 +267,7 @@ static int Reader_clear(Reader *self) {
     Py_CLEAR(self->release);
     Py_CLEAR(self->put_slow);
     Py_CLEAR(self->put_many_slow);
+    Py_CLEAR(self->get_many_slow);
     Py_CLEAR(self->stored);
     Py_CLEAR(self->finish);
     self->plain_mode = 0;
@@ -674,12 +677,12 @@ static int Reader_replay_batch(Reader *self, PyObject *keys, Py_ssize_t n, Py_ss
     return Reader_unlock(self) < 0 ? -1 : done;
 }
 
-static PyObject *Reader_get_many(Reader *self, PyObject *args) {
-    PyObject *keys, *dflt, *misses;
-    Py_ssize_t key_len;
-    if (!PyArg_ParseTuple(args, "O!OnO!:get_many", &PyList_Type, &keys, &dflt, &key_len,
-                          &PyList_Type, &misses))
-        return NULL;
+static PyObject *Reader_call_slow(PyObject *slow, PyObject *const *args, Py_ssize_t nargs,
+                                  PyObject *kwnames);
+
+/* Reader.get_many's work: `keys` a list, `misses` a list. */
+static PyObject *Reader_get_many_in(Reader *self, PyObject *keys, PyObject *dflt,
+                                    Py_ssize_t key_len, PyObject *misses) {
     Py_ssize_t n = PyList_Size(keys);
     /* The keys' and then their values' pointers in one buffer: the mirror looks the keys up
        in passes whose memory accesses overlap (Mirror_lookup_many). */
@@ -728,6 +731,44 @@ static PyObject *Reader_get_many(Reader *self, PyObject *args) {
 fail:
     Py_DECREF(values);
     return NULL;
+}
+
+static PyObject *Reader_get_many(Reader *self, PyObject *args) {
+    PyObject *keys, *dflt, *misses;
+    Py_ssize_t key_len;
+    if (!PyArg_ParseTuple(args, "O!OnO!:get_many", &PyList_Type, &keys, &dflt, &key_len,
+                          &PyList_Type, &misses))
+        return NULL;
+    return Reader_get_many_in(self, keys, dflt, key_len, misses);
+}
+
+PyDoc_STRVAR(Reader_get_many_entry_doc,
+             "get_many_entry(keys, default=None)\n--\n\n"
+             "Cache.get_many as one C call (enable_get_many): a list of keys, on an open cache "
+             "with no entry that has a deadline, is served as get_many serves it (with the "
+             "cache's key length and miss list); anything else, or a list with a key that is "
+             "not ``bytes``, goes to the Python get_many as given.");
+
+static PyObject *Reader_get_many_entry(Reader *self, PyObject *const *args, Py_ssize_t nargs,
+                                       PyObject *kwnames) {
+    if (self->get_many_slow == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "get_many_entry: enable_get_many was not called");
+        return NULL;
+    }
+    if (kwnames == NULL && (nargs == 1 || nargs == 2) && PyList_CheckExact(args[0]) &&
+        !self->closed && PyDict_Size(self->timed) == 0) {
+        PyObject *values = Reader_get_many_in(self, args[0], nargs == 2 ? args[1] : Py_None,
+                                              self->key_len, self->misses);
+        if (values != Py_None) return values; /* the values, or NULL on an error */
+        Py_DECREF(values);
+    }
+    return Reader_call_slow(self->get_many_slow, args, nargs, kwnames);
+}
+
+static PyObject *Reader_enable_get_many(Reader *self, PyObject *get_many_slow) {
+    Py_INCREF(get_many_slow);
+    SET_REF(self->get_many_slow, get_many_slow);
+    Py_RETURN_NONE;
 }
 
 /* The buffered keys, all `key_len` bytes long, concatenated into the scratch buffer: 1 when
@@ -1319,6 +1360,11 @@ static PyMethodDef Reader_methods[] = {
      Reader_get_doc},
     {"getitem", (PyCFunction)Reader_getitem, METH_O, Reader_getitem_doc},
     {"get_many", (PyCFunction)Reader_get_many, METH_VARARGS, Reader_get_many_doc},
+    {"get_many_entry", (PyCFunction)(void (*)(void))Reader_get_many_entry,
+     METH_FASTCALL | METH_KEYWORDS, Reader_get_many_entry_doc},
+    {"enable_get_many", (PyCFunction)Reader_enable_get_many, METH_O,
+     "enable_get_many(get_many_slow)\n--\n\nTurns on get_many_entry: the Python get_many, "
+     "callable(keys, default=None), for what it does not serve."},
     {"put_many", (PyCFunction)(void (*)(void))Reader_put_many, METH_FASTCALL | METH_KEYWORDS,
      Reader_put_many_doc},
     {"put", (PyCFunction)Reader_put, METH_VARARGS, Reader_put_doc},
