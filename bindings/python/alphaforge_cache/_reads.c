@@ -647,7 +647,8 @@ static PyObject *Reader_default_deadline(Reader *self) {
    lock is held, nothing is done. 1 when done, 0 when the reads must be buffered instead
    (lock busy, buffer not empty, cache closed, or the call failed: the flush will say why), -1
    on an error. The scratch buffer is only used with the lock held. */
-static int Reader_replay_batch(Reader *self, PyObject *keys, Py_ssize_t n, Py_ssize_t key_len) {
+static int Reader_replay_batch(Reader *self, PyObject *const *keys, Py_ssize_t n,
+                               Py_ssize_t key_len) {
     PyObject *got = PyObject_CallFunctionObjArgs(self->acquire, Py_False, NULL);
     if (got == NULL) return -1;
     int taken = PyObject_IsTrue(got);
@@ -661,7 +662,7 @@ static int Reader_replay_batch(Reader *self, PyObject *keys, Py_ssize_t n, Py_ss
             size_t keyed = 0;
             uint64_t others = 0;
             for (Py_ssize_t i = 0; i < n; i++) {
-                PyObject *key = PyList_GetItem(keys, i);
+                PyObject *key = keys[i];
                 if (PyBytes_Size(key) != key_len) {
                     others++; /* a certain miss: no stored key has its length */
                     continue;
@@ -685,12 +686,14 @@ static PyObject *Reader_get_many_in(Reader *self, PyObject *keys, PyObject *dflt
                                     Py_ssize_t key_len, PyObject *misses) {
     Py_ssize_t n = PyList_Size(keys);
     /* The keys' and then their values' pointers in one buffer: the mirror looks the keys up
-       in passes whose memory accesses overlap (Mirror_lookup_many). */
+       in passes whose memory accesses overlap (Mirror_lookup_many). The keys are held (new
+       references) until the end: the replay releases the GIL, and another thread may change
+       the caller's list meanwhile. */
     PyObject **found = (PyObject **)PyMem_Malloc(sizeof(PyObject *) * (size_t)(2 * n + 1));
     if (found == NULL) return PyErr_NoMemory();
     PyObject **key_at = found + n;
     for (Py_ssize_t i = 0; i < n; i++) {
-        key_at[i] = PyList_GetItem(keys, i); /* borrowed */
+        key_at[i] = PyList_GetItem(keys, i); /* borrowed until the check below */
         PREFETCH_BYTES(key_at[i]); /* the type check below waits for all of them at once */
     }
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -699,38 +702,35 @@ static PyObject *Reader_get_many_in(Reader *self, PyObject *keys, PyObject *dflt
             Py_RETURN_NONE;
         }
     }
+    for (Py_ssize_t i = 0; i < n; i++) Py_INCREF(key_at[i]);
     PyObject *values = PyList_New(n);
-    if (values == NULL) {
-        PyMem_Free(found);
-        return NULL;
-    }
-    if (Mirror_lookup_many((Mirror *)self->mirror, key_at, n, found) < 0) {
-        PyMem_Free(found);
-        goto fail;
-    }
+    if (values == NULL) goto done;
+    if (Mirror_lookup_many((Mirror *)self->mirror, key_at, n, found) < 0) goto fail;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *value = found[i] != NULL ? found[i] : dflt;
         Py_INCREF(value);
         PyList_SetItem(values, i, value); /* steals */
     }
-    PyMem_Free(found);
     if (self->acquire != NULL && key_len >= 0 && !self->closed && PyList_Size(self->reads) == 0 &&
         PyList_Size(self->misses) == 0 && n > 0) {
-        int replayed = Reader_replay_batch(self, keys, n, key_len);
+        int replayed = Reader_replay_batch(self, key_at, n, key_len);
         if (replayed < 0) goto fail;
-        if (replayed) return values;
+        if (replayed) goto done;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *key = PyList_GetItem(keys, i);
+        PyObject *key = key_at[i];
         int buffered = key_len == -2 || PyBytes_Size(key) == key_len;
         if (PyList_Append(buffered ? self->reads : misses, buffered ? key : Py_None) < 0)
             goto fail;
     }
     if (Reader_maybe_flush(self) < 0) goto fail;
-    return values;
+    goto done;
 fail:
-    Py_DECREF(values);
-    return NULL;
+    Py_CLEAR(values);
+done:
+    for (Py_ssize_t i = 0; i < n; i++) Py_DECREF(key_at[i]);
+    PyMem_Free(found);
+    return values;
 }
 
 static PyObject *Reader_get_many(Reader *self, PyObject *args) {
