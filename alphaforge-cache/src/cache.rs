@@ -482,19 +482,7 @@ impl Cache {
 
     /// Hashes keys and orders them by shard, keeping the given order within a shard.
     fn route<'k>(&self, keys: impl Iterator<Item = &'k [u8]>) -> Vec<Routed> {
-        let mut routed: Vec<Routed> = keys
-            .enumerate()
-            .map(|(index, key)| {
-                let hash = self.hash(key);
-                Routed {
-                    index,
-                    hash,
-                    shard: self.shard_index(hash),
-                }
-            })
-            .collect();
-        routed.sort_by_key(|r| r.shard);
-        routed
+        route(&self.hasher, self.shards.len(), keys)
     }
 
     // ----- writes ---------------------------------------------------------------------------
@@ -941,10 +929,33 @@ enum Step {
 }
 
 /// A key's place in a batch: its position, hash and shard.
-struct Routed {
-    index: usize,
-    hash: Hash,
-    shard: usize,
+pub(crate) struct Routed {
+    pub(crate) index: usize,
+    pub(crate) hash: Hash,
+    pub(crate) shard: usize,
+}
+
+/// Hashes keys with `hasher` and orders them by shard among `shards`, keeping the given order
+/// within a shard (for a cache's batches, and for the reads handed over to its background
+/// thread).
+pub(crate) fn route<'k>(
+    hasher: &RandomState,
+    shards: usize,
+    keys: impl Iterator<Item = &'k [u8]>,
+) -> Vec<Routed> {
+    let mut routed: Vec<Routed> = keys
+        .enumerate()
+        .map(|(index, key)| {
+            let hash = hasher.hash_one(key);
+            Routed {
+                index,
+                hash,
+                shard: shard_of(hash, shards),
+            }
+        })
+        .collect();
+    routed.sort_by_key(|r| r.shard);
+    routed
 }
 
 /// Clears a `get_or_insert_with` pending mark and wakes its waiters, also when the computation

@@ -10,11 +10,10 @@
 //! part. Whoever needs a shard first routes whatever is still unrouted, so an operation never
 //! misses a read handed over before it.
 
-use crate::cache::shard_of;
+use crate::cache::{route, Routed};
 use crate::shard::{Hash, Shard};
 use foldhash::fast::RandomState;
 use parking_lot::Mutex;
-use std::hash::BuildHasher;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
@@ -80,18 +79,18 @@ impl HandedBatch {
     }
 }
 
-/// A hand-over routed: its reads' hashes and indices, ordered by shard (in read order within a
-/// shard), shared by the parts queued for each shard.
+/// A hand-over routed: its reads ordered by shard (in read order within a shard), shared by the
+/// parts queued for each shard.
 pub(crate) struct ReadBatch {
     handed: HandedBatch,
-    routed: Vec<(Hash, usize)>,
+    routed: Vec<Routed>,
 }
 
 impl ReadBatch {
     /// The read at `position` in shard order: its hash and key.
     fn read(&self, position: usize) -> (Hash, &[u8]) {
-        let (hash, index) = self.routed[position];
-        (hash, self.handed.key(index))
+        let read = &self.routed[position];
+        (read.hash, self.handed.key(read.index))
     }
 }
 
@@ -199,28 +198,22 @@ impl DeferredReads {
 
     /// Hashes `batch`'s keys and queues each shard's part.
     fn route(&self, handed: HandedBatch) {
-        let shards = self.queues.len();
-        let mut routed: Vec<(Hash, usize)> = (0..handed.len())
-            .map(|index| (self.hasher.hash_one(handed.key(index)), index))
-            .collect();
-        if shards > 1 {
-            routed.sort_by_key(|&(hash, _)| shard_of(hash, shards));
-        }
+        let keys = (0..handed.len()).map(|index| handed.key(index));
+        let routed = route(&self.hasher, self.queues.len(), keys);
         let misses = handed.misses;
         let batch = Arc::new(ReadBatch { handed, routed });
         if misses != 0 {
             self.push(0, Arc::clone(&batch), 0..0, misses);
         }
         let mut start = 0;
-        while start < batch.routed.len() {
-            let shard = shard_of(batch.routed[start].0, shards);
-            let end = start
-                + batch.routed[start..]
-                    .iter()
-                    .take_while(|&&(hash, _)| shard_of(hash, shards) == shard)
-                    .count();
-            self.push(shard, Arc::clone(&batch), start..end, 0);
-            start = end;
+        for run in batch.routed.chunk_by(|a, b| a.shard == b.shard) {
+            self.push(
+                run[0].shard,
+                Arc::clone(&batch),
+                start..start + run.len(),
+                0,
+            );
+            start += run.len();
         }
         if let Some(batch) = Arc::into_inner(batch) {
             self.recycle(batch.handed); // no reads and no misses: nothing was queued
@@ -446,6 +439,8 @@ mod fork_guard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::shard_of;
+    use std::hash::BuildHasher;
 
     fn handed(reads: &DeferredReads, keys: &[&[u8]], misses: u64) -> usize {
         let mut batch = reads.spare_batch();
