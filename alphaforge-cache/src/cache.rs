@@ -4,11 +4,14 @@
 
 use crate::byte_budget::ByteBudget;
 use crate::clock::{saturating_nanos, Clock};
-use crate::deferred_reads::{self, DeferredReads, ReplayJob, MAX_UNROUTED_READS};
+use crate::deferred_reads::{
+    self, BackgroundThread, DeferredReads, HandedBatch, ReplayJob, MAX_UNROUTED_READS,
+};
 use crate::error::Error;
 use crate::lock::{lock, AtomicBool, Mutex, MutexGuard};
 use crate::notification::{EvictionListener, RemovalCause, Removals};
 use crate::options::{split_evenly, CacheBuilder, Config, MAX_ENTRIES_LIMIT};
+use crate::packed_keys;
 use crate::pending::PendingSlot;
 use crate::record::{Record, NO_DEADLINE};
 use crate::shard::{Hash, Shard};
@@ -465,11 +468,35 @@ impl Cache {
         let Some(background) = deferred_reads::background_thread() else {
             return self.record_reads(keys, misses);
         };
-        let handed_over = self.handed_over();
-        let mut batch = handed_over.reads.spare_batch();
+        let mut batch = self.handed_over().reads.spare_batch();
         for key in keys {
             batch.push(key.as_ref());
         }
+        self.hand_over(background, batch, misses);
+    }
+
+    /// [`record_reads_later`](Self::record_reads_later) of keys given concatenated in `keys`,
+    /// `lens` their lengths in read order (the C ABI's layout): the hand-over copies the buffer
+    /// at once instead of key by key.
+    ///
+    /// # Panics
+    /// When the lengths do not add up to `keys.len()`.
+    pub(crate) fn record_packed_reads_later(&self, keys: &[u8], lens: &[usize], misses: u64) {
+        let Some(background) = deferred_reads::background_thread() else {
+            let total = packed_keys::total_len(lens);
+            assert_eq!(total, Some(keys.len()), "key lengths do not match the keys");
+            let split: Vec<&[u8]> = packed_keys::split(keys, lens).collect();
+            return self.record_reads(&split, misses);
+        };
+        let mut batch = self.handed_over().reads.spare_batch();
+        batch.push_packed(keys, lens);
+        self.hand_over(background, batch, misses);
+    }
+
+    /// Queues `batch` (and `misses` more misses) for the background thread; past
+    /// [`MAX_UNROUTED_READS`] waiting, routes and replays everything on the caller's thread.
+    fn hand_over(&self, background: &BackgroundThread, mut batch: HandedBatch, misses: u64) {
+        let handed_over = self.handed_over();
         batch.add_misses(misses);
         if handed_over.reads.hand_over(batch) > MAX_UNROUTED_READS {
             // The thread is behind: route and replay everything here.
@@ -1013,6 +1040,53 @@ impl fmt::Debug for Cache {
 #[cfg(all(test, not(feature = "shuttle")))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packed_reads_handed_over_give_the_results_of_reads_handed_over_key_by_key() {
+        // Keys of several lengths (the C ABI's layout allows any), some absent: after the same
+        // puts and reads, the same counters and the same recency (one shard each: two caches
+        // hash differently, so on more shards they would split the keys differently).
+        let keys: Vec<Vec<u8>> = (0..60u32).map(|i| vec![b'k'; 1 + i as usize % 7]).collect();
+        let keys: Vec<Vec<u8>> = keys
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut key)| {
+                key.extend_from_slice(&(i as u32).to_le_bytes());
+                key
+            })
+            .collect();
+        let by_key = Cache::builder(400).shards(1).build().unwrap(); // room for every key
+        let packed = Cache::builder(400).shards(1).build().unwrap();
+        for key in &keys[..40] {
+            by_key.put(key, b"v").unwrap();
+            packed.put(key, b"v").unwrap();
+        }
+        let reads: Vec<&[u8]> = (0..300).map(|i| &keys[(i * 7) % 60][..]).collect();
+        by_key.record_reads_later(&reads, 2);
+        let lens: Vec<usize> = reads.iter().map(|key| key.len()).collect();
+        packed.record_packed_reads_later(&reads.concat(), &lens, 2);
+        // Every key stored is read 5 times: 200 hits, 100 misses and the 2 given.
+        let (a, b) = (by_key.stats(), packed.stats());
+        assert_eq!((a.hits, a.misses), (b.hits, b.misses));
+        assert_eq!((b.hits, b.misses), (200, 102));
+        // Recency decides what a smaller cache keeps.
+        by_key.resize(20).unwrap();
+        packed.resize(20).unwrap();
+        assert_eq!(by_key.stats().evictions, 20);
+        let order = |cache: &Cache| cache.iter().map(|entry| entry.key).collect::<Vec<_>>();
+        assert_eq!(order(&by_key), order(&packed));
+    }
+
+    #[test]
+    fn packed_reads_whose_lengths_do_not_match_their_keys_are_refused_before_any_is_handed_over() {
+        let cache = Cache::new(10).unwrap();
+        cache.put(b"ab", b"v").unwrap();
+        let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            cache.record_packed_reads_later(b"abab", &[2, 3], 0)
+        }));
+        assert!(refused.is_err());
+        assert_eq!(cache.stats().hits, 0);
+    }
 
     #[test]
     fn a_hand_over_past_the_limit_is_routed_and_replayed_by_the_caller() {

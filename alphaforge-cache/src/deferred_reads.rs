@@ -11,6 +11,7 @@
 //! misses a read handed over before it.
 
 use crate::cache::{route, Routed};
+use crate::packed_keys;
 use crate::shard::{Hash, Shard};
 use foldhash::fast::RandomState;
 use parking_lot::Mutex;
@@ -53,6 +54,22 @@ impl HandedBatch {
     pub(crate) fn push(&mut self, key: &[u8]) {
         self.keys.extend_from_slice(key);
         self.ends.push(self.keys.len());
+    }
+
+    /// Adds reads of keys given concatenated in `keys`, `lens` their lengths in order: one copy
+    /// of the buffer instead of one per key.
+    ///
+    /// # Panics
+    /// When the lengths do not add up to `keys.len()` (before anything is added).
+    pub(crate) fn push_packed(&mut self, keys: &[u8], lens: &[usize]) {
+        let total = packed_keys::total_len(lens);
+        assert_eq!(total, Some(keys.len()), "key lengths do not match the keys");
+        let mut end = self.keys.len();
+        self.keys.extend_from_slice(keys);
+        self.ends.extend(lens.iter().map(|&len| {
+            end += len;
+            end
+        }));
     }
 
     /// Counts `misses` more misses decided elsewhere.

@@ -37,6 +37,7 @@ mod linked_slab;
 mod lock;
 mod notification;
 mod options;
+mod packed_keys;
 mod pending;
 mod record;
 mod shard;

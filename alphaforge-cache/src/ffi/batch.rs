@@ -4,6 +4,7 @@
 use super::args::{array, array_mut, bytes, bytes_mut, require, ttl, write};
 use super::cache::{afc_cache, with_cache, ValueKind};
 use super::status::{afc_status, Failure};
+use crate::packed_keys;
 use crate::PutOptions;
 
 /// The length and offset reported for a key with no live entry.
@@ -33,29 +34,35 @@ pub(crate) unsafe fn split_buffers<'a>(
     names: [&str; 2],
 ) -> Result<Vec<&'a [u8]>, Failure> {
     // SAFETY: per this function's contract.
-    let lens = unsafe { array(lens, n, names[1]) }?;
-    let total = checked_total(lens, names[1])?;
-    // SAFETY: per this function's contract.
-    let mut rest = unsafe { bytes(data, total, names[0]) }?;
-    Ok(lens
-        .iter()
-        .map(|&len| {
-            let (key, tail) = rest.split_at(len);
-            rest = tail;
-            key
-        })
-        .collect())
+    let (data, lens) = unsafe { packed_buffers(data, lens, n, names) }?;
+    Ok(packed_keys::split(data, lens).collect())
 }
 
-fn checked_total(lens: &[usize], what: &str) -> Result<usize, Failure> {
-    lens.iter()
-        .try_fold(0usize, |sum, &len| sum.checked_add(len))
-        .ok_or_else(|| {
-            Failure::new(
-                afc_status::AFC_INVALID_ARGUMENT,
-                format!("the lengths in {what} add up to more than any buffer can hold"),
-            )
-        })
+/// Concatenated byte strings and their lengths, checked (the lengths add up to the buffer's
+/// length); `names` name the two arguments in errors.
+///
+/// # Safety
+/// `data` readable for the sum of `lens`; `lens` readable for `n` items.
+unsafe fn packed_buffers<'a>(
+    data: *const u8,
+    lens: *const usize,
+    n: usize,
+    names: [&str; 2],
+) -> Result<(&'a [u8], &'a [usize]), Failure> {
+    // SAFETY: per this function's contract.
+    let lens = unsafe { array(lens, n, names[1]) }?;
+    let total = packed_keys::total_len(lens).ok_or_else(|| {
+        Failure::new(
+            afc_status::AFC_INVALID_ARGUMENT,
+            format!(
+                "the lengths in {} add up to more than any buffer can hold",
+                names[1]
+            ),
+        )
+    })?;
+    // SAFETY: per this function's contract.
+    let data = unsafe { bytes(data, total, names[0]) }?;
+    Ok((data, lens))
 }
 
 /// Gets `n` keys in one call (keys concatenated in `keys`, lengths in `key_lens[n]`). Hit values
@@ -193,8 +200,8 @@ pub unsafe extern "C" fn afc_cache_record_reads_later(
     // SAFETY: per this function's contract.
     unsafe {
         with_cache(cache, None, |c| {
-            let keys = split_keys(keys, key_lens, n)?;
-            c.cache.record_reads_later(&keys, misses);
+            let (keys, lens) = packed_buffers(keys, key_lens, n, ["keys", "key_lens"])?;
+            c.cache.record_packed_reads_later(keys, lens, misses);
             Ok(())
         })
     }

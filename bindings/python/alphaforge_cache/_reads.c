@@ -662,17 +662,23 @@ static int Reader_replay_batch(Reader *self, PyObject *const *keys, Py_ssize_t n
             size_t keyed = 0;
             uint64_t others = 0;
             for (Py_ssize_t i = 0; i < n; i++) {
-                PyObject *key = keys[i];
-                if (PyBytes_Size(key) != key_len) {
+                char *bytes;
+                Py_ssize_t size;
+                if (PyBytes_AsStringAndSize(keys[i], &bytes, &size) < 0) {
+                    done = -1; /* not reached: the keys are exact bytes */
+                    break;
+                }
+                if (size != key_len) {
                     others++; /* a certain miss: no stored key has its length */
                     continue;
                 }
-                memcpy(self->scratch + keyed * (size_t)key_len, PyBytes_AsString(key),
-                       (size_t)key_len);
+                memcpy(self->scratch + keyed * (size_t)key_len, bytes, (size_t)key_len);
                 keyed++;
             }
-            uint64_t code = Reader_replay_scratch(self, (size_t)key_len, keyed, others);
-            done = (code & AFCPY_ERR) ? 0 : 1;
+            if (done == 0) {
+                uint64_t code = Reader_replay_scratch(self, (size_t)key_len, keyed, others);
+                done = (code & AFCPY_ERR) ? 0 : 1;
+            }
         }
     }
     return Reader_unlock(self) < 0 ? -1 : done;
@@ -680,6 +686,9 @@ static int Reader_replay_batch(Reader *self, PyObject *const *keys, Py_ssize_t n
 
 static PyObject *Reader_call_slow(PyObject *slow, PyObject *const *args, Py_ssize_t nargs,
                                   PyObject *kwnames);
+
+/* Keys whose lookups get_many keeps on the stack (more take a heap buffer). */
+#define GET_MANY_ON_STACK 128
 
 /* Reader.get_many's work: `keys` a list, `misses` a list. */
 static PyObject *Reader_get_many_in(Reader *self, PyObject *keys, PyObject *dflt,
@@ -689,7 +698,10 @@ static PyObject *Reader_get_many_in(Reader *self, PyObject *keys, PyObject *dflt
        in passes whose memory accesses overlap (Mirror_lookup_many). The keys are held (new
        references) until the end: the replay releases the GIL, and another thread may change
        the caller's list meanwhile. */
-    PyObject **found = (PyObject **)PyMem_Malloc(sizeof(PyObject *) * (size_t)(2 * n + 1));
+    PyObject *on_stack[2 * GET_MANY_ON_STACK];
+    PyObject **found = n <= GET_MANY_ON_STACK
+                           ? on_stack
+                           : (PyObject **)PyMem_Malloc(sizeof(PyObject *) * (size_t)(2 * n));
     if (found == NULL) return PyErr_NoMemory();
     PyObject **key_at = found + n;
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -698,7 +710,7 @@ static PyObject *Reader_get_many_in(Reader *self, PyObject *keys, PyObject *dflt
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         if (!PyBytes_CheckExact(key_at[i])) {
-            PyMem_Free(found);
+            if (found != on_stack) PyMem_Free(found);
             Py_RETURN_NONE;
         }
     }
@@ -729,7 +741,7 @@ fail:
     Py_CLEAR(values);
 done:
     for (Py_ssize_t i = 0; i < n; i++) Py_DECREF(key_at[i]);
-    PyMem_Free(found);
+    if (found != on_stack) PyMem_Free(found);
     return values;
 }
 
