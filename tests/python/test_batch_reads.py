@@ -88,3 +88,53 @@ def test_get_many_of_a_list_is_one_c_call_and_other_forms_go_through_python(
     cache.close()
     with pytest.raises(CacheClosedError):
         cache.get_many([b"k1"])
+
+
+def test_get_many_of_a_list_another_thread_changes_counts_what_it_returns(
+    make_cache: Any,
+) -> None:
+    # A batch of 1500 keys (large enough that the C get_many hands its reads over with the GIL
+    # released) while another thread clears, extends and shortens the caller's list: each call
+    # returns one value per key the list held when it started, each value its key's, and once
+    # the threads stop the counters are exactly the hits and misses the calls returned.
+    cache = make_cache(2000, mode="object")
+    for i in range(2000):
+        cache.put(b"k-%05d" % i, i)
+    shared = [b"k-%05d" % i for i in range(1400)] + [b"m-%05d" % i for i in range(100)]
+    stop = threading.Event()
+
+    def mutate() -> None:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            if i % 3 == 0:
+                shared.clear()
+            elif i % 3 == 1:
+                shared.extend(b"%s-%05d" % (b"km"[j % 2 : j % 2 + 1], j) for j in range(i % 1500))
+            else:
+                del shared[: len(shared) // 2]
+
+    before = cache.stats()
+    hits = misses = 0
+
+    def read() -> None:
+        nonlocal hits, misses
+        for value in cache.get_many(shared):
+            if value is None:
+                misses += 1
+            else:
+                assert 0 <= value < 2000
+                hits += 1
+
+    read()  # the whole list, before the other thread starts: 1400 hits, 100 misses
+    assert (hits, misses) == (1400, 100)
+    thread = threading.Thread(target=mutate)
+    thread.start()
+    try:
+        for _ in range(60):
+            read()
+    finally:
+        stop.set()
+        thread.join()
+    after = cache.stats()
+    assert (after.hits - before.hits, after.misses - before.misses) == (hits, misses)

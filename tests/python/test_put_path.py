@@ -246,13 +246,17 @@ def test_put_many_of_a_list_of_pairs_is_one_c_call_and_other_forms_go_through_py
         cache.put_many([(b"x",)])
 
 
-def test_put_many_of_a_list_another_thread_changes_stores_whole_pairs(make_cache: Any) -> None:
-    # The C put_many works on a copy of the list (the engine runs without the GIL): while
-    # another thread appends to, shortens and clears the caller's list, every call stores whole
-    # pairs (each key with its own value), nothing crashes, and the mirror stays the engine's.
+@pytest.mark.parametrize("pairs, calls", [(40, 2000), (1500, 60)])
+def test_put_many_of_a_list_another_thread_changes_stores_whole_pairs(
+    make_cache: Any, pairs: int, calls: int
+) -> None:
+    # The C put_many works on a copy of the list (on a large batch the engine runs without the
+    # GIL): while another thread appends to, shortens and clears the caller's list, every call
+    # stores whole pairs (each key with its own value), nothing crashes, and the mirror stays
+    # the engine's. Both sizes: a batch of 40 keeps the GIL, one of 1500 releases it.
     cache = make_cache(64, mode="object")
-    cache.put(b"k-00", 0)
-    shared = [(b"k-%02d" % i, i) for i in range(40)]
+    cache.put(b"k-00000", 0)
+    shared = [(b"k-%05d" % i, i) for i in range(pairs)]
     stop = threading.Event()
 
     def mutate() -> None:
@@ -262,14 +266,14 @@ def test_put_many_of_a_list_another_thread_changes_stores_whole_pairs(make_cache
             if i % 3 == 0:
                 shared.clear()
             elif i % 3 == 1:
-                shared.extend((b"m-%02d" % (j % 100), j) for j in range(i % 50))
+                shared.extend((b"m-%05d" % j, j) for j in range(i % pairs))
             else:
                 del shared[: len(shared) // 2]
 
     thread = threading.Thread(target=mutate)
     thread.start()
     try:
-        for _ in range(2000):
+        for _ in range(calls):
             cache.put_many(shared)
     finally:
         stop.set()

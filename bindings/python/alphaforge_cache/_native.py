@@ -206,8 +206,8 @@ class Cache(CacheBase):
                 )
                 self.put = self._reader.put_plain  # type: ignore[method-assign]
                 self._setitem = self._reader.put_plain
-                # put_many too, with the engine's work outside the GIL (a list of pairs in one
-                # C call; anything else through CacheBase.put_many).
+                # put_many too (a list of pairs in one C call, the engine's work outside the
+                # GIL if the batch is large; anything else through CacheBase.put_many).
                 self._reader.enable_put_many(
                     int(ffi.cast("uintptr_t", ffi.addressof(lib, "afcpy_put_many"))),
                     partial(CacheBase.put_many, self),

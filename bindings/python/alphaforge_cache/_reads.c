@@ -18,9 +18,10 @@
  * a flush of the buffer, through the cffi module's own C functions (their addresses are given at
  * construction), without releasing the GIL: their engine work is ~100 ns, less than a GIL
  * hand-off, and a thread that released the GIL while holding the cache's lock would make the
- * others queue on that lock (see docs/design.md). It then updates the mirror for the common
- * results (stored, with at most one entry evicted or replaced); any other result is returned to
- * Python unhandled.
+ * others queue on that lock (see docs/design.md). Batches (get_many's hand-over of its reads,
+ * put_many) keep it too unless they are large (RELEASE_GIL_FROM keys). It then updates the
+ * mirror for the common results (stored, with at most one entry evicted or replaced); any other
+ * result is returned to Python unhandled.
  */
 #define Py_LIMITED_API 0x03080000
 #define PY_SSIZE_T_CLEAN
@@ -611,18 +612,36 @@ static int Reader_unlock(Reader *self) {
     return 0;
 }
 
+/* Engine calls on fewer keys than this keep the GIL. Releasing it lets another thread run Python
+   code during the engine's work, but it costs a hand-off (a futex wake, and on a busy machine
+   a context switch) each way, which on a 2-vCPU VM was more than the engine work of a batch of
+   100 keys saves: the batched Zipf mix of python_peers.py (get_many of 100 keys, then put_many
+   of the misses) ran 337-435 ns per key on two threads releasing it against 188-301 keeping it,
+   one thread ~210-230 either way; at 1,000 keys per batch the two were alike. A call this large
+   (or larger) releases it, so that no thread holds the GIL through a long native call. */
+#define RELEASE_GIL_FROM 1024
+
+/* Leaves the GIL for an engine call on `keys` keys, if that many are worth a hand-off; pass the
+   result to retake_gil after the call. */
+static PyThreadState *release_gil_for(size_t keys) {
+    return keys >= RELEASE_GIL_FROM ? PyEval_SaveThread() : NULL;
+}
+
+static void retake_gil(PyThreadState *released) {
+    if (released != NULL) PyEval_RestoreThread(released);
+}
+
 /* Replays the reads packed in the scratch buffer (`keyed` keys of `key_len` bytes, then `others`
-   certain misses) in one engine call with the GIL released, so that another thread runs Python
-   code meanwhile. The lock must be held (the scratch is used only under it). The engine's code. */
+   certain misses) in one engine call, with the GIL released if they are many (release_gil_for).
+   The lock must be held (the scratch is used only under it). The engine's code. */
 static uint64_t Reader_replay_scratch(Reader *self, size_t key_len, size_t keyed,
                                       uint64_t others) {
     void *cache = self->cache;
     afcpy_replay_fn replay = self->replay;
     const char *scratch = self->scratch;
-    uint64_t code;
-    Py_BEGIN_ALLOW_THREADS
-    code = replay(cache, scratch, NULL, key_len, keyed, others);
-    Py_END_ALLOW_THREADS
+    PyThreadState *released = release_gil_for(keyed + (size_t)others);
+    uint64_t code = replay(cache, scratch, NULL, key_len, keyed, others);
+    retake_gil(released);
     return code;
 }
 
@@ -639,10 +658,9 @@ static PyObject *Reader_default_deadline(Reader *self) {
     Py_RETURN_NONE;
 }
 
-/* get_many's reads replayed in one engine call if the cache's lock is free (a read never waits
-   for a lock), with the GIL released during the engine's work so that another thread runs
-   Python code meanwhile: the replay is most of a batch's engine work, and what lets two
-   threads using batches go faster than one. Reads buffered before these must be replayed
+/* get_many's reads handed to the engine in one call if the cache's lock is free (a read never
+   waits for a lock), with the GIL released for a large batch (Reader_replay_scratch). Reads
+   buffered before these must be replayed
    first (the order of reads is the order of replay), so when the buffer is not empty once the
    lock is held, nothing is done. 1 when done, 0 when the reads must be buffered instead
    (lock busy, buffer not empty, cache closed, or the call failed: the flush will say why), -1
@@ -696,8 +714,8 @@ static PyObject *Reader_get_many_in(Reader *self, PyObject *keys, PyObject *dflt
     Py_ssize_t n = PyList_Size(keys);
     /* The keys' and then their values' pointers in one buffer: the mirror looks the keys up
        in passes whose memory accesses overlap (Mirror_lookup_many). The keys are held (new
-       references) until the end: the replay releases the GIL, and another thread may change
-       the caller's list meanwhile. */
+       references) until the end: a large batch's replay releases the GIL, and another thread
+       may change the caller's list meanwhile. */
     PyObject *on_stack[2 * GET_MANY_ON_STACK];
     PyObject **found = n <= GET_MANY_ON_STACK
                            ? on_stack
@@ -1125,15 +1143,16 @@ static int Reader_put_many_locked(Reader *self, PyObject *items, Py_ssize_t n,
     Py_ssize_t older = 0;      /* touched[0..older]: new references */
     PyObject *deadline = Reader_default_deadline(self);
     if (deadline == NULL) goto fail;
-    /* The engine's work (most of a batch's) with the GIL released: another thread runs Python
-       code meanwhile. The buffers are this call's, or the scratch, used only under the lock. */
+    /* The engine's work (most of a batch's), with the GIL released for a large batch
+       (release_gil_for): another thread runs Python code meanwhile. The buffers are this
+       call's, or the scratch, used only under the lock. */
     void *cache = self->cache;
     afcpy_put_many_fn put_many = self->put_many;
     const char *keys = self->scratch;
-    uint64_t ttl_ns = self->default_ttl_ns, result;
-    Py_BEGIN_ALLOW_THREADS
-    result = put_many(cache, keys, key_lens, handles, weights, (size_t)n, ttl_ns);
-    Py_END_ALLOW_THREADS
+    uint64_t ttl_ns = self->default_ttl_ns;
+    PyThreadState *released = release_gil_for((size_t)n);
+    uint64_t result = put_many(cache, keys, key_lens, handles, weights, (size_t)n, ttl_ns);
+    retake_gil(released);
     *code = result;
     /* The mirror follows the engine (_native.Cache._put_many; no listener to tell). Entries
        of older calls that this one removed leave the mirror first, then this batch's entries
@@ -1198,7 +1217,8 @@ PyDoc_STRVAR(Reader_put_many_plain_doc,
              "Cache.put_many in one C call when it is the common one (enable_put_many): a list "
              "of (key, value) tuples, every key ``bytes`` of the stored length, every value "
              "storable as put_plain stores it, the cache open. The engine's work runs with the "
-             "GIL released. False (nothing done) when Python must do it.");
+             "GIL released if the batch is large. False (nothing done) when Python must do "
+             "it.");
 
 static PyObject *Reader_put_many_plain(Reader *self, PyObject *items) {
     if (self->plain_mode == 0 || self->put_many == NULL || self->closed || self->key_len < 0 ||
@@ -1273,7 +1293,7 @@ PyDoc_STRVAR(Reader_put_many_doc,
              "put_many(items, ttl=None)\n--\n\n"
              "Cache.put_many as one C call (enable_put_many): a list of (key, value) tuples is "
              "copied (another thread may change the caller's list while the engine works "
-             "without the GIL) and stored by put_many_plain; anything else, or a list "
+             "without the GIL, as it does on a large batch) and stored by put_many_plain; anything else, or a list "
              "put_many_plain leaves to Python, goes to the Python put_many as given.");
 
 static PyObject *Reader_put_many(Reader *self, PyObject *const *args, Py_ssize_t nargs,
