@@ -961,9 +961,10 @@ static PyObject *Reader_put_in(Reader *self, PyObject *key, PyObject *stored,
             return NULL;
         }
         PyObject *gone_value = Reader_stored_of(self, gone_key); /* borrowed */
-        result = gone_value == NULL
-                     ? NULL
-                     : Py_BuildValue("(KOO)", (unsigned long long)code, gone_key, gone_value);
+        PyObject *code_object =
+            gone_value == NULL ? NULL : PyLong_FromUnsignedLongLong((unsigned long long)code);
+        result = code_object == NULL ? NULL : PyTuple_Pack(3, code_object, gone_key, gone_value);
+        Py_XDECREF(code_object);
         int same = result == NULL ? -1 : PyObject_RichCompareBool(gone_key, key, Py_EQ);
         if (same < 0 || (!same && Reader_drop(self, gone_key) < 0)) {
             Py_DECREF(gone_key);
