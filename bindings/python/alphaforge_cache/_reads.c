@@ -596,6 +596,20 @@ PyDoc_STRVAR(Reader_get_many_doc,
 static int Reader_pack(Reader *self, Py_ssize_t n, Py_ssize_t key_len);
 static int Reader_grow_scratch(Reader *self, size_t need);
 
+/* (False,): the arguments of an acquire that does not wait, built once (module init) rather
+   than per call. */
+static PyObject *dont_wait;
+
+/* Takes the cache's lock if it is free: 1 when taken, 0 when another thread holds it, -1 on an
+   error. */
+static int Reader_try_lock(Reader *self) {
+    PyObject *got = PyObject_Call(self->acquire, dont_wait, NULL);
+    if (got == NULL) return -1;
+    int taken = PyObject_IsTrue(got);
+    Py_DECREF(got);
+    return taken;
+}
+
 /* Releases the cache's lock, keeping an exception raised before. -1 when releasing failed. */
 static int Reader_unlock(Reader *self) {
     PyObject *type, *val, *tb;
@@ -667,10 +681,7 @@ static PyObject *Reader_default_deadline(Reader *self) {
    on an error. The scratch buffer is only used with the lock held. */
 static int Reader_replay_batch(Reader *self, PyObject *const *keys, Py_ssize_t n,
                                Py_ssize_t key_len) {
-    PyObject *got = PyObject_CallFunctionObjArgs(self->acquire, Py_False, NULL);
-    if (got == NULL) return -1;
-    int taken = PyObject_IsTrue(got);
-    Py_DECREF(got);
+    int taken = Reader_try_lock(self);
     if (taken <= 0) return taken;
     int done = 0;
     if (!self->closed && PyList_Size(self->reads) == 0 && PyList_Size(self->misses) == 0) {
@@ -1072,10 +1083,7 @@ static PyObject *Reader_put_plain(Reader *self, PyObject *const *args, Py_ssize_
     }
     if (key_len != self->key_len || weight > MAX_ENTRY_SIZE)
         return Reader_put_slow(self, args, nargs, kwnames);
-    PyObject *got = PyObject_CallFunctionObjArgs(self->acquire, Py_False, NULL);
-    if (got == NULL) return NULL;
-    int taken = PyObject_IsTrue(got);
-    Py_DECREF(got);
+    int taken = Reader_try_lock(self);
     if (taken < 0) return NULL;
     if (!taken) return Reader_put_slow(self, args, nargs, kwnames); /* another thread has it */
     PyObject *result = Reader_put_locked(self, key, value, weight, key_len);
@@ -1465,7 +1473,8 @@ PyMODINIT_FUNC PyInit__reads(void) {
         Py_DECREF(module);
         return NULL;
     }
-    TimedEntryType = PyType_FromSpec(&TimedEntry_spec);
+    dont_wait = PyTuple_Pack(1, Py_False); /* kept for the process's life */
+    TimedEntryType = dont_wait == NULL ? NULL : PyType_FromSpec(&TimedEntry_spec);
     if (TimedEntryType == NULL) {
         Py_DECREF(module);
         return NULL;
