@@ -94,6 +94,13 @@ int Mirror_lookup_many(Mirror *self, PyObject *const *keys, Py_ssize_t n, PyObje
             hashes[i] = hash;
             PREFETCH(&self->slots[home_slot(self, hash)]);
         }
+        /* The stored key each lookup will compare with, when it is not the same object as the
+           key looked up (the usual case: callers build their keys) but has its hash. */
+        for (Py_ssize_t i = 0; i < count; i++) {
+            const MirrorSlot *slot = &self->slots[home_slot(self, hashes[i])];
+            if (slot->key != NULL && slot->key != batch[i] && slot->hash == hashes[i])
+                PREFETCH_BYTES(slot->key);
+        }
         for (Py_ssize_t i = 0; i < count; i++) {
             Py_ssize_t at = find_bytes(self, batch[i], hashes[i]);
             PyObject *value = at >= 0 ? self->slots[at].value : NULL;

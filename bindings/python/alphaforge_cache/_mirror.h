@@ -6,8 +6,9 @@
  * lookup is a few trips to main memory, and a dict makes one more than it must (its index and
  * its entries are two arrays) and gives no way to overlap the trips of many lookups. Here a slot
  * holds the key's hash, the key and the value (open addressing, linear probing, at most half
- * full), and Mirror_lookup_many looks up a batch in passes (key objects, then slots, then values),
- * so that the CPU overlaps each pass's memory accesses instead of making them one after another.
+ * full), and Mirror_lookup_many looks up a batch in passes (key objects, then slots, then the
+ * stored keys to compare with, then values), so that the CPU overlaps each pass's memory
+ * accesses instead of making them one after another.
  *
  * Keys are exact `bytes` (what the cache stores); a lookup takes any key and finds what a dict
  * would (a key of another type compares with `==`). From Python it is a small mutable mapping:
