@@ -83,6 +83,7 @@ PyObject *Mirror_lookup(Mirror *self, PyObject *key) {
 
 int Mirror_lookup_many(Mirror *self, PyObject *const *keys, Py_ssize_t n, PyObject **values) {
     Py_hash_t hashes[LOOKUP_BATCH];
+    Py_ssize_t found[LOOKUP_BATCH]; /* a key's slot, -1 absent, -2 not known yet */
     for (Py_ssize_t first = 0; first < n; first += LOOKUP_BATCH) {
         Py_ssize_t count = n - first < LOOKUP_BATCH ? n - first : LOOKUP_BATCH;
         PyObject *const *batch = keys + first;
@@ -94,15 +95,23 @@ int Mirror_lookup_many(Mirror *self, PyObject *const *keys, Py_ssize_t n, PyObje
             hashes[i] = hash;
             PREFETCH(&self->slots[home_slot(self, hash)]);
         }
-        /* The stored key each lookup will compare with, when it is not the same object as the
-           key looked up (the usual case: callers build their keys) but has its hash. */
+        /* The home slots: a key stored there as this very object is found; otherwise, when
+           the slot holds another object with the key's hash (the usual case for a caller that
+           builds its keys), the stored key it will be compared with starts coming. */
         for (Py_ssize_t i = 0; i < count; i++) {
-            const MirrorSlot *slot = &self->slots[home_slot(self, hashes[i])];
-            if (slot->key != NULL && slot->key != batch[i] && slot->hash == hashes[i])
+            size_t home = home_slot(self, hashes[i]);
+            const MirrorSlot *slot = &self->slots[home];
+            found[i] = -2;
+            if (slot->key == batch[i]) {
+                found[i] = (Py_ssize_t)home;
+            } else if (slot->key == NULL) {
+                found[i] = -1;
+            } else if (slot->hash == hashes[i]) {
                 PREFETCH_BYTES(slot->key);
+            }
         }
         for (Py_ssize_t i = 0; i < count; i++) {
-            Py_ssize_t at = find_bytes(self, batch[i], hashes[i]);
+            Py_ssize_t at = found[i] != -2 ? found[i] : find_bytes(self, batch[i], hashes[i]);
             PyObject *value = at >= 0 ? self->slots[at].value : NULL;
             if (value != NULL) PREFETCH_FOR_WRITE(value); /* its reference count comes next */
             values[first + i] = value;
