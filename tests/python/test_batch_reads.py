@@ -7,6 +7,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from _changing_list import changing
+
 
 def test_get_many_reads_count_and_move_in_order(make_cache: Any) -> None:
     cache = make_cache(4, mode="object")
@@ -101,19 +103,6 @@ def test_get_many_of_a_list_another_thread_changes_counts_what_it_returns(
     for i in range(2000):
         cache.put(b"k-%05d" % i, i)
     shared = [b"k-%05d" % i for i in range(1400)] + [b"m-%05d" % i for i in range(100)]
-    stop = threading.Event()
-
-    def mutate() -> None:
-        i = 0
-        while not stop.is_set():
-            i += 1
-            if i % 3 == 0:
-                shared.clear()
-            elif i % 3 == 1:
-                shared.extend(b"%s-%05d" % (b"km"[j % 2 : j % 2 + 1], j) for j in range(i % 1500))
-            else:
-                del shared[: len(shared) // 2]
-
     before = cache.stats()
     hits = misses = 0
 
@@ -128,13 +117,11 @@ def test_get_many_of_a_list_another_thread_changes_counts_what_it_returns(
 
     read()  # the whole list, before the other thread starts: 1400 hits, 100 misses
     assert (hits, misses) == (1400, 100)
-    thread = threading.Thread(target=mutate)
-    thread.start()
-    try:
+    # keys stored ("k-...") and absent ("m-...") in turn
+    with changing(
+        shared, lambda i: [b"km"[j % 2 : j % 2 + 1] + b"-%05d" % j for j in range(i % 1500)]
+    ):
         for _ in range(60):
             read()
-    finally:
-        stop.set()
-        thread.join()
     after = cache.stats()
     assert (after.hits - before.hits, after.misses - before.misses) == (hits, misses)

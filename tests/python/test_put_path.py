@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 import pytest
+from _changing_list import changing
 
 from alphaforge_cache import CacheClosedError, ManualClock
 
@@ -257,27 +258,9 @@ def test_put_many_of_a_list_another_thread_changes_stores_whole_pairs(
     cache = make_cache(64, mode="object")
     cache.put(b"k-00000", 0)
     shared = [(b"k-%05d" % i, i) for i in range(pairs)]
-    stop = threading.Event()
-
-    def mutate() -> None:
-        i = 0
-        while not stop.is_set():
-            i += 1
-            if i % 3 == 0:
-                shared.clear()
-            elif i % 3 == 1:
-                shared.extend((b"m-%05d" % j, j) for j in range(i % pairs))
-            else:
-                del shared[: len(shared) // 2]
-
-    thread = threading.Thread(target=mutate)
-    thread.start()
-    try:
+    with changing(shared, lambda i: [(b"m-%05d" % j, j) for j in range(i % pairs)]):
         for _ in range(calls):
             cache.put_many(shared)
-    finally:
-        stop.set()
-        thread.join()
     for key, value in cache.items():
         assert int(key[2:]) == value
     mirror = getattr(cache, "_mirror", None)
