@@ -339,7 +339,10 @@ impl BackgroundThread {
         }
     }
 
-    /// Spins until work arrives (true) or `SPIN_BEFORE_PARKING` has passed (false).
+    /// Spins until work arrives (true) or `SPIN_BEFORE_PARKING` has passed (false), yielding
+    /// its CPU between rounds: on a machine with more busy threads than CPUs (or a thread that
+    /// shares this one's CPU, such as the thread handing the reads over) the spin must not keep
+    /// them waiting; on an idle CPU a yield returns at once.
     fn spin_for_work(&self) -> bool {
         let start = Instant::now();
         loop {
@@ -352,6 +355,7 @@ impl BackgroundThread {
             if start.elapsed() >= SPIN_BEFORE_PARKING {
                 return false;
             }
+            thread::yield_now();
         }
     }
 }
