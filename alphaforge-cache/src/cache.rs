@@ -468,11 +468,11 @@ impl Cache {
         let Some(background) = deferred_reads::background_thread() else {
             return self.record_reads(keys, misses);
         };
-        let mut batch = self.handed_over().reads.spare_batch();
-        for key in keys {
-            batch.push(key.as_ref());
-        }
-        self.hand_over(background, batch, misses);
+        self.hand_over(background, misses, |batch| {
+            for key in keys {
+                batch.push(key.as_ref());
+            }
+        });
     }
 
     /// [`record_reads_later`](Self::record_reads_later) of keys given concatenated in `keys`,
@@ -483,20 +483,25 @@ impl Cache {
     /// When the lengths do not add up to `keys.len()`.
     pub(crate) fn record_packed_reads_later(&self, keys: &[u8], lens: &[usize], misses: u64) {
         let Some(background) = deferred_reads::background_thread() else {
-            let total = packed_keys::total_len(lens);
-            assert_eq!(total, Some(keys.len()), "key lengths do not match the keys");
+            packed_keys::assert_lengths_match(keys, lens); // push_packed checks it otherwise
             let split: Vec<&[u8]> = packed_keys::split(keys, lens).collect();
             return self.record_reads(&split, misses);
         };
-        let mut batch = self.handed_over().reads.spare_batch();
-        batch.push_packed(keys, lens);
-        self.hand_over(background, batch, misses);
+        self.hand_over(background, misses, |batch| batch.push_packed(keys, lens));
     }
 
-    /// Queues `batch` (and `misses` more misses) for the background thread; past
-    /// [`MAX_UNROUTED_READS`] waiting, routes and replays everything on the caller's thread.
-    fn hand_over(&self, background: &BackgroundThread, mut batch: HandedBatch, misses: u64) {
+    /// Queues a batch that `fill` fills (in a buffer kept from an earlier hand-over), and
+    /// `misses` more misses, for the background thread; past [`MAX_UNROUTED_READS`] waiting,
+    /// routes and replays everything on the caller's thread.
+    fn hand_over(
+        &self,
+        background: &BackgroundThread,
+        misses: u64,
+        fill: impl FnOnce(&mut HandedBatch),
+    ) {
         let handed_over = self.handed_over();
+        let mut batch = handed_over.reads.spare_batch();
+        fill(&mut batch);
         batch.add_misses(misses);
         if handed_over.reads.hand_over(batch) > MAX_UNROUTED_READS {
             // The thread is behind: route and replay everything here.

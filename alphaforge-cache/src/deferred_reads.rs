@@ -62,8 +62,7 @@ impl HandedBatch {
     /// # Panics
     /// When the lengths do not add up to `keys.len()` (before anything is added).
     pub(crate) fn push_packed(&mut self, keys: &[u8], lens: &[usize]) {
-        let total = packed_keys::total_len(lens);
-        assert_eq!(total, Some(keys.len()), "key lengths do not match the keys");
+        packed_keys::assert_lengths_match(keys, lens);
         let mut end = self.keys.len();
         self.keys.extend_from_slice(keys);
         self.ends.extend(lens.iter().map(|&len| {

@@ -7,6 +7,18 @@ pub(crate) fn total_len(lens: &[usize]) -> Option<usize> {
         .try_fold(0usize, |sum, &len| sum.checked_add(len))
 }
 
+/// Checks that `lens` add up to `keys.len()`.
+///
+/// # Panics
+/// When they do not (or their sum overflows).
+pub(crate) fn assert_lengths_match(keys: &[u8], lens: &[usize]) {
+    assert_eq!(
+        total_len(lens),
+        Some(keys.len()),
+        "key lengths do not match the keys"
+    );
+}
+
 /// The keys of `keys` cut by `lens`, in order.
 ///
 /// # Panics

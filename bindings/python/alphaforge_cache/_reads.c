@@ -674,9 +674,8 @@ static PyObject *Reader_default_deadline(Reader *self) {
 
 /* get_many's reads handed to the engine in one call if the cache's lock is free (a read never
    waits for a lock), with the GIL released for a large batch (Reader_replay_scratch). Reads
-   buffered before these must be replayed
-   first (the order of reads is the order of replay), so when the buffer is not empty once the
-   lock is held, nothing is done. 1 when done, 0 when the reads must be buffered instead
+   buffered before these must be replayed first (the order of reads is the order of replay),
+   so when the buffer is not empty once the lock is held, nothing is done. 1 when done, 0 when the reads must be buffered instead
    (lock busy, buffer not empty, cache closed, or the call failed: the flush will say why), -1
    on an error. The scratch buffer is only used with the lock held. */
 static int Reader_replay_batch(Reader *self, PyObject *const *keys, Py_ssize_t n,
@@ -1302,8 +1301,9 @@ PyDoc_STRVAR(Reader_put_many_doc,
              "put_many(items, ttl=None)\n--\n\n"
              "Cache.put_many as one C call (enable_put_many): a list of (key, value) tuples is "
              "copied (another thread may change the caller's list while the engine works "
-             "without the GIL, as it does on a large batch) and stored by put_many_plain; anything else, or a list "
-             "put_many_plain leaves to Python, goes to the Python put_many as given.");
+             "without the GIL, as it does on a large batch) and stored by put_many_plain; "
+             "anything else, or a list put_many_plain leaves to Python, goes to the Python "
+             "put_many as given.");
 
 static PyObject *Reader_put_many(Reader *self, PyObject *const *args, Py_ssize_t nargs,
                                  PyObject *kwnames) {
@@ -1474,7 +1474,11 @@ PyMODINIT_FUNC PyInit__reads(void) {
         return NULL;
     }
     dont_wait = PyTuple_Pack(1, Py_False); /* kept for the process's life */
-    TimedEntryType = dont_wait == NULL ? NULL : PyType_FromSpec(&TimedEntry_spec);
+    if (dont_wait == NULL) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    TimedEntryType = PyType_FromSpec(&TimedEntry_spec);
     if (TimedEntryType == NULL) {
         Py_DECREF(module);
         return NULL;
