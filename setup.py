@@ -76,8 +76,12 @@ READS = Extension(
     sources=[
         "bindings/python/alphaforge_cache/_reads.c",
         "bindings/python/alphaforge_cache/_mirror.c",
+        "bindings/python/alphaforge_cache/_cache_lock.c",
     ],
-    depends=["bindings/python/alphaforge_cache/_mirror.h"],
+    depends=[
+        "bindings/python/alphaforge_cache/_mirror.h",
+        "bindings/python/alphaforge_cache/_cache_lock.h",
+    ],
     py_limited_api=True,
     extra_compile_args=C_FLAGS,
 )

@@ -48,11 +48,12 @@ from ._common import (
 from ._shared import ABSENT, CacheBase, Notifications, SavedEntry
 
 try:  # the read path in C (absent on PyPy, or when it could not be built): _shared.py otherwise
+    from ._reads import CacheLock as _CacheLock  # type: ignore[import-not-found,unused-ignore]
     from ._reads import Mirror as _Mirror  # type: ignore[import-not-found,unused-ignore]
     from ._reads import Reader as _Reader  # type: ignore[import-not-found,unused-ignore]
     from ._reads import TimedEntry as _TimedEntry  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # pragma: no cover - depends on the build
-    _Reader = _TimedEntry = _Mirror = None
+    _Reader = _TimedEntry = _Mirror = _CacheLock = None
 else:
     MutableMapping.register(_Mirror)  # the mapping methods the front uses, and a few more
 
@@ -165,6 +166,8 @@ class Cache(CacheBase):
             # The same get as CacheBase.get, in C: an instance attribute, so one call serves it.
             # Its mirror is a table of its own (see _mirror.h), still empty here.
             self._mirror = _Mirror()
+            # A lock the C paths take without calls (see _cache_lock.h), unused so far.
+            self._lock = _CacheLock()
             self._reader = _Reader(
                 self._mirror,
                 self._reads,

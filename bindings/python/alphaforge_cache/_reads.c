@@ -31,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "_cache_lock.h"
 #include "_mirror.h"
 
 /* METH_FASTCALL (no argument tuple per call) joined the stable ABI in 3.10, but CPython has
@@ -196,6 +197,9 @@ typedef struct {
     unsigned long long next_handle;
     PyObject *acquire;  /* the cache lock's `acquire` */
     PyObject *release;  /* the cache lock's `release` */
+    /* The cache's lock when it is a CacheLock (the usual case), taken without calls; NULL: the
+       calls above take it. */
+    PyObject *cache_lock;
     PyObject *put_slow; /* callable(key, value, ttl=None): the Python put */
     PyObject *put_many_slow; /* callable(items, ttl=None): the Python put_many */
     PyObject *get_many_slow; /* callable(keys, default=None): the Python get_many */
@@ -245,6 +249,7 @@ static int Reader_traverse(Reader *self, visitproc visit, void *arg) {
     Py_VISIT(self->engine);
     Py_VISIT(self->acquire);
     Py_VISIT(self->release);
+    Py_VISIT(self->cache_lock);
     Py_VISIT(self->put_slow);
     Py_VISIT(self->put_many_slow);
     Py_VISIT(self->get_many_slow);
@@ -266,6 +271,7 @@ static int Reader_clear(Reader *self) {
     Py_CLEAR(self->engine);
     Py_CLEAR(self->acquire);
     Py_CLEAR(self->release);
+    Py_CLEAR(self->cache_lock);
     Py_CLEAR(self->put_slow);
     Py_CLEAR(self->put_many_slow);
     Py_CLEAR(self->get_many_slow);
@@ -603,6 +609,7 @@ static PyObject *dont_wait;
 /* Takes the cache's lock if it is free: 1 when taken, 0 when another thread holds it, -1 on an
    error. */
 static int Reader_try_lock(Reader *self) {
+    if (self->cache_lock != NULL) return CacheLock_try((CacheLock *)self->cache_lock);
     PyObject *got = PyObject_Call(self->acquire, dont_wait, NULL);
     if (got == NULL) return -1;
     int taken = PyObject_IsTrue(got);
@@ -610,8 +617,23 @@ static int Reader_try_lock(Reader *self) {
     return taken;
 }
 
+/* Takes the cache's lock, waiting for it with the GIL released (as `with lock:` does). 0, or -1
+   with an exception set. */
+static int Reader_lock(Reader *self) {
+    if (self->cache_lock != NULL) {
+        CacheLock_wait((CacheLock *)self->cache_lock);
+        return 0;
+    }
+    PyObject *got = PyObject_CallFunctionObjArgs(self->acquire, NULL);
+    if (got == NULL) return -1;
+    Py_DECREF(got);
+    return 0;
+}
+
 /* Releases the cache's lock, keeping an exception raised before. -1 when releasing failed. */
 static int Reader_unlock(Reader *self) {
+    /* This thread holds it: the release cannot fail. */
+    if (self->cache_lock != NULL) return CacheLock_release((CacheLock *)self->cache_lock);
     PyObject *type, *val, *tb;
     PyErr_Fetch(&type, &val, &tb);
     PyObject *released = PyObject_CallObject(self->release, NULL);
@@ -1248,10 +1270,7 @@ static PyObject *Reader_put_many_plain(Reader *self, PyObject *items) {
             if (weights[i] > MAX_ENTRY_SIZE) goto python;
         }
     }
-    /* Waits for the lock with the GIL released, as `with lock:` does. */
-    PyObject *got = PyObject_CallFunctionObjArgs(self->acquire, NULL);
-    if (got == NULL) goto error;
-    Py_DECREF(got);
+    if (Reader_lock(self) < 0) goto error;
     uint64_t code = 0;
     int done = Reader_put_many_locked(self, items, n, weights, &code);
     if (Reader_unlock(self) < 0 || done < 0) goto error;
@@ -1333,6 +1352,12 @@ static int Reader_take_lock(Reader *self, PyObject *lock) {
     }
     SET_REF(self->acquire, acquire);
     SET_REF(self->release, release);
+    if (CacheLock_check(lock)) {
+        Py_INCREF(lock);
+        SET_REF(self->cache_lock, lock);
+    } else {
+        Py_CLEAR(self->cache_lock);
+    }
     return 0;
 }
 
@@ -1469,7 +1494,7 @@ PyMODINIT_FUNC PyInit__reads(void) {
         Py_DECREF(module);
         return NULL;
     }
-    if (Mirror_add_type(module) < 0) {
+    if (Mirror_add_type(module) < 0 || CacheLock_add_type(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }
