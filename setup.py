@@ -81,6 +81,7 @@ READS = Extension(
     depends=[
         "bindings/python/alphaforge_cache/_mirror.h",
         "bindings/python/alphaforge_cache/_cache_lock.h",
+        "bindings/python/alphaforge_cache/_module_type.h",
     ],
     py_limited_api=True,
     extra_compile_args=C_FLAGS,

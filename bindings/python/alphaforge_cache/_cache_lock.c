@@ -2,6 +2,7 @@
    3.8. */
 #define Py_LIMITED_API 0x03080000
 #include "_cache_lock.h"
+#include "_module_type.h"
 
 static PyObject *CacheLockType;
 
@@ -148,12 +149,5 @@ static PyType_Spec CacheLock_spec = {
 };
 
 int CacheLock_add_type(PyObject *module) {
-    CacheLockType = PyType_FromSpec(&CacheLock_spec);
-    if (CacheLockType == NULL) return -1;
-    Py_INCREF(CacheLockType); /* one reference kept for the C code, one given to the module */
-    if (PyModule_AddObject(module, "CacheLock", CacheLockType) < 0) {
-        Py_DECREF(CacheLockType);
-        return -1;
-    }
-    return 0;
+    return add_kept_type(module, &CacheLock_spec, "CacheLock", &CacheLockType);
 }

@@ -1,6 +1,7 @@
 /* alphaforge_cache._reads.Mirror: see _mirror.h. Built against the stable ABI of CPython 3.8. */
 #define Py_LIMITED_API 0x03080000
 #include "_mirror.h"
+#include "_module_type.h"
 
 #include <string.h>
 
@@ -522,12 +523,5 @@ static PyType_Spec Mirror_spec = {
 };
 
 int Mirror_add_type(PyObject *module) {
-    MirrorType = PyType_FromSpec(&Mirror_spec);
-    if (MirrorType == NULL) return -1;
-    Py_INCREF(MirrorType); /* one reference kept for the C code, one given to the module */
-    if (PyModule_AddObject(module, "Mirror", MirrorType) < 0) {
-        Py_DECREF(MirrorType);
-        return -1;
-    }
-    return 0;
+    return add_kept_type(module, &Mirror_spec, "Mirror", &MirrorType);
 }

@@ -33,6 +33,7 @@
 
 #include "_cache_lock.h"
 #include "_mirror.h"
+#include "_module_type.h"
 
 /* METH_FASTCALL (no argument tuple per call) joined the stable ABI in 3.10, but CPython has
    implemented it with this value and this signature since 3.7, so it is safe on every version
@@ -1503,19 +1504,12 @@ PyMODINIT_FUNC PyInit__reads(void) {
         Py_DECREF(module);
         return NULL;
     }
-    TimedEntryType = PyType_FromSpec(&TimedEntry_spec);
-    if (TimedEntryType == NULL) {
+    if (add_kept_type(module, &TimedEntry_spec, "TimedEntry", &TimedEntryType) < 0) {
         Py_DECREF(module);
         return NULL;
     }
 #ifdef HAVE_TSC_BOUND
     tsc_usable = clock_source_is_tsc();
 #endif
-    Py_INCREF(TimedEntryType); /* one reference kept for the C code, one given to the module */
-    if (PyModule_AddObject(module, "TimedEntry", TimedEntryType) < 0) {
-        Py_DECREF(TimedEntryType);
-        Py_DECREF(module);
-        return NULL;
-    }
     return module;
 }
