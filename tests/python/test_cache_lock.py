@@ -135,3 +135,14 @@ def test_the_pickle_mode_keeps_a_threading_lock() -> None:
     cache = alphaforge_cache.NativeCache(4, mode="pickle")
     assert not isinstance(cache._lock, CacheLock)
     cache.close()
+
+
+def test_the_c_paths_refuse_a_lock_of_another_type() -> None:
+    # They take the lock without calls, so it must be a CacheLock; the one set stays in use.
+    cache = alphaforge_cache.NativeCache(4, mode="object")
+    with pytest.raises(TypeError, match="CacheLock"):
+        cache._reader.set_lock(threading.Lock())
+    cache.put(b"k", 1)
+    assert cache.get(b"k") == 1
+    assert not cache._lock.locked()
+    cache.close()

@@ -196,11 +196,7 @@ typedef struct {
        Python puts' `_next_handle` (from 1): a handle only has to differ from those of the
        entries stored before it, and one counter each spares a put two attribute updates. */
     unsigned long long next_handle;
-    PyObject *acquire;  /* the cache lock's `acquire` */
-    PyObject *release;  /* the cache lock's `release` */
-    /* The cache's lock when it is a CacheLock (the usual case), taken without calls; NULL: the
-       calls above take it. */
-    PyObject *cache_lock;
+    PyObject *cache_lock; /* the cache's CacheLock (set_lock), NULL until set */
     PyObject *put_slow; /* callable(key, value, ttl=None): the Python put */
     PyObject *put_many_slow; /* callable(items, ttl=None): the Python put_many */
     PyObject *get_many_slow; /* callable(keys, default=None): the Python get_many */
@@ -248,8 +244,6 @@ static int Reader_traverse(Reader *self, visitproc visit, void *arg) {
     Py_VISIT(self->clock);
     Py_VISIT(self->misses);
     Py_VISIT(self->engine);
-    Py_VISIT(self->acquire);
-    Py_VISIT(self->release);
     Py_VISIT(self->cache_lock);
     Py_VISIT(self->put_slow);
     Py_VISIT(self->put_many_slow);
@@ -270,8 +264,6 @@ static int Reader_clear(Reader *self) {
     Py_CLEAR(self->clock);
     Py_CLEAR(self->misses);
     Py_CLEAR(self->engine);
-    Py_CLEAR(self->acquire);
-    Py_CLEAR(self->release);
     Py_CLEAR(self->cache_lock);
     Py_CLEAR(self->put_slow);
     Py_CLEAR(self->put_many_slow);
@@ -603,50 +595,22 @@ PyDoc_STRVAR(Reader_get_many_doc,
 static int Reader_pack(Reader *self, Py_ssize_t n, Py_ssize_t key_len);
 static int Reader_grow_scratch(Reader *self, size_t need);
 
-/* (False,): the arguments of an acquire that does not wait, built once (module init) rather
-   than per call. */
-static PyObject *dont_wait;
-
-/* Takes the cache's lock if it is free: 1 when taken, 0 when another thread holds it, -1 on an
-   error. */
+/* The cache's lock (set_lock must have run: every caller checks cache_lock or plain_mode, which
+   enable_put sets with it). Taking it if it is free: 1 when taken, 0 when another thread holds
+   it. */
 static int Reader_try_lock(Reader *self) {
-    if (self->cache_lock != NULL) return CacheLock_try((CacheLock *)self->cache_lock);
-    PyObject *got = PyObject_Call(self->acquire, dont_wait, NULL);
-    if (got == NULL) return -1;
-    int taken = PyObject_IsTrue(got);
-    Py_DECREF(got);
-    return taken;
+    return CacheLock_try((CacheLock *)self->cache_lock);
 }
 
-/* Takes the cache's lock, waiting for it with the GIL released (as `with lock:` does). 0, or -1
-   with an exception set. */
-static int Reader_lock(Reader *self) {
-    if (self->cache_lock != NULL) {
-        CacheLock_wait((CacheLock *)self->cache_lock);
-        return 0;
-    }
-    PyObject *got = PyObject_CallFunctionObjArgs(self->acquire, NULL);
-    if (got == NULL) return -1;
-    Py_DECREF(got);
-    return 0;
+/* Takes the cache's lock, waiting for it with the GIL released (as `with lock:` does). */
+static void Reader_lock(Reader *self) {
+    CacheLock_wait((CacheLock *)self->cache_lock);
 }
 
-/* Releases the cache's lock, keeping an exception raised before. -1 when releasing failed. */
+/* Releases the cache's lock, which this thread holds (so it cannot fail: -1 would mean a bug,
+   with RuntimeError set in place of any exception raised before). */
 static int Reader_unlock(Reader *self) {
-    /* This thread holds it: the release cannot fail. */
-    if (self->cache_lock != NULL) return CacheLock_release((CacheLock *)self->cache_lock);
-    PyObject *type, *val, *tb;
-    PyErr_Fetch(&type, &val, &tb);
-    PyObject *released = PyObject_CallObject(self->release, NULL);
-    if (released == NULL) {
-        Py_XDECREF(type);
-        Py_XDECREF(val);
-        Py_XDECREF(tb);
-        return -1;
-    }
-    Py_DECREF(released);
-    PyErr_Restore(type, val, tb);
-    return 0;
+    return CacheLock_release((CacheLock *)self->cache_lock);
 }
 
 /* Engine calls on fewer keys than this keep the GIL. Releasing it lets another thread run Python
@@ -703,8 +667,7 @@ static PyObject *Reader_default_deadline(Reader *self) {
    on an error. The scratch buffer is only used with the lock held. */
 static int Reader_replay_batch(Reader *self, PyObject *const *keys, Py_ssize_t n,
                                Py_ssize_t key_len) {
-    int taken = Reader_try_lock(self);
-    if (taken <= 0) return taken;
+    if (!Reader_try_lock(self)) return 0;
     int done = 0;
     if (!self->closed && PyList_Size(self->reads) == 0 && PyList_Size(self->misses) == 0) {
         if (Reader_grow_scratch(self, (size_t)n * (size_t)key_len) < 0) {
@@ -774,7 +737,7 @@ static PyObject *Reader_get_many_in(Reader *self, PyObject *keys, PyObject *dflt
         Py_INCREF(value);
         PyList_SetItem(values, i, value); /* steals */
     }
-    if (self->acquire != NULL && key_len >= 0 && !self->closed && PyList_Size(self->reads) == 0 &&
+    if (self->cache_lock != NULL && key_len >= 0 && !self->closed && PyList_Size(self->reads) == 0 &&
         PyList_Size(self->misses) == 0 && n > 0) {
         int replayed = Reader_replay_batch(self, key_at, n, key_len);
         if (replayed < 0) goto fail;
@@ -1105,11 +1068,10 @@ static PyObject *Reader_put_plain(Reader *self, PyObject *const *args, Py_ssize_
     }
     if (key_len != self->key_len || weight > MAX_ENTRY_SIZE)
         return Reader_put_slow(self, args, nargs, kwnames);
-    int taken = Reader_try_lock(self);
-    if (taken < 0) return NULL;
-    if (!taken) return Reader_put_slow(self, args, nargs, kwnames); /* another thread has it */
+    if (!Reader_try_lock(self)) /* another thread has it */
+        return Reader_put_slow(self, args, nargs, kwnames);
     PyObject *result = Reader_put_locked(self, key, value, weight, key_len);
-    /* Release whatever happened, keeping an error raised before. */
+    /* Release whatever happened. */
     if (Reader_unlock(self) < 0) {
         Py_XDECREF(result);
         return NULL;
@@ -1271,7 +1233,7 @@ static PyObject *Reader_put_many_plain(Reader *self, PyObject *items) {
             if (weights[i] > MAX_ENTRY_SIZE) goto python;
         }
     }
-    if (Reader_lock(self) < 0) goto error;
+    Reader_lock(self);
     uint64_t code = 0;
     int done = Reader_put_many_locked(self, items, n, weights, &code);
     if (Reader_unlock(self) < 0 || done < 0) goto error;
@@ -1343,22 +1305,15 @@ static PyObject *Reader_put_many(Reader *self, PyObject *const *args, Py_ssize_t
     return Reader_call_slow(self->put_many_slow, args, nargs, kwnames);
 }
 
-/* Keeps the cache lock's acquire and release (for the calls that take it themselves). */
+/* Keeps the cache's lock (for the calls that take it themselves): a CacheLock, which they take
+   without calls (TypeError otherwise). */
 static int Reader_take_lock(Reader *self, PyObject *lock) {
-    PyObject *acquire = PyObject_GetAttrString(lock, "acquire");
-    PyObject *release = acquire == NULL ? NULL : PyObject_GetAttrString(lock, "release");
-    if (release == NULL) {
-        Py_XDECREF(acquire);
+    if (!CacheLock_check(lock)) {
+        PyErr_SetString(PyExc_TypeError, "the cache's lock must be a CacheLock");
         return -1;
     }
-    SET_REF(self->acquire, acquire);
-    SET_REF(self->release, release);
-    if (CacheLock_check(lock)) {
-        Py_INCREF(lock);
-        SET_REF(self->cache_lock, lock);
-    } else {
-        Py_CLEAR(self->cache_lock);
-    }
+    Py_INCREF(lock);
+    SET_REF(self->cache_lock, lock);
     return 0;
 }
 
@@ -1496,11 +1451,6 @@ PyMODINIT_FUNC PyInit__reads(void) {
         return NULL;
     }
     if (Mirror_add_type(module) < 0 || CacheLock_add_type(module) < 0) {
-        Py_DECREF(module);
-        return NULL;
-    }
-    dont_wait = PyTuple_Pack(1, Py_False); /* kept for the process's life */
-    if (dont_wait == NULL) {
         Py_DECREF(module);
         return NULL;
     }
