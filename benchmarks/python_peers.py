@@ -28,6 +28,9 @@ Method: ``time.perf_counter_ns`` around a loop of ``--ops`` operations, one warm
 best and the median are printed. The loop overhead (an empty ``for k in keys: pass`` over the
 same keys) is measured and subtracted in the "net" columns; every ratio uses net times.
 
+For each Zipf mix the process's CPU time over its wall time (every thread's) is also noted: how
+many of the machine's CPUs the run kept busy, alphaforge's engine thread included.
+
 Progress goes to stderr; markdown tables go to stdout. A peer that is not installed is reported
 as missing and skipped. ``--quick`` makes a short run (smaller cache, fewer ops and repeats).
 
@@ -289,6 +292,20 @@ def timed(run: Callable[[], int], repeats: int) -> List[int]:
     return out
 
 
+def cpu_noted(run: Callable[[], int], shares: List[float]) -> Callable[[], int]:
+    """``run``, also noting in ``shares`` the process's CPU time over the wall time of each call
+    (every thread's, the engine's background thread included): how many CPUs the run kept busy.
+    """
+
+    def noted() -> int:
+        cpu0, wall0 = time.process_time_ns(), perf()
+        elapsed = run()
+        shares.append((time.process_time_ns() - cpu0) / max(1, perf() - wall0))
+        return elapsed
+
+    return noted
+
+
 def threaded(runs: List[Callable[[], int]]) -> int:
     """Runs each callable on its own thread, all released together; the wall time in ns."""
     barrier = threading.Barrier(len(runs) + 1)
@@ -426,7 +443,12 @@ def hit_ratio(impl: Impl, cache: Any, keys: Sequence[bytes]) -> float:
 
 
 def bench_impl(
-    impl: Impl, data: Data, repeats: int, results: Dict[Tuple[str, str], Result], notes: List[str]
+    impl: Impl,
+    data: Data,
+    repeats: int,
+    results: Dict[Tuple[str, str], Result],
+    notes: List[str],
+    busy: Dict[Tuple[str, str], float],
 ) -> None:
     n = data.entries
     ops = data.ops
@@ -468,18 +490,19 @@ def bench_impl(
     one = mix_run(impl, cache, data.zipf[0] + data.zipf[1])
     lock = threading.Lock() if impl.needs_lock else None
     two = [mix_run(impl, cache, z, lock) for z in data.zipf]
-    results[(impl.name, "zipf 1T")] = per_op(timed(one, repeats), 2 * ops)
-    results[(impl.name, "zipf 2T")] = per_op(timed(lambda: threaded(two), repeats), 2 * ops)
+    runs = {"zipf 1T": (one, 2 * ops), "zipf 2T": (lambda: threaded(two), 2 * ops)}
     if impl.batched:
         gm, pm = cache.get_many, cache.put_many
         both = data.zipf_batches[0] + data.zipf_batches[1]
         b1 = lambda: loop_mix_batched(gm, pm, both, VALUE)  # noqa: E731
         b2 = [functools.partial(loop_mix_batched, gm, pm, zb, VALUE) for zb in data.zipf_batches]
         nb = len(data.zipf_batches[0]) * BATCH
-        results[(impl.name, "zipf batched 1T")] = per_op(timed(b1, repeats), 2 * nb)
-        results[(impl.name, "zipf batched 2T")] = per_op(
-            timed(lambda: threaded(b2), repeats), 2 * nb
-        )
+        runs["zipf batched 1T"] = (b1, 2 * nb)
+        runs["zipf batched 2T"] = (lambda: threaded(b2), 2 * nb)
+    for work, (run, n_ops) in runs.items():
+        shares: List[float] = []
+        results[(impl.name, work)] = per_op(timed(cpu_noted(run, shares), repeats), n_ops)
+        busy[(impl.name, work)] = statistics.median(shares)
     if hasattr(cache, "close"):
         cache.close()
     gc.collect()
@@ -620,6 +643,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         log(f"MISSING {name}: {why}")
 
     results: Dict[Tuple[str, str], Result] = {}
+    busy: Dict[Tuple[str, str], float] = {}  # CPUs busy (process CPU time / wall time), median
     notes: List[str] = []
     empty = per_op(timed(lambda: loop_empty(data.hits), args.repeats), args.ops)
     dict_ref = dict.fromkeys(data.stored, VALUE)
@@ -632,7 +656,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     for impl in impls:
         log(f"[{time.strftime('%H:%M:%S')}] {impl.name}")
         t0 = time.time()
-        bench_impl(impl, data, args.repeats, results, notes)
+        bench_impl(impl, data, args.repeats, results, notes, busy)
         log(f"    {time.time() - t0:.1f} s")
     for impl in ttl_impls:
         log(f"[{time.strftime('%H:%M:%S')}] {impl.name} (ttl get hit)")
@@ -741,6 +765,23 @@ def main(argv: Optional[List[str]] = None) -> int:
                 f"{fmt2(ratio(s1[0], b2[0]) if s1 and b2 else None)}x |"
             )
         print()
+
+    mixes = ["zipf 1T", "zipf 2T", "zipf batched 1T", "zipf batched 2T"]
+    print(
+        "## CPUs busy on the Zipf mix (process CPU time / wall time, median; the machine has "
+        f"{os.cpu_count()})\n"
+    )
+    print(
+        "Every thread of the process counts, alphaforge's engine thread (which replays handed-over "
+        "reads, and spins briefly between hand-overs) included: where one Python thread already "
+        "keeps the machine's CPUs busy, a second has none left to add.\n"
+    )
+    print("| implementation | " + " | ".join(mixes) + " |")
+    print("|---|" + "---:|" * len(mixes))
+    for impl in impls:
+        cells = [busy.get((impl.name, w)) for w in mixes]
+        print(f"| {impl.name} | " + " | ".join(fmt2(x) for x in cells) + " |")
+    print()
 
     if ttl_impls:
         print(f"## with a TTL ({TTL} s, nothing expires): get hit, ns per op\n")
