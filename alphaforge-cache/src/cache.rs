@@ -464,6 +464,11 @@ impl Cache {
     /// earlier hand-over): the background thread hashes them, sorts them by shard and replays
     /// them. When reads pile up faster than the thread replays them (or it could not start), the
     /// caller replays them itself.
+    ///
+    /// Between hand-overs the thread spins up to 200 µs for the next one before it parks, so
+    /// that while reads keep coming a hand-over only sets a flag; the environment variable
+    /// `ALPHAFORGE_CACHE_SPIN_US` (0 to 10000, read when the thread starts) sets that time, and
+    /// `0` parks it at once, for machines where a spinning thread takes a CPU others need.
     pub fn record_reads_later<K: AsRef<[u8]>>(&self, keys: &[K], misses: u64) {
         let Some(background) = deferred_reads::background_thread() else {
             return self.record_reads(keys, misses);

@@ -30,12 +30,51 @@ pub(crate) const MAX_UNROUTED_READS: usize = 8192;
 const SPARE_BATCHES: usize = 8;
 const SPARE_KEY_BYTES: usize = 64 << 10;
 
-/// How long the background thread waits for more work, spinning, before it parks. Waking a
-/// parked thread is a system call and, under a hypervisor, an interrupt to another virtual CPU
-/// (several microseconds); a binding hands reads over every few microseconds while it is busy
-/// (`get_many` of 100 keys, or 256 single gets), so that while work keeps coming the thread is
-/// never parked and a hand-over only sets a flag. An idle process pays this spin once per burst.
+/// How long the background thread waits for more work, spinning, before it parks, unless
+/// [`SPIN_ENV`] says otherwise. Waking a parked thread is a system call and, under a hypervisor,
+/// an interrupt to another virtual CPU (several microseconds); a binding hands reads over every
+/// few microseconds while it is busy (`get_many` of 100 keys, or 256 single gets), so that while
+/// work keeps coming the thread is never parked and a hand-over only sets a flag. An idle
+/// process pays this spin once per burst; a busy one keeps a CPU busy with it.
 const SPIN_BEFORE_PARKING: Duration = Duration::from_micros(200);
+
+/// The environment variable that sets the spin, in microseconds (0 to [`MAX_SPIN_MICROS`]; 0:
+/// park as soon as there is no work). Like OpenMP's `OMP_WAIT_POLICY`: where CPUs are shared
+/// (many processes, containers with a CPU quota), a thread spinning through a burst of reads
+/// costs more than the wake-ups it saves. Read once, when the thread starts.
+pub(crate) const SPIN_ENV: &str = "ALPHAFORGE_CACHE_SPIN_US";
+
+/// The longest spin [`SPIN_ENV`] may ask for: 10 ms.
+const MAX_SPIN_MICROS: u64 = 10_000;
+
+/// The spin that [`SPIN_ENV`]'s value (`None`: unset; empty counts as unset) asks for, or why
+/// the value is refused.
+pub(crate) fn spin_from_env(value: Option<&str>) -> Result<Duration, String> {
+    let Some(value) = value.filter(|v| !v.trim().is_empty()) else {
+        return Ok(SPIN_BEFORE_PARKING);
+    };
+    match value.trim().parse::<u64>() {
+        Ok(micros) if micros <= MAX_SPIN_MICROS => Ok(Duration::from_micros(micros)),
+        _ => Err(format!(
+            "{SPIN_ENV}={value:?} is not a whole number of microseconds from 0 to \
+             {MAX_SPIN_MICROS}; using the default, {} us",
+            SPIN_BEFORE_PARKING.as_micros()
+        )),
+    }
+}
+
+/// The spin this process uses: [`SPIN_ENV`]'s, or the default with a warning on stderr (once)
+/// when its value is refused or is not Unicode.
+fn spin_of_process() -> Duration {
+    let value = std::env::var_os(SPIN_ENV);
+    let text = value
+        .as_ref()
+        .map(|v| v.to_str().unwrap_or("(not Unicode)"));
+    spin_from_env(text).unwrap_or_else(|why| {
+        eprintln!("alphaforge-cache: {why}");
+        SPIN_BEFORE_PARKING
+    })
+}
 
 /// One hand-over of reads as the caller made it: the keys in read order, and misses decided
 /// elsewhere. Its buffers are reused (`DeferredReads::spare_batch`): the thread that hands a
@@ -297,6 +336,8 @@ pub(crate) struct BackgroundThread {
     thread: Thread,
     /// The process that started it: a child process forked since has no such thread.
     process: u32,
+    /// How long it spins for more work before it parks ([`SPIN_ENV`]).
+    spin: Duration,
 }
 
 static BACKGROUND: OnceLock<Option<BackgroundThread>> = OnceLock::new();
@@ -319,6 +360,7 @@ pub(crate) fn background_thread() -> Option<&'static BackgroundThread> {
                 work: AtomicBool::new(false),
                 thread: thread.thread().clone(),
                 process: std::process::id(),
+                spin: spin_of_process(),
             })
         })
         .as_ref()
@@ -338,7 +380,7 @@ impl BackgroundThread {
         }
     }
 
-    /// Spins until work arrives (true) or `SPIN_BEFORE_PARKING` has passed (false), yielding
+    /// Spins until work arrives (true) or `self.spin` has passed (false), yielding
     /// its CPU between rounds: on a machine with more busy threads than CPUs (or a thread that
     /// shares this one's CPU, such as the thread handing the reads over) the spin must not keep
     /// them waiting; on an idle CPU a yield returns at once.
@@ -351,7 +393,7 @@ impl BackgroundThread {
                 }
                 std::hint::spin_loop();
             }
-            if start.elapsed() >= SPIN_BEFORE_PARKING {
+            if start.elapsed() >= self.spin {
                 return false;
             }
             thread::yield_now();
@@ -480,6 +522,26 @@ mod tests {
             .map(|(hash, key)| (key.to_vec(), hash))
             .collect();
         (keys, queue.iter().map(|part| part.misses).sum())
+    }
+
+    #[test]
+    fn the_spin_comes_from_the_environment_variable_when_it_is_valid() {
+        assert_eq!(spin_from_env(None), Ok(SPIN_BEFORE_PARKING));
+        assert_eq!(spin_from_env(Some("")), Ok(SPIN_BEFORE_PARKING));
+        assert_eq!(spin_from_env(Some("  ")), Ok(SPIN_BEFORE_PARKING));
+        assert_eq!(spin_from_env(Some("0")), Ok(Duration::ZERO));
+        assert_eq!(spin_from_env(Some(" 50 ")), Ok(Duration::from_micros(50)));
+        assert_eq!(
+            spin_from_env(Some("10000")),
+            Ok(Duration::from_micros(MAX_SPIN_MICROS))
+        );
+        for refused in ["-1", "1.5", "abc", "10001", "99999999999999999999999"] {
+            let why = spin_from_env(Some(refused)).unwrap_err();
+            assert!(
+                why.contains(SPIN_ENV) && why.contains("200 us"),
+                "{refused:?}: {why}"
+            );
+        }
     }
 
     #[test]
