@@ -40,16 +40,21 @@ def read_thread_cpu_ns():
 keys = [b"key-%04d" % i for i in range(100)]
 cache = m.NativeCache(1000, mode="bytes")
 cache.put_many([(k, b"v") for k in keys])
-cache.get_many(keys)  # starts the read thread
+warm_up = 5
+for _ in range(warm_up):
+    cache.get_many(keys)  # starts the read thread (a hand-over every 256 reads or sooner)
 time.sleep(0.05)
 cpu0, wall0 = read_thread_cpu_ns(), time.monotonic_ns()
+if cpu0 is None:  # this build replays every read at once: no such thread
+    print(json.dumps({"no_read_thread": True}))
+    raise SystemExit(0)
 rounds = 300
 for _ in range(rounds):
     assert cache.get_many(keys) == [b"v"] * len(keys)
     time.sleep(0.001)
 cpu1, wall1 = read_thread_cpu_ns(), time.monotonic_ns()
 print(json.dumps({"cpu_ns": cpu1 - cpu0, "wall_ns": wall1 - wall0,
-                  "hits": cache.stats().hits, "expected_hits": (rounds + 1) * len(keys)}))
+                  "hits": cache.stats().hits, "expected_hits": (warm_up + rounds) * len(keys)}))
 """
 
 
@@ -65,6 +70,8 @@ def run_probe(spin: Optional[str]) -> Dict[str, Any]:
     )
     assert done.returncode == 0, done.stderr
     result: Dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    if result.get("no_read_thread"):
+        pytest.skip("this build replays reads at once: no read thread to set")
     result["stderr"] = done.stderr
     return result
 
