@@ -246,6 +246,10 @@ int Mirror_discard(Mirror *self, PyObject *key) {
     return taken;
 }
 
+int Mirror_take(Mirror *self, PyObject *key, PyObject **value) {
+    return take(self, key, value);
+}
+
 Py_ssize_t Mirror_size(Mirror *self) {
     return self->used;
 }

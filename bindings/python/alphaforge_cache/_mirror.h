@@ -92,6 +92,11 @@ int Mirror_store(Mirror *self, PyObject *key, PyObject *value);
 /* Removes `key`: 1 when it was there, 0 when not, -1 with an exception set. */
 int Mirror_discard(Mirror *self, PyObject *key);
 
+/* Removes `key` and hands its value over: 1 when it was there (*value: the reference the mirror
+   held, now the caller's), 0 when not, -1 with an exception set. One lookup where a lookup and
+   a discard would make two. */
+int Mirror_take(Mirror *self, PyObject *key, PyObject **value);
+
 /* The number of keys. */
 Py_ssize_t Mirror_size(Mirror *self);
 

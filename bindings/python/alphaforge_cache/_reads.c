@@ -901,6 +901,29 @@ static PyObject *Reader_stored_of(Reader *self, PyObject *key) {
     return NULL;
 }
 
+/* The stored value of a key the engine removed (a new reference, or NULL with an exception),
+   dropped from the mirror too unless `stays` (the put that removed it stores the key again).
+   Without entries with deadlines, one mirror lookup does both. */
+static PyObject *Reader_take_removed(Reader *self, PyObject *key, int stays) {
+    if (!stays && PyDict_Size(self->timed) == 0) {
+        PyObject *stored = NULL;
+        int taken = Mirror_take((Mirror *)self->mirror, key, &stored);
+        if (taken == 1) return stored;
+        if (taken == 0)
+            PyErr_Format(PyExc_RuntimeError,
+                         "alphaforge_cache: the engine removed %R, which the mirror lacks", key);
+        return NULL;
+    }
+    PyObject *stored = Reader_stored_of(self, key); /* borrowed */
+    if (stored == NULL) return NULL;
+    Py_INCREF(stored);
+    if (!stays && Reader_drop(self, key) < 0) {
+        Py_DECREF(stored);
+        return NULL;
+    }
+    return stored;
+}
+
 PyDoc_STRVAR(Reader_put_doc,
              "put(key, stored, weight, ttl_ns, deadline, handle, key_len) -> int | tuple | None"
              "\n--\n\n"
@@ -913,7 +936,8 @@ PyDoc_STRVAR(Reader_put_doc,
 
 static PyObject *Reader_put_in(Reader *self, PyObject *key, PyObject *stored,
                                unsigned long long weight, unsigned long long ttl_ns,
-                               PyObject *deadline, unsigned long long handle, Py_ssize_t key_len);
+                               PyObject *deadline, unsigned long long handle, Py_ssize_t key_len,
+                               PyObject **kept);
 
 static PyObject *Reader_put(Reader *self, PyObject *args) {
     PyObject *key, *stored, *deadline;
@@ -922,13 +946,17 @@ static PyObject *Reader_put(Reader *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "O!OKKOKn:put", &PyBytes_Type, &key, &stored, &weight, &ttl_ns,
                           &deadline, &handle, &key_len))
         return NULL;
-    return Reader_put_in(self, key, stored, weight, ttl_ns, deadline, handle, key_len);
+    return Reader_put_in(self, key, stored, weight, ttl_ns, deadline, handle, key_len, NULL);
 }
 
-/* Reader.put's work, the lock held (see its documentation). */
+/* Reader.put's work, the lock held (see its documentation). With `kept`, the one entry evicted
+   or replaced is not reported: 0 is returned and *kept receives its value (a new reference,
+   for the caller to release once the lock is, so that no finalizer runs under it); *kept is
+   set only then, and may be set when the call then fails. */
 static PyObject *Reader_put_in(Reader *self, PyObject *key, PyObject *stored,
                                unsigned long long weight, unsigned long long ttl_ns,
-                               PyObject *deadline, unsigned long long handle, Py_ssize_t key_len) {
+                               PyObject *deadline, unsigned long long handle, Py_ssize_t key_len,
+                               PyObject **kept) {
     if (key_len < 0 || PyBytes_Size(key) != key_len) Py_RETURN_NONE;
     Py_ssize_t n = PyList_Size(self->reads), m = PyList_Size(self->misses);
     int packed = Reader_pack(self, n, key_len);
@@ -956,18 +984,24 @@ static PyObject *Reader_put_in(Reader *self, PyObject *key, PyObject *stored,
             Py_DECREF(gone_key);
             return NULL;
         }
-        PyObject *gone_value = Reader_stored_of(self, gone_key); /* borrowed */
-        PyObject *code_object =
-            gone_value == NULL ? NULL : PyLong_FromUnsignedLongLong((unsigned long long)code);
-        result = code_object == NULL ? NULL : PyTuple_Pack(3, code_object, gone_key, gone_value);
-        Py_XDECREF(code_object);
-        int same = result == NULL ? -1 : PyObject_RichCompareBool(gone_key, key, Py_EQ);
-        if (same < 0 || (!same && Reader_drop(self, gone_key) < 0)) {
+        int same = PyObject_RichCompareBool(gone_key, key, Py_EQ);
+        PyObject *gone_value = same < 0 ? NULL : Reader_take_removed(self, gone_key, same);
+        if (gone_value == NULL) {
             Py_DECREF(gone_key);
-            Py_XDECREF(result);
             return NULL;
         }
+        if (kept != NULL) { /* no one to tell: the caller only keeps the value alive */
+            *kept = gone_value;
+            result = PyLong_FromLong(0);
+        } else {
+            PyObject *code_object = PyLong_FromUnsignedLongLong((unsigned long long)code);
+            result = code_object == NULL ? NULL
+                                         : PyTuple_Pack(3, code_object, gone_key, gone_value);
+            Py_XDECREF(code_object);
+            Py_DECREF(gone_value);
+        }
         Py_DECREF(gone_key);
+        if (result == NULL) return NULL; /* the mirror already follows the engine */
     } else {
         result = PyLong_FromLong(0);
         if (result == NULL) return NULL;
@@ -1017,14 +1051,17 @@ static unsigned long long Reader_take_handles(Reader *self, unsigned long long n
     return first;
 }
 
-/* The lock-held part of put_plain. The put's result (as Reader.put's), or NULL. */
+/* The lock-held part of put_plain. The put's result (as Reader.put's, with `kept` as
+   Reader_put_in's), or NULL. */
 static PyObject *Reader_put_locked(Reader *self, PyObject *key, PyObject *value,
-                                   unsigned long long weight, Py_ssize_t key_len) {
+                                   unsigned long long weight, Py_ssize_t key_len,
+                                   PyObject **kept) {
     unsigned long long handle = Reader_take_handles(self, 1);
     PyObject *deadline = Reader_default_deadline(self);
     if (deadline == NULL) return NULL;
     PyObject *result =
-        Reader_put_in(self, key, value, weight, self->default_ttl_ns, deadline, handle, key_len);
+        Reader_put_in(self, key, value, weight, self->default_ttl_ns, deadline, handle, key_len,
+                      kept);
     if (result != NULL && PyLong_Check(result)) {
         unsigned long long code = PyLong_AsUnsignedLongLong(result);
         if (code != 0) { /* failed, or removed several entries: Python finishes */
@@ -1070,12 +1107,15 @@ static PyObject *Reader_put_plain(Reader *self, PyObject *const *args, Py_ssize_
         return Reader_put_slow(self, args, nargs, kwnames);
     if (!Reader_try_lock(self)) /* another thread has it */
         return Reader_put_slow(self, args, nargs, kwnames);
-    PyObject *result = Reader_put_locked(self, key, value, weight, key_len);
-    /* Release whatever happened. */
+    PyObject *kept = NULL; /* the value of the entry evicted or replaced, if any */
+    PyObject *result = Reader_put_locked(self, key, value, weight, key_len, &kept);
+    /* Release whatever happened; then the evicted value (its finalizer may use the cache). */
     if (Reader_unlock(self) < 0) {
         Py_XDECREF(result);
+        Py_XDECREF(kept);
         return NULL;
     }
+    Py_XDECREF(kept);
     if (result == NULL) return NULL;
     if (result == Py_None) { /* nothing done: a buffered key the C path cannot pack */
         Py_DECREF(result);

@@ -68,7 +68,10 @@ _D = TypeVar("_D")
 class Notifications:
     """Entries removed during one operation, told to ``on_evict`` once the operation has released
     its lock. A listener that raises does not stop the others; the first exception is re-raised
-    after every notification has been delivered."""
+    after every notification has been delivered. Without a listener the removed values are kept
+    all the same, until ``deliver`` (or until this object goes): a value's last reference must
+    not go while the lock is held, since its finalizer (``__del__``, a weakref callback) may use
+    the cache, and the lock is not reentrant."""
 
     __slots__ = ("_cache", "_items")
 
@@ -78,13 +81,13 @@ class Notifications:
 
     def add(self, key: bytes, stored: Any, cause: str) -> None:
         """Records one removal (``stored`` in the backend's stored form)."""
-        if self._cache._on_evict is not None:
-            self._items.append((key, stored, cause))
+        self._items.append((key, stored, cause))
 
     def deliver(self) -> None:
         """Calls the listener for every recorded removal, in order."""
         listener = self._cache._on_evict
         if listener is None or not self._items:
+            self._items.clear()  # the removed values go now, the lock released
             return
         first: Optional[BaseException] = None
         for key, stored, cause in self._items:
