@@ -73,21 +73,25 @@ class Notifications:
     not go while the lock is held, since its finalizer (``__del__``, a weakref callback) may use
     the cache, and the lock is not reentrant."""
 
-    __slots__ = ("_cache", "_items")
+    __slots__ = ("_cache", "_items", "_kept")
 
     def __init__(self, cache: "CacheBase") -> None:
         self._cache = cache
         self._items: List[Tuple[bytes, Any, str]] = []
+        self._kept: List[Any] = []  # without a listener: the removed values alone
 
     def add(self, key: bytes, stored: Any, cause: str) -> None:
         """Records one removal (``stored`` in the backend's stored form)."""
-        self._items.append((key, stored, cause))
+        if self._cache._on_evict is not None:
+            self._items.append((key, stored, cause))
+        else:
+            self._kept.append(stored)
 
     def deliver(self) -> None:
         """Calls the listener for every recorded removal, in order."""
         listener = self._cache._on_evict
         if listener is None or not self._items:
-            self._items.clear()  # the removed values go now, the lock released
+            self._kept.clear()  # the removed values go now, the lock released
             return
         first: Optional[BaseException] = None
         for key, stored, cause in self._items:
