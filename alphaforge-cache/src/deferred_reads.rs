@@ -42,14 +42,14 @@ const SPIN_BEFORE_PARKING: Duration = Duration::from_micros(200);
 /// park as soon as there is no work). Like OpenMP's `OMP_WAIT_POLICY`: where CPUs are shared
 /// (many processes, containers with a CPU quota), a thread spinning through a burst of reads
 /// costs more than the wake-ups it saves. Read once, when the thread starts.
-pub(crate) const SPIN_ENV: &str = "ALPHAFORGE_CACHE_SPIN_US";
+const SPIN_ENV: &str = "ALPHAFORGE_CACHE_SPIN_US";
 
 /// The longest spin [`SPIN_ENV`] may ask for: 10 ms.
 const MAX_SPIN_MICROS: u64 = 10_000;
 
 /// The spin that [`SPIN_ENV`]'s value (`None`: unset; empty counts as unset) asks for, or why
 /// the value is refused.
-pub(crate) fn spin_from_env(value: Option<&str>) -> Result<Duration, String> {
+fn spin_from_env(value: Option<&str>) -> Result<Duration, String> {
     let Some(value) = value.filter(|v| !v.trim().is_empty()) else {
         return Ok(SPIN_BEFORE_PARKING);
     };

@@ -31,10 +31,7 @@ int CacheLock_try(CacheLock *self) {
 }
 
 void CacheLock_wait(CacheLock *self) {
-    if (mutex_try(&self->mutex)) {
-        self->owner = PyThread_get_thread_ident();
-        return;
-    }
+    if (CacheLock_try(self)) return;
     /* The holder may need the GIL to finish: let it go while waiting. */
     PyThreadState *state = PyEval_SaveThread();
     mutex_lock(&self->mutex);
@@ -91,8 +88,9 @@ PyDoc_STRVAR(CacheLock_release_doc,
              "release() -> None\n--\n\n"
              "Releases the lock. RuntimeError when this thread does not hold it.");
 
-static PyObject *CacheLock_release_method(CacheLock *self, PyObject *unused) {
-    (void)unused;
+/* release() and __exit__(*exc_info): the arguments (none, or the exception's) are ignored. */
+static PyObject *CacheLock_release_method(CacheLock *self, PyObject *ignored) {
+    (void)ignored;
     if (CacheLock_release(self) < 0) return NULL;
     Py_RETURN_NONE;
 }
@@ -114,12 +112,6 @@ static PyObject *CacheLock_enter(CacheLock *self, PyObject *unused) {
     Py_RETURN_TRUE;
 }
 
-static PyObject *CacheLock_exit(CacheLock *self, PyObject *args) {
-    (void)args;
-    if (CacheLock_release(self) < 0) return NULL;
-    Py_RETURN_NONE;
-}
-
 static PyMethodDef CacheLock_methods[] = {
     {"acquire", (PyCFunction)(void (*)(void))CacheLock_acquire, METH_VARARGS | METH_KEYWORDS,
      CacheLock_acquire_doc},
@@ -127,7 +119,7 @@ static PyMethodDef CacheLock_methods[] = {
     {"locked", (PyCFunction)CacheLock_locked, METH_NOARGS, CacheLock_locked_doc},
     {"__enter__", (PyCFunction)CacheLock_enter, METH_NOARGS,
      "Takes the lock, waiting for it (the GIL released)."},
-    {"__exit__", (PyCFunction)CacheLock_exit, METH_VARARGS, "Releases the lock."},
+    {"__exit__", (PyCFunction)CacheLock_release_method, METH_VARARGS, "Releases the lock."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -166,7 +166,7 @@ class Cache(CacheBase):
             # The same get as CacheBase.get, in C: an instance attribute, so one call serves it.
             # Its mirror is a table of its own (see _mirror.h), still empty here.
             self._mirror = _Mirror()
-            # A lock the C paths take without calls (see _cache_lock.h), unused so far.
+            # A lock the C paths take without calls (see _cache_lock.h); the Reader gets it below.
             self._lock = _CacheLock()
             self._reader = _Reader(
                 self._mirror,

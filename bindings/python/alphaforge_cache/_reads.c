@@ -662,9 +662,10 @@ static PyObject *Reader_default_deadline(Reader *self) {
 /* get_many's reads handed to the engine in one call if the cache's lock is free (a read never
    waits for a lock), with the GIL released for a large batch (Reader_replay_scratch). Reads
    buffered before these must be replayed first (the order of reads is the order of replay),
-   so when the buffer is not empty once the lock is held, nothing is done. 1 when done, 0 when the reads must be buffered instead
-   (lock busy, buffer not empty, cache closed, or the call failed: the flush will say why), -1
-   on an error. The scratch buffer is only used with the lock held. */
+   so when the buffer is not empty once the lock is held, nothing is done. 1 when done, 0 when
+   the reads must be buffered instead (lock busy, buffer not empty, cache closed, or the call
+   failed: the flush will say why), -1 on an error. The scratch buffer is only used with the
+   lock held. */
 static int Reader_replay_batch(Reader *self, PyObject *const *keys, Py_ssize_t n,
                                Py_ssize_t key_len) {
     if (!Reader_try_lock(self)) return 0;
@@ -737,8 +738,8 @@ static PyObject *Reader_get_many_in(Reader *self, PyObject *keys, PyObject *dflt
         Py_INCREF(value);
         PyList_SetItem(values, i, value); /* steals */
     }
-    if (self->cache_lock != NULL && key_len >= 0 && !self->closed && PyList_Size(self->reads) == 0 &&
-        PyList_Size(self->misses) == 0 && n > 0) {
+    if (self->cache_lock != NULL && key_len >= 0 && !self->closed &&
+        PyList_Size(self->reads) == 0 && PyList_Size(self->misses) == 0 && n > 0) {
         int replayed = Reader_replay_batch(self, key_at, n, key_len);
         if (replayed < 0) goto fail;
         if (replayed) goto done;
@@ -885,6 +886,13 @@ static int Reader_drop(Reader *self, PyObject *key) {
     return 0;
 }
 
+/* Raises the error of a key the engine removed and the mirror does not hold (a bug: the mirror
+   holds exactly the engine's keys); NULL. */
+static PyObject *Reader_mirror_lacks(PyObject *key) {
+    return PyErr_Format(PyExc_RuntimeError,
+                        "alphaforge_cache: the engine removed %R, which the mirror lacks", key);
+}
+
 /* The stored value of a key the engine holds (CacheBase._mirror_stored): a borrowed reference,
    or NULL with an exception. */
 static PyObject *Reader_stored_of(Reader *self, PyObject *key) {
@@ -895,10 +903,7 @@ static PyObject *Reader_stored_of(Reader *self, PyObject *key) {
         if (Py_TYPE(entry) == (PyTypeObject *)TimedEntryType) return ((TimedEntry *)entry)->stored;
         if (PyTuple_Check(entry) && PyTuple_Size(entry) == 2) return PyTuple_GetItem(entry, 0);
     }
-    if (!PyErr_Occurred())
-        PyErr_Format(PyExc_RuntimeError,
-                     "alphaforge_cache: the engine removed %R, which the mirror lacks", key);
-    return NULL;
+    return PyErr_Occurred() ? NULL : Reader_mirror_lacks(key);
 }
 
 /* The stored value of a key the engine removed (a new reference, or NULL with an exception),
@@ -909,10 +914,7 @@ static PyObject *Reader_take_removed(Reader *self, PyObject *key, int stays) {
         PyObject *stored = NULL;
         int taken = Mirror_take((Mirror *)self->mirror, key, &stored);
         if (taken == 1) return stored;
-        if (taken == 0)
-            PyErr_Format(PyExc_RuntimeError,
-                         "alphaforge_cache: the engine removed %R, which the mirror lacks", key);
-        return NULL;
+        return taken == 0 ? Reader_mirror_lacks(key) : NULL;
     }
     PyObject *stored = Reader_stored_of(self, key); /* borrowed */
     if (stored == NULL) return NULL;
