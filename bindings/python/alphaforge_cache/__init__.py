@@ -3,7 +3,8 @@
 ``Cache`` is the Rust engine through a cffi extension when it is installed (``BACKEND ==
 "native"``), else a pure-Python implementation with identical behaviour (``BACKEND ==
 "python"``). Set ``ALPHAFORGE_CACHE_BACKEND=python`` or ``=native`` to force one; forcing
-``native`` where it is not installed raises ``ImportError``.
+``native`` where it is not installed raises ``ImportError``. ``PackedCache`` (batches as packed
+buffers, run without the GIL: the throughput API for many threads) follows the same choice.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from ._common import (
 )
 from ._decorator import CacheInfo, cached
 from ._fallback import Cache as PythonCache
+from ._packed import MISSING, Packed, PackedHits
+from ._packed_fallback import PackedCache as PythonPackedCache
 from ._snapshot_format import SnapshotFileError
 
 __all__ = [
@@ -37,9 +40,15 @@ __all__ = [
     "CacheInfo",
     "Codec",
     "EntryTooHeavyError",
+    "MISSING",
     "ManualClock",
     "NativeCache",
+    "NativePackedCache",
+    "Packed",
+    "PackedCache",
+    "PackedHits",
     "PythonCache",
+    "PythonPackedCache",
     "SnapshotError",
     "SnapshotFileError",
     "SnapshotInfo",
@@ -55,10 +64,12 @@ if _POLICY not in ("", "native", "python"):
     raise ImportError(f"ALPHAFORGE_CACHE_BACKEND must be 'native' or 'python', not {_POLICY!r}")
 
 NativeCache = None
+NativePackedCache = None
 _native_error: "Exception | None" = None
 if _POLICY != "python":
     try:
         from ._native import Cache as NativeCache  # type: ignore[assignment]
+        from ._packed_native import PackedCache as NativePackedCache  # type: ignore[assignment]
     except ImportError as error:  # the extension was not built (no Rust toolchain at install)
         _native_error = error
         if _POLICY == "native":
@@ -69,10 +80,11 @@ if _POLICY != "python":
 
 if TYPE_CHECKING:
     from ._fallback import Cache as Cache
+    from ._packed_fallback import PackedCache as PackedCache
 elif NativeCache is not None:
-    Cache = NativeCache
+    Cache, PackedCache = NativeCache, NativePackedCache
 else:
-    Cache = PythonCache
+    Cache, PackedCache = PythonCache, PythonPackedCache
 
 #: Which backend ``Cache`` is: ``"native"`` or ``"python"``.
 BACKEND: str = Cache.backend

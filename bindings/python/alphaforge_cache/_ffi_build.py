@@ -115,6 +115,29 @@ uint64_t afcpy_stats(afcpy_cache *c, afc_stats *out);
 uint64_t afcpy_reset_stats(afcpy_cache *c);
 uint64_t afcpy_resize(afcpy_cache *c, uint64_t max_entries);
 uint64_t afcpy_set_max_bytes(afcpy_cache *c, uint64_t max_bytes);
+
+/* The packed cache (alphaforge_cache.PackedCache): a byte cache, called without a lock. */
+typedef struct afc_cache afc_cache;
+#define AFC_BUFFER_TOO_SMALL ...
+#define AFC_MISSING ...
+int afcpk_open(uint64_t max_entries, uint64_t max_bytes, uint64_t ttl_ns, uint32_t shards,
+               afc_clock *clock, afc_cache **out);
+void afc_cache_free(afc_cache *cache);
+int afcpk_get_many(const afc_cache *cache, const char *keys, const size_t *key_lens, size_t n,
+                   size_t values_cap, size_t *block);
+int afcpk_put_many(const afc_cache *cache, const char *keys, const size_t *key_lens,
+                   const char *values, const size_t *value_lens, size_t n, uint64_t ttl_ns,
+                   size_t *widest);
+int afcpk_get(const afc_cache *cache, const char *key, size_t key_len, int touch, char *buf,
+              size_t buf_len, size_t *out_len);
+int afcpk_put(const afc_cache *cache, const char *key, size_t key_len, const char *value,
+              size_t value_len, uint64_t ttl_ns);
+int afcpk_remove(const afc_cache *cache, const char *key, size_t key_len);
+int afc_cache_len(const afc_cache *cache, size_t *out);
+int afc_cache_weight(const afc_cache *cache, uint64_t *out);
+int afc_cache_stats(const afc_cache *cache, afc_stats *out);
+int afc_cache_reset_stats(const afc_cache *cache);
+int afc_cache_clear(const afc_cache *cache);
 """
 
 SOURCE = r"""
@@ -488,6 +511,92 @@ AFCPY_SIMPLE(afcpy_stats(afcpy_cache *c, afc_stats *out), afc_cache_stats(cache,
 AFCPY_SIMPLE(afcpy_reset_stats(afcpy_cache *c), afc_cache_reset_stats(cache))
 AFCPY_SIMPLE(afcpy_resize(afcpy_cache *c, uint64_t n), afc_cache_resize(cache, n))
 AFCPY_SIMPLE(afcpy_set_max_bytes(afcpy_cache *c, uint64_t n), afc_cache_set_max_bytes(cache, n))
+
+/* ----- the packed cache (alphaforge_cache.PackedCache) ----------------------------------------
+   A byte cache of the engine, called straight from Python without a lock (the engine is
+   thread-safe, and cffi releases the GIL for each call): a batch is one call and no Python
+   object per key. These wrappers take `char *` where the ABI takes `uint8_t *`, so that cffi
+   passes `bytes` objects without a copy. */
+
+static int afcpk_open(uint64_t max_entries, uint64_t max_bytes, uint64_t ttl_ns, uint32_t shards,
+                      afc_clock *clock, afc_cache **out) {
+    *out = NULL;
+    afc_config *config = NULL;
+    afc_status s = afc_config_new(max_entries, &config);
+    if (s == AFC_OK && max_bytes) s = afc_config_set_max_bytes(config, max_bytes);
+    if (s == AFC_OK && ttl_ns) s = afc_config_set_default_ttl_ns(config, ttl_ns);
+    if (s == AFC_OK && shards) s = afc_config_set_shards(config, shards);
+    if (s == AFC_OK && clock != NULL) s = afc_config_use_clock(config, clock);
+    if (s == AFC_OK) s = afc_cache_new(config, out);
+    afc_config_free(config);
+    return s;
+}
+
+/* afc_cache_get_many into one block the caller allocated, of size_t words: offsets[n], lens[n],
+   missing_lens[n], missing_at[n], counts[4], then `values_cap` bytes of values, then room for
+   every key's bytes (the keys that missed are packed there). counts[0] = misses, counts[1] = their
+   key bytes, counts[2] = the bytes all hits need, counts[3] = hits whose value did not fit. */
+static int afcpk_get_many(const afc_cache *cache, const char *keys, const size_t *key_lens,
+                          size_t n, size_t values_cap, size_t *block) {
+    size_t *offsets = block, *lens = block + n, *missing_lens = block + 2 * n;
+    size_t *missing_at = block + 3 * n, *counts = block + 4 * n;
+    char *values = (char *)(counts + 4), *missing_keys = values + values_cap;
+    size_t needed = 0;
+    afc_status s = afc_cache_get_many(cache, (const uint8_t *)keys, key_lens, n,
+                                      (uint8_t *)values, values_cap, offsets, lens, &needed);
+    if (s != AFC_OK && s != AFC_BUFFER_TOO_SMALL) return s;
+    size_t missed = 0, missed_bytes = 0, unfit = 0, at = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t key_len = key_lens[i];
+        if (offsets[i] == AFC_MISSING) {
+            if (lens[i] == AFC_MISSING) {
+                memcpy(missing_keys + missed_bytes, keys + at, key_len);
+                missed_bytes += key_len;
+                missing_lens[missed] = key_len;
+                missing_at[missed++] = i;
+            } else {
+                unfit++;
+            }
+        }
+        at += key_len;
+    }
+    counts[0] = missed;
+    counts[1] = missed_bytes;
+    counts[2] = needed;
+    counts[3] = unfit;
+    return AFC_OK;
+}
+
+/* afc_cache_put_many; *widest: the longest value of the batch (whether or not it was stored). */
+static int afcpk_put_many(const afc_cache *cache, const char *keys, const size_t *key_lens,
+                          const char *values, const size_t *value_lens, size_t n, uint64_t ttl_ns,
+                          size_t *widest) {
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++)
+        if (value_lens[i] > w) w = value_lens[i];
+    *widest = w;
+    return afc_cache_put_many(cache, (const uint8_t *)keys, key_lens, (const uint8_t *)values,
+                              value_lens, n, ttl_ns);
+}
+
+/* afc_cache_get (`touch`) or afc_cache_peek. */
+static int afcpk_get(const afc_cache *cache, const char *key, size_t key_len, int touch, char *buf,
+                     size_t buf_len, size_t *out_len) {
+    if (touch)
+        return afc_cache_get(cache, (const uint8_t *)key, key_len, (uint8_t *)buf, buf_len,
+                             out_len);
+    return afc_cache_peek(cache, (const uint8_t *)key, key_len, (uint8_t *)buf, buf_len, out_len);
+}
+
+static int afcpk_put(const afc_cache *cache, const char *key, size_t key_len, const char *value,
+                     size_t value_len, uint64_t ttl_ns) {
+    return afc_cache_put(cache, (const uint8_t *)key, key_len, (const uint8_t *)value, value_len,
+                         ttl_ns);
+}
+
+static int afcpk_remove(const afc_cache *cache, const char *key, size_t key_len) {
+    return afc_cache_remove(cache, (const uint8_t *)key, key_len);
+}
 """
 
 

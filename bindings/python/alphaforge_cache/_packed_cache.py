@@ -1,0 +1,155 @@
+"""``PackedCache``'s interface, written once for both backends (``_packed_native.py``, the
+engine's byte cache called without a lock; ``_packed_fallback.py``, the pure-Python ``Cache``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from ._common import (
+    MAX_ENTRIES_LIMIT,
+    MAX_SHARDS,
+    CacheClosedError,
+    ManualClock,
+    Stats,
+    check_int,
+    seconds_to_nanos,
+)
+from ._packed import Packed, PackedHits
+
+
+class PackedSettings:
+    """A ``PackedCache``'s checked constructor arguments."""
+
+    __slots__ = ("max_entries", "max_bytes", "ttl_nanos", "shards", "timer")
+
+    def __init__(
+        self,
+        max_entries: Any,
+        max_bytes: Any,
+        ttl: Any,
+        shards: Any,
+        timer: Any,
+    ) -> None:
+        self.max_entries: int = check_int(max_entries, "max_entries", 1, MAX_ENTRIES_LIMIT)
+        self.max_bytes: Optional[int] = (
+            None if max_bytes is None else check_int(max_bytes, "max_bytes", 1, 2**64 - 1)
+        )
+        self.ttl_nanos: Optional[int] = None if ttl is None else seconds_to_nanos(ttl, "ttl")
+        self.shards: Optional[int] = (
+            None
+            if shards is None
+            else check_int(shards, "shards", 1, min(MAX_SHARDS, self.max_entries))
+        )
+        if timer is not None and not isinstance(timer, ManualClock):
+            raise TypeError(
+                "timer must be None (monotonic time) or an alphaforge_cache.ManualClock"
+            )
+        self.timer: Optional[ManualClock] = timer
+
+
+def check_packed(value: Any, name: str) -> Packed:
+    """``value`` if it is a ``Packed``, else a clear ``TypeError``."""
+    if not isinstance(value, Packed):
+        raise TypeError(
+            f"{name} must be an alphaforge_cache.Packed (Packed.fixed, Packed.of or "
+            f"Packed(data, lengths)), not {type(value).__name__}"
+        )
+    return value
+
+
+def ttl_nanos(ttl: Any) -> int:
+    """A per-call TTL in nanoseconds, 0 for the cache's default."""
+    return 0 if ttl is None else seconds_to_nanos(ttl, "ttl")
+
+
+class PackedCacheBase:
+    """A thread-safe LRU cache of byte strings whose batches are packed buffers (``Packed``):
+    the throughput API for many threads.
+
+    ``get_many`` and ``put_many`` take the keys (and values) of a batch as one buffer and one
+    array of lengths, and ``get_many`` returns the values the same way (``PackedHits``), so a
+    batch makes no Python object per key and the native backend runs all of it in the engine
+    without the GIL: threads that call it run in parallel. There is no lock in Python and no
+    mirror: every call, single-key calls too, goes to the engine (``Cache`` serves single-key
+    reads faster; this class is for batches).
+
+    The entries, bounds, TTLs, clock and statistics are those of ``Cache`` in bytes mode: an
+    entry weighs its key's and value's lengths, ``max_bytes`` bounds their sum, ``ttl`` is the
+    default time to live (seconds; ``put``/``put_many`` may give their own), ``timer`` a
+    ``ManualClock``. ``shards``: by default the engine picks a count that lets threads work on
+    different shards; each shard is an exact LRU of its keys, and ``shards=1`` makes the whole
+    cache one exact LRU, as the pure-Python backend always is. Keys are bytes-like, or ``str``
+    (UTF-8) in the single-key methods. No ``on_evict`` listener (values leave as they came:
+    bytes in the engine), no snapshots (use ``Cache``).
+    """
+
+    #: ``"native"`` (the Rust engine) or ``"python"`` (the pure-Python fallback).
+    backend = ""
+
+    def get_many(self, keys: Packed) -> PackedHits:
+        """Gets every key of ``keys`` in order (each hit becomes the most recently used, as
+        ``get`` would): a ``PackedHits``, whose ``missing`` are the keys that missed."""
+        raise NotImplementedError
+
+    def put_many(self, keys: Packed, values: Packed, ttl: Optional[float] = None) -> None:
+        """Stores ``keys[i] -> values[i]`` for every ``i``, in order: all of them, or (on an
+        error, e.g. an entry heavier than ``max_bytes``) none."""
+        raise NotImplementedError
+
+    def get(self, key: Any) -> Optional[bytes]:
+        """The value of ``key`` (which becomes the most recently used), or ``None``."""
+        raise NotImplementedError
+
+    def peek(self, key: Any) -> Optional[bytes]:
+        """The value of ``key`` without touching recency or statistics, or ``None``."""
+        raise NotImplementedError
+
+    def put(self, key: Any, value: Any, ttl: Optional[float] = None) -> None:
+        """Stores ``key -> value`` (bytes-like) as the most recently used entry."""
+        raise NotImplementedError
+
+    def remove(self, key: Any) -> bool:
+        """Removes ``key``; whether it was there."""
+        raise NotImplementedError
+
+    def __contains__(self, key: object) -> bool:
+        return self.peek(key) is not None
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def weight(self) -> int:
+        """The sum of the live entries' weights (key and value lengths)."""
+        raise NotImplementedError
+
+    def stats(self) -> Stats:
+        """The statistics (expired entries are reclaimed first)."""
+        raise NotImplementedError
+
+    def reset_stats(self) -> None:
+        """Sets the counters to zero."""
+        raise NotImplementedError
+
+    def clear(self) -> None:
+        """Removes every entry."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Releases every entry; any later use raises ``CacheClosedError``. Closing twice is
+        harmless. A call already running in another thread finishes first."""
+        raise NotImplementedError
+
+    def __enter__(self) -> "PackedCacheBase":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        try:
+            state = f"entries={len(self)}"
+        except CacheClosedError:
+            state = "closed"
+        return f"alphaforge_cache.PackedCache(backend={self.backend!r}, {state})"
