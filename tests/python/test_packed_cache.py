@@ -7,6 +7,7 @@ under threads that call it without any Python lock.
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 from array import array
@@ -463,3 +464,13 @@ def test_close_while_other_threads_call_never_crashes(packed_cache: Any) -> None
         for thread in threads:
             thread.join()
         assert outcomes == ["closed", "closed"]
+
+
+def test_the_documented_example_runs() -> None:
+    """docs/python-api.md's PackedCache example, run as written."""
+    doc = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "python-api.md")
+    with open(doc, encoding="utf-8") as f:
+        text = f.read()
+    start = text.index("```python\nimport alphaforge_cache as afc\n\ndef load_bars")
+    code = text[start + len("```python\n") : text.index("```\n", start + 10)]
+    exec(compile(code, "docs/python-api.md (PackedCache)", "exec"), {})  # noqa: S102
