@@ -42,7 +42,8 @@ def test_bench_prints_a_table_for_every_backend_and_mode() -> None:
     lines = done.stdout.splitlines()
     rows = [line for line in lines if line.startswith("| ") and "ns/op" not in line]
     backends = 2 if alphaforge_cache.NativeCache is not None else 1
-    assert len(rows) == 2 * backends
+    assert len(rows) == 4 * backends  # bytes, object, packed on 1 and on 2 threads
+    assert sum("PackedCache, 2 threads" in row for row in rows) == backends
     assert "100%" in done.stderr, "progress is shown"
 
 
