@@ -64,9 +64,10 @@ def test_packed_of_fixed_and_explicit_lengths_hold_the_same_strings() -> None:
 def test_packed_takes_any_contiguous_buffer_and_variable_lengths() -> None:
     data = bytearray(b"xyyzzz")
     packed = Packed(data, array("Q", [1, 2, 3]))
-    assert list(packed) == [b"x", b"yy", b"zzz"]
-    with pytest.raises(BufferError):
-        data.extend(b"!")  # the Packed holds a view: the bytearray cannot be resized
+    fixed = Packed.fixed(data, 3)
+    data[0:1] = b"!"  # a writable buffer is copied: changing it later changes neither
+    data.extend(b"more")
+    assert list(packed) == [b"x", b"yy", b"zzz"] and list(fixed) == [b"xyy", b"zzz"]
     assert list(Packed(memoryview(b"abcd"), [0, 4, 0])) == [b"", b"abcd", b""]
     assert list(Packed(array("B", b"ab"), [1, 1])) == [b"a", b"b"]
     assert len(Packed(b"", [])) == 0 and list(Packed.fixed(b"", 8)) == []
@@ -474,3 +475,13 @@ def test_the_documented_example_runs() -> None:
     start = text.index("```python\nimport alphaforge_cache as afc\n\ndef load_bars")
     code = text[start + len("```python\n") : text.index("```\n", start + 10)]
     exec(compile(code, "docs/python-api.md (PackedCache)", "exec"), {})  # noqa: S102
+
+
+def test_results_are_read_only(packed_cache: Any) -> None:
+    with packed_cache(8) as cache:
+        cache.put(b"k", b"value")
+        hits = cache.get_many(Packed.of([b"k", b"x"]))
+        for view in (memoryview(hits.values), memoryview(hits.missing.data)):
+            with pytest.raises(TypeError):
+                view[0] = 0
+        assert list(hits) == [b"value", None] and list(hits.missing) == [b"x"]

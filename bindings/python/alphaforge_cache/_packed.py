@@ -46,15 +46,26 @@ def _lengths_array(lengths: Any) -> "array[int]":
         ) from None
 
 
-def _byte_view(data: Any, name: str) -> memoryview:
-    """``data`` as a flat, read-only view of bytes (a bytearray cannot be resized meanwhile)."""
+def _frozen_bytes(data: Any, name: str) -> Any:
+    """``data`` as bytes that cannot change: ``bytes`` and read-only buffers as they are (a flat
+    view of bytes), a writable buffer (``bytearray``, ``array``...) copied, so that nothing can
+    resize or rewrite it under a ``Packed`` (PyPy lets a ``bytearray`` be resized even while
+    views of it exist)."""
+    if type(data) is bytes:
+        return data
     try:
         view = memoryview(data)
     except TypeError:
         raise TypeError(f"{name} must be bytes-like, not {type(data).__name__}") from None
     if not view.c_contiguous:
         raise ValueError(f"{name} must be a contiguous buffer")
-    return view.cast("B").toreadonly() if view.format != "B" or view.ndim != 1 else view
+    if not view.readonly:
+        return view.tobytes()
+    return view.cast("B") if view.format != "B" or view.ndim != 1 else view
+
+
+def _size(data: Any) -> int:
+    return len(data) if type(data) is bytes else int(data.nbytes)
 
 
 class Packed(Sequence[bytes]):
@@ -64,8 +75,9 @@ class Packed(Sequence[bytes]):
     Make one with ``Packed(data, lengths)``, ``Packed.fixed(data, width)`` (strings of one
     width, e.g. 16-byte keys or 64-byte records: ``len(data)`` must be a multiple of
     ``width``) or ``Packed.of(items)`` (from bytes-like or ``str`` items, UTF-8 encoded).
-    ``data`` is any bytes-like object; it is used without a copy and must not change while the
-    ``Packed`` is in use (a ``bytearray`` cannot be resized meanwhile).
+    ``data`` is any contiguous bytes-like object: ``bytes`` and read-only buffers are used without
+    a copy, a writable one (``bytearray``, ``array``, ...) is copied, so a ``Packed`` never
+    changes.
     """
 
     # _data and _lengths are None until _source(*_args) gives them (a backend's output, read
@@ -73,12 +85,12 @@ class Packed(Sequence[bytes]):
     __slots__ = ("_data", "_lengths", "_n", "_offsets", "_native", "_source", "_args")
 
     def __init__(self, data: Any, lengths: Iterable[int]) -> None:
-        view = _byte_view(data, "data")
+        frozen = _frozen_bytes(data, "data")
         counts = _lengths_array(lengths)
-        total = sum(counts)
-        if total != view.nbytes:
-            raise ValueError(f"the lengths add up to {total} bytes, but data holds {view.nbytes}")
-        self._data: Any = data if type(data) is bytes else view
+        total, size = sum(counts), _size(frozen)
+        if total != size:
+            raise ValueError(f"the lengths add up to {total} bytes, but data holds {size}")
+        self._data: Any = frozen
         self._lengths: Any = counts
         self._n = len(counts)
         self._offsets: Optional[List[int]] = None
@@ -119,11 +131,13 @@ class Packed(Sequence[bytes]):
             raise TypeError(f"width must be an int, not {type(width).__name__}")
         if width <= 0:
             raise ValueError(f"width must be > 0, got {width}")
-        view = _byte_view(data, "data")
-        count, rest = divmod(view.nbytes, width)
+        frozen = _frozen_bytes(data, "data")
+        count, rest = divmod(_size(frozen), width)
         if rest:
-            raise ValueError(f"data holds {view.nbytes} bytes, not a multiple of the width {width}")
-        return cls._trusted(data if type(data) is bytes else view, array("Q", [width]) * count)
+            raise ValueError(
+                f"data holds {_size(frozen)} bytes, not a multiple of the width {width}"
+            )
+        return cls._trusted(frozen, array("Q", [width]) * count)
 
     @classmethod
     def of(cls, items: Iterable[Any]) -> "Packed":
@@ -145,8 +159,7 @@ class Packed(Sequence[bytes]):
     @property
     def nbytes(self) -> int:
         """The total length of the byte strings."""
-        data = self._parts()[0]
-        return len(data) if type(data) is bytes else int(memoryview(data).nbytes)
+        return _size(self._parts()[0])
 
     def _offset(self, index: int) -> int:
         offsets = self._offsets

@@ -62,7 +62,7 @@ def _bytes_of(value: Any, name: str) -> Any:
 
 
 def _words(block: Any) -> memoryview:
-    return memoryview(ffi.buffer(block)).cast("Q")
+    return memoryview(ffi.buffer(block)).cast("Q").toreadonly()
 
 
 def _missing_parts(block: Any, n: int, cap: int, missed: int) -> Tuple[Any, Any]:
@@ -70,7 +70,7 @@ def _missing_parts(block: Any, n: int, cap: int, missed: int) -> Tuple[Any, Any]
     block, whose layout afcpk_get_many describes, is what the native backend passes)."""
     words = _words(block)
     start = (4 * n + 4) * 8 + cap
-    data = memoryview(ffi.buffer(block))[start : start + block[4 * n + 1]]
+    data = memoryview(ffi.buffer(block))[start : start + block[4 * n + 1]].toreadonly()
     return data, words[2 * n : 2 * n + missed]
 
 
@@ -78,7 +78,7 @@ def _hit_parts(block: Any, n: int, cap: int, missed: int) -> HitParts:
     """A get_many's values, offsets, lengths and missing_at, as views into its block."""
     words = _words(block)
     start = (4 * n + 4) * 8
-    values = memoryview(ffi.buffer(block))[start : start + cap]
+    values = memoryview(ffi.buffer(block))[start : start + cap].toreadonly()
     return values, words[:n], words[n : 2 * n], words[3 * n : 3 * n + missed]
 
 
