@@ -291,20 +291,32 @@ static afcpy_removals_list afcpy_removals(void) {
     return r;
 }
 
-static int afcpy_open(uint64_t max_entries, uint64_t max_bytes, uint64_t ttl_ns, uint32_t shards,
-                      afc_clock *clock, afcpy_cache **out) {
+/* The engine's cache of these settings (0: the default); the config is freed before it returns.
+   `handle_release`, when not NULL, makes it a handle cache that tells it of every handle. */
+static int afcpy_new_cache(uint64_t max_entries, uint64_t max_bytes, uint64_t ttl_ns,
+                           uint32_t shards, afc_clock *clock, afc_handle_release_fn handle_release,
+                           void *user_data, afc_cache **out) {
     *out = NULL;
-    afcpy_cache *c = (afcpy_cache *)calloc(1, sizeof(afcpy_cache));
-    if (c == NULL) return AFC_PANIC;
     afc_config *config = NULL;
     afc_status s = afc_config_new(max_entries, &config);
     if (s == AFC_OK && max_bytes) s = afc_config_set_max_bytes(config, max_bytes);
     if (s == AFC_OK && ttl_ns) s = afc_config_set_default_ttl_ns(config, ttl_ns);
     if (s == AFC_OK && shards) s = afc_config_set_shards(config, shards);
     if (s == AFC_OK && clock != NULL) s = afc_config_use_clock(config, clock);
-    if (s == AFC_OK) s = afc_config_set_handle_release(config, afcpy_release_tramp, c);
-    if (s == AFC_OK) s = afc_cache_new(config, &c->cache);
+    if (s == AFC_OK && handle_release != NULL)
+        s = afc_config_set_handle_release(config, handle_release, user_data);
+    if (s == AFC_OK) s = afc_cache_new(config, out);
     afc_config_free(config);
+    return s;
+}
+
+static int afcpy_open(uint64_t max_entries, uint64_t max_bytes, uint64_t ttl_ns, uint32_t shards,
+                      afc_clock *clock, afcpy_cache **out) {
+    *out = NULL;
+    afcpy_cache *c = (afcpy_cache *)calloc(1, sizeof(afcpy_cache));
+    if (c == NULL) return AFC_PANIC;
+    afc_status s = afcpy_new_cache(max_entries, max_bytes, ttl_ns, shards, clock,
+                                   afcpy_release_tramp, c, &c->cache);
     if (s != AFC_OK) {
         free(c);
         return s;
@@ -520,16 +532,7 @@ AFCPY_SIMPLE(afcpy_set_max_bytes(afcpy_cache *c, uint64_t n), afc_cache_set_max_
 
 static int afcpk_open(uint64_t max_entries, uint64_t max_bytes, uint64_t ttl_ns, uint32_t shards,
                       afc_clock *clock, afc_cache **out) {
-    *out = NULL;
-    afc_config *config = NULL;
-    afc_status s = afc_config_new(max_entries, &config);
-    if (s == AFC_OK && max_bytes) s = afc_config_set_max_bytes(config, max_bytes);
-    if (s == AFC_OK && ttl_ns) s = afc_config_set_default_ttl_ns(config, ttl_ns);
-    if (s == AFC_OK && shards) s = afc_config_set_shards(config, shards);
-    if (s == AFC_OK && clock != NULL) s = afc_config_use_clock(config, clock);
-    if (s == AFC_OK) s = afc_cache_new(config, out);
-    afc_config_free(config);
-    return s;
+    return afcpy_new_cache(max_entries, max_bytes, ttl_ns, shards, clock, NULL, NULL, out);
 }
 
 /* afc_cache_get_many into one block the caller allocated, of size_t words: offsets[n], lens[n],

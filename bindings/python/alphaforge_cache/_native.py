@@ -97,6 +97,21 @@ def _error(status: int) -> Exception:
     return CacheError(f"{name}: {message}")
 
 
+def stats_of(s: Any) -> Stats:
+    """The ``Stats`` of an ``afc_stats``."""
+    return Stats(
+        s.hits,
+        s.misses,
+        s.inserts,
+        s.updates,
+        s.evictions,
+        s.expirations,
+        s.removals,
+        s.entries,
+        s.weight,
+    )
+
+
 class _NativeClock:
     """An ``afc_clock``: the native copy of a ``ManualClock`` shared with native caches."""
 
@@ -665,18 +680,7 @@ class Cache(CacheBase):
         """The statistics (expired entries are reclaimed first)."""
         out = ffi.new("afc_stats *")
         self._call(lib.afcpy_stats, out)
-        s = out[0]
-        return Stats(
-            s.hits,
-            s.misses,
-            s.inserts,
-            s.updates,
-            s.evictions,
-            s.expirations,
-            s.removals,
-            s.entries,
-            s.weight,
-        )
+        return stats_of(out[0])
 
     def reset_stats(self) -> None:
         """Sets every counter back to zero."""

@@ -21,7 +21,7 @@ from ._packed import Packed, PackedHits
 class PackedSettings:
     """A ``PackedCache``'s checked constructor arguments."""
 
-    __slots__ = ("max_entries", "max_bytes", "ttl_nanos", "shards", "timer")
+    __slots__ = ("max_entries", "max_bytes", "ttl", "ttl_nanos", "shards", "timer")
 
     def __init__(
         self,
@@ -36,6 +36,7 @@ class PackedSettings:
             None if max_bytes is None else check_int(max_bytes, "max_bytes", 1, 2**64 - 1)
         )
         self.ttl_nanos: Optional[int] = None if ttl is None else seconds_to_nanos(ttl, "ttl")
+        self.ttl: Optional[float] = ttl
         self.shards: Optional[int] = (
             None
             if shards is None
@@ -86,6 +87,21 @@ class PackedCacheBase:
 
     #: ``"native"`` (the Rust engine) or ``"python"`` (the pure-Python fallback).
     backend = ""
+
+    def __init__(
+        self,
+        max_entries: int,
+        *,
+        max_bytes: Optional[int] = None,
+        ttl: Optional[float] = None,
+        shards: Optional[int] = None,
+        timer: Optional[ManualClock] = None,
+    ) -> None:
+        self._open(PackedSettings(max_entries, max_bytes, ttl, shards, timer))
+
+    def _open(self, settings: PackedSettings) -> None:
+        """Makes the backend's cache of these (checked) settings."""
+        raise NotImplementedError
 
     def get_many(self, keys: Packed) -> PackedHits:
         """Gets every key of ``keys`` in order (each hit becomes the most recently used, as

@@ -6,7 +6,7 @@ from __future__ import annotations
 from array import array
 from typing import Any, List, Optional
 
-from ._common import ManualClock, Stats, key_bytes
+from ._common import Stats, key_bytes
 from ._fallback import Cache
 from ._packed import MISSING, Packed, PackedHits, _given
 from ._packed_cache import PackedCacheBase, PackedSettings, check_packed, ttl_nanos
@@ -17,22 +17,13 @@ class PackedCache(PackedCacheBase):
 
     backend = "python"
 
-    def __init__(
-        self,
-        max_entries: int,
-        *,
-        max_bytes: Optional[int] = None,
-        ttl: Optional[float] = None,
-        shards: Optional[int] = None,
-        timer: Optional[ManualClock] = None,
-    ) -> None:
-        settings = PackedSettings(max_entries, max_bytes, ttl, shards, timer)
+    def _open(self, settings: PackedSettings) -> None:
         self._cache = Cache(
             settings.max_entries,
             max_bytes=settings.max_bytes,
-            ttl=ttl,
+            ttl=settings.ttl,
             shards=settings.shards or 1,
-            timer=timer,
+            timer=settings.timer,
         )
 
     def get_many(self, keys: Packed) -> PackedHits:

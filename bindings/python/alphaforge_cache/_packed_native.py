@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any, Optional, Tuple
 
 from ._alphaforge_cache_cffi import ffi, lib  # type: ignore[import-not-found,unused-ignore]
-from ._common import CacheClosedError, ManualClock, Stats, key_bytes
-from ._native import _error, _NativeClock
+from ._common import CacheClosedError, Stats, key_bytes
+from ._native import _error, _NativeClock, stats_of
 from ._packed import MISSING, HitParts, Packed, PackedHits, _given
 from ._packed_cache import PackedCacheBase, PackedSettings, check_packed, ttl_nanos
 
@@ -87,18 +87,9 @@ class PackedCache(PackedCacheBase):
 
     backend = "native"
 
-    def __init__(
-        self,
-        max_entries: int,
-        *,
-        max_bytes: Optional[int] = None,
-        ttl: Optional[float] = None,
-        shards: Optional[int] = None,
-        timer: Optional[ManualClock] = None,
-    ) -> None:
-        settings = PackedSettings(max_entries, max_bytes, ttl, shards, timer)
-        self._settings = settings
+    def _open(self, settings: PackedSettings) -> None:
         # The native clock must outlive the cache that reads it.
+        timer = settings.timer
         self._clock = None if timer is None else timer._attach(_NativeClock)
         out = ffi.new("afc_cache **")
         status = lib.afcpk_open(
@@ -246,18 +237,7 @@ class PackedCache(PackedCacheBase):
         status = lib.afc_cache_stats(self._cache(), out)
         if status:
             raise _error(status)
-        s = out[0]
-        return Stats(
-            s.hits,
-            s.misses,
-            s.inserts,
-            s.updates,
-            s.evictions,
-            s.expirations,
-            s.removals,
-            s.entries,
-            s.weight,
-        )
+        return stats_of(out[0])
 
     def reset_stats(self) -> None:
         status = lib.afc_cache_reset_stats(self._cache())
