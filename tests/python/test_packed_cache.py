@@ -68,6 +68,12 @@ def test_packed_takes_any_contiguous_buffer_and_variable_lengths() -> None:
     data[0:1] = b"!"  # a writable buffer is copied: changing it later changes neither
     data.extend(b"more")
     assert list(packed) == [b"x", b"yy", b"zzz"] and list(fixed) == [b"xyy", b"zzz"]
+    source = bytearray(b"abcd")
+    read_only = Packed.fixed(memoryview(source).toreadonly(), 2)  # read-only, yet changeable
+    source[0:1] = b"!"
+    assert list(read_only) == [b"ab", b"cd"]
+    whole = b"0123456789"
+    assert list(Packed.fixed(memoryview(whole)[2:6], 2)) == [b"23", b"45"]  # a view of bytes
     assert list(Packed(memoryview(b"abcd"), [0, 4, 0])) == [b"", b"abcd", b""]
     assert list(Packed(array("B", b"ab"), [1, 1])) == [b"a", b"b"]
     assert len(Packed(b"", [])) == 0 and list(Packed.fixed(b"", 8)) == []

@@ -47,10 +47,10 @@ def _lengths_array(lengths: Any) -> "array[int]":
 
 
 def _frozen_bytes(data: Any, name: str) -> Any:
-    """``data`` as bytes that cannot change: ``bytes`` and read-only buffers as they are (a flat
-    view of bytes), a writable buffer (``bytearray``, ``array``...) copied, so that nothing can
-    resize or rewrite it under a ``Packed`` (PyPy lets a ``bytearray`` be resized even while
-    views of it exist)."""
+    """``data`` as bytes that cannot change: ``bytes`` and views of ``bytes`` as they are (a flat
+    view of bytes), any other buffer (``bytearray``, ``array``, ``mmap``...) copied, so that
+    nothing can resize or rewrite it under a ``Packed`` (PyPy lets a ``bytearray`` be resized
+    even while views of it exist)."""
     if type(data) is bytes:
         return data
     try:
@@ -59,7 +59,7 @@ def _frozen_bytes(data: Any, name: str) -> Any:
         raise TypeError(f"{name} must be bytes-like, not {type(data).__name__}") from None
     if not view.c_contiguous:
         raise ValueError(f"{name} must be a contiguous buffer")
-    if not view.readonly:
+    if type(view.obj) is not bytes:
         return view.tobytes()
     return view.cast("B") if view.format != "B" or view.ndim != 1 else view
 
@@ -75,9 +75,9 @@ class Packed(Sequence[bytes]):
     Make one with ``Packed(data, lengths)``, ``Packed.fixed(data, width)`` (strings of one
     width, e.g. 16-byte keys or 64-byte records: ``len(data)`` must be a multiple of
     ``width``) or ``Packed.of(items)`` (from bytes-like or ``str`` items, UTF-8 encoded).
-    ``data`` is any contiguous bytes-like object: ``bytes`` and read-only buffers are used without
-    a copy, a writable one (``bytearray``, ``array``, ...) is copied, so a ``Packed`` never
-    changes.
+    ``data`` is any contiguous bytes-like object: ``bytes`` (and views of ``bytes``) are used
+    without a copy, any other buffer (``bytearray``, ``array``, ...) is copied, so a ``Packed``
+    never changes.
     """
 
     # _data and _lengths are None until _source(*_args) gives them (a backend's output, read
