@@ -491,3 +491,151 @@ def test_results_are_read_only(packed_cache: Any) -> None:
             with pytest.raises(TypeError):
                 view[0] = 0
         assert list(hits) == [b"value", None] and list(hits.missing) == [b"x"]
+
+
+# ----- snapshots -----------------------------------------------------------------------------
+
+
+def _filled(cls: Any, clock: ManualClock) -> Any:
+    cache = cls(6, shards=1, timer=clock, ttl=100.0)
+    cache.put_many(Packed.of([b"a", b"bb", b"c"]), Packed.of([b"1", b"22", b""]))
+    cache.put(b"d", b"4444", ttl=5.0)
+    cache.put(b"e", b"5")
+    cache.get(b"a")  # recency now: bb c d e a
+    return cache
+
+
+def test_a_snapshot_keeps_entries_recency_and_ttls(packed_cache: Any, tmp_path: Any) -> None:
+    clock = ManualClock()
+    path = tmp_path / "packed.afcs"
+    with _filled(packed_cache, clock) as cache:
+        info = cache.save(path)
+        assert (info.entries, info.entries_kept, info.value_encoding) == (5, 5, 0)
+        assert info.file_bytes == path.stat().st_size
+    clock.advance(2.0)
+    with packed_cache(6, shards=1, timer=clock) as loaded:
+        loaded.put(b"old", b"gone")  # replaced by the load
+        info = loaded.load(str(path))
+        assert (info.entries, info.entries_kept) == (5, 5)
+        assert loaded.peek(b"old") is None and len(loaded) == 5
+        assert list(loaded.get_many(Packed.of([b"a", b"bb", b"c", b"d", b"e"]))) == [
+            b"1",
+            b"22",
+            b"",
+            b"4444",
+            b"5",
+        ]
+        clock.advance(5.0)  # d had 5 s left at the save, counted from the load: gone now
+        assert loaded.get(b"d") is None and loaded.get(b"e") == b"5"
+    with packed_cache(2, shards=1, timer=clock) as smaller:  # keeps the most recent that fit
+        info = smaller.load(path)
+        assert info.entries_kept == 2 and len(smaller) == 2
+
+
+def test_snapshots_cross_backends_and_cache_classes(tmp_path: Any) -> None:
+    """A file any backend's PackedCache writes loads in every other and in Cache(mode="bytes"),
+    and back; the native and pure-Python writers write the same bytes for the same state."""
+    files = {}
+    for cls in PACKED:
+        clock = ManualClock(10.0)
+        with _filled(cls, clock) as cache:
+            files[cls.backend] = tmp_path / f"{cls.backend}.afcs"
+            cache.save(files[cls.backend])
+    contents = {name: path.read_bytes() for name, path in files.items()}
+    assert len(set(contents.values())) == 1, "the writers differ"
+    probe = Packed.of([b"a", b"bb", b"c", b"d", b"e", b"x"])
+    expected = [b"1", b"22", b"", b"4444", b"5", None]
+    for path in files.values():
+        for cls in PACKED:
+            with cls(10, shards=1, timer=ManualClock(10.0)) as cache:
+                cache.load(path)
+                assert list(cache.get_many(probe)) == expected
+        for cache_cls in BYTE_CACHES:
+            with cache_cls(10, shards=1, timer=ManualClock(10.0)) as plain:
+                plain.load(path)
+                assert plain.get_many(list(probe)) == expected
+                back = tmp_path / "back.afcs"
+                plain.save(back)
+            for cls in PACKED:
+                with cls(10, shards=1, timer=ManualClock(10.0)) as cache:
+                    cache.load(back)
+                    assert list(cache.get_many(probe)) == expected
+
+
+BYTE_CACHES: List[Any] = [alphaforge_cache.PythonCache]
+if alphaforge_cache.NativeCache is not None:
+    BYTE_CACHES.append(alphaforge_cache.NativeCache)
+
+
+def _bad_files(tmp_path: Any) -> Dict[str, Any]:
+    good = tmp_path / "good.afcs"
+    with alphaforge_cache.PythonCache(4, mode="bytes") as cache:
+        cache.put(b"k", b"v")
+        cache.save(good)
+    data = good.read_bytes()
+    files = {
+        "missing": tmp_path / "missing.afcs",
+        "directory": tmp_path,
+        "empty": tmp_path / "empty.afcs",
+        "not a snapshot": tmp_path / "text.afcs",
+        "truncated": tmp_path / "truncated.afcs",
+        "bit flipped": tmp_path / "flipped.afcs",
+        "pickle values": tmp_path / "pickle.afcs",
+    }
+    files["empty"].write_bytes(b"")
+    files["not a snapshot"].write_bytes(b"hello, this is not a snapshot file at all" * 3)
+    files["truncated"].write_bytes(data[: len(data) - 3])
+    flipped = bytearray(data)
+    flipped[len(data) // 2] ^= 0x10
+    files["bit flipped"].write_bytes(bytes(flipped))
+    with alphaforge_cache.PythonCache(4, mode="pickle") as pickled:
+        pickled.put(b"k", {"a": 1})
+        pickled.save(files["pickle values"])
+    return files
+
+
+BAD_FILE_KINDS = {
+    "missing": "io",
+    "directory": "io",
+    "empty": "truncated",
+    "not a snapshot": "not_a_snapshot",
+    "truncated": "truncated",
+    "bit flipped": "corrupt",
+    "pickle values": "encoding_mismatch",
+}
+
+
+def test_a_bad_file_fails_alike_everywhere_and_changes_nothing(tmp_path: Any) -> None:
+    for what, path in _bad_files(tmp_path).items():
+        kinds = set()
+        for cls in PACKED:
+            with cls(4, shards=1) as cache:
+                cache.put(b"kept", b"1")
+                with pytest.raises(alphaforge_cache.SnapshotFileError) as caught:
+                    cache.load(path)
+                kinds.add(caught.value.kind)
+                assert str(path) in str(caught.value), what
+                assert cache.peek(b"kept") == b"1" and len(cache) == 1, what
+        assert kinds == {BAD_FILE_KINDS[what]}, (what, kinds)
+
+
+def test_saving_where_it_cannot_fails_clearly_and_keeps_the_old_file(
+    packed_cache: Any, tmp_path: Any
+) -> None:
+    with packed_cache(4) as cache:
+        cache.put(b"k", b"v")
+        with pytest.raises(alphaforge_cache.SnapshotFileError) as caught:
+            cache.save(tmp_path / "no" / "such" / "dir.afcs")
+        assert caught.value.kind == "io"
+        target = tmp_path / "kept.afcs"
+        cache.save(target)
+        before = target.read_bytes()
+        os.chmod(tmp_path, 0o500)
+        try:
+            if os.access(tmp_path, os.W_OK):
+                pytest.skip("running as a user who can write anywhere (root)")
+            with pytest.raises(alphaforge_cache.SnapshotFileError):
+                cache.save(target)
+        finally:
+            os.chmod(tmp_path, 0o700)
+            assert target.read_bytes() == before

@@ -138,6 +138,18 @@ int afc_cache_weight(const afc_cache *cache, uint64_t *out);
 int afc_cache_stats(const afc_cache *cache, afc_stats *out);
 int afc_cache_reset_stats(const afc_cache *cache);
 int afc_cache_clear(const afc_cache *cache);
+typedef struct {
+    uint16_t format_major; uint16_t format_minor; uint32_t value_encoding; uint64_t entries;
+    uint64_t entries_kept; uint64_t file_bytes;
+} afc_snapshot_info;
+#define AFC_IO_ERROR ...
+#define AFC_SNAPSHOT_INVALID ...
+#define AFC_SNAPSHOT_UNSUPPORTED ...
+#define AFC_SNAPSHOT_MISMATCH ...
+int afc_cache_save(const afc_cache *cache, const char *path, uint32_t value_encoding,
+                   afc_snapshot_info *out_info);
+int afc_cache_load(const afc_cache *cache, const char *path, uint32_t expect_encoding,
+                   afc_snapshot_info *out_info);
 """
 
 SOURCE = r"""

@@ -4,13 +4,15 @@ engine's byte cache called without a lock; ``_packed_fallback.py``, the pure-Pyt
 
 from __future__ import annotations
 
-from typing import Any, Optional
+import os
+from typing import Any, Optional, Union
 
 from ._common import (
     MAX_ENTRIES_LIMIT,
     MAX_SHARDS,
     CacheClosedError,
     ManualClock,
+    SnapshotInfo,
     Stats,
     check_int,
     seconds_to_nanos,
@@ -82,7 +84,8 @@ class PackedCacheBase:
     different shards; each shard is an exact LRU of its keys, and ``shards=1`` makes the whole
     cache one exact LRU, as the pure-Python backend always is. Keys are bytes-like, or ``str``
     (UTF-8) in the single-key methods. No ``on_evict`` listener (values leave as they came:
-    bytes in the engine), no snapshots (use ``Cache``).
+    bytes in the engine). ``save``/``load`` write and read the snapshot format every backend
+    shares.
     """
 
     #: ``"native"`` (the Rust engine) or ``"python"`` (the pure-Python fallback).
@@ -127,6 +130,23 @@ class PackedCacheBase:
 
     def remove(self, key: Any) -> bool:
         """Removes ``key``; whether it was there."""
+        raise NotImplementedError
+
+    def save(self, path: "Union[str, os.PathLike[str]]") -> SnapshotInfo:
+        """Saves every live entry, with its remaining TTL, in recency order, to ``path``, in
+        the snapshot format every backend shares (``docs/snapshot-format.md``; values encoded
+        as bytes, so ``Cache(mode="bytes")`` loads it too): written to a temporary file in the
+        same directory, flushed to disk and renamed over ``path``. ``SnapshotFileError``
+        (kind ``"io"``) if the file cannot be written; a previous file at ``path`` stays."""
+        raise NotImplementedError
+
+    def load(self, path: "Union[str, os.PathLike[str]]") -> SnapshotInfo:
+        """Replaces the entries with those saved in ``path`` (by any backend's bytes cache),
+        restoring their recency order and remaining TTLs; with smaller bounds than the saving
+        cache's, the most recently used entries that fit are kept. The whole file is checked
+        first: on any error the cache is unchanged and ``SnapshotFileError`` says why (its
+        ``kind``: ``"io"``, ``"not_a_snapshot"``, ``"unsupported"``, ``"truncated"``,
+        ``"corrupt"`` or ``"encoding_mismatch"``)."""
         raise NotImplementedError
 
     def __contains__(self, key: object) -> bool:

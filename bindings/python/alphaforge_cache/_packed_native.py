@@ -8,13 +8,16 @@ the pointer returns (``ffi.gc``), so a call racing ``close`` never touches freed
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+import os
+from typing import Any, Optional, Tuple, Union
 
+from . import _snapshot_format as _fmt
 from ._alphaforge_cache_cffi import ffi, lib  # type: ignore[import-not-found,unused-ignore]
-from ._common import CacheClosedError, Stats, key_bytes
+from ._common import CacheClosedError, SnapshotInfo, Stats, key_bytes
 from ._native import _error, _NativeClock, stats_of
 from ._packed import MISSING, HitParts, Packed, PackedHits, _given
 from ._packed_cache import PackedCacheBase, PackedSettings, check_packed, ttl_nanos
+from ._snapshot_format import SnapshotFileError
 
 _NULL = ffi.NULL
 _SIZE_T_IS_Q = ffi.sizeof("size_t") == 8
@@ -80,6 +83,47 @@ def _hit_parts(block: Any, n: int, cap: int, missed: int) -> HitParts:
     start = (4 * n + 4) * 8
     values = memoryview(ffi.buffer(block))[start : start + cap].toreadonly()
     return values, words[:n], words[n : 2 * n], words[3 * n : 3 * n + missed]
+
+
+#: The value encoding of a bytes snapshot (``afc_value_encoding``).
+_BYTES_ENCODING = 0
+
+
+def _path_bytes(name: str) -> bytes:
+    """A path as the engine takes it (NUL-terminated by cffi); a NUL inside is refused."""
+    raw = os.fsencode(name)
+    if b"\0" in raw:
+        raise ValueError(f"a snapshot path must not contain NUL: {name!r}")
+    return raw
+
+
+def _info_of(info: Any) -> SnapshotInfo:
+    return SnapshotInfo(
+        info.format_major,
+        info.format_minor,
+        info.value_encoding,
+        info.entries,
+        info.entries_kept,
+        info.file_bytes,
+    )
+
+
+def _snapshot_error(status: int, name: str, *, writing: bool) -> Exception:
+    """The error of a failed save or load, as the pure-Python backend raises it: the file is
+    read again by the Python format reader, whose error says what is wrong and where."""
+    message = ffi.string(lib.afc_last_error()).decode("utf-8", "replace")
+    if status == lib.AFC_IO_ERROR:
+        return SnapshotFileError("io", message, path=name)
+    if status == lib.AFC_SNAPSHOT_MISMATCH:
+        return SnapshotFileError("encoding_mismatch", message, path=name)
+    if not writing and status in (lib.AFC_SNAPSHOT_INVALID, lib.AFC_SNAPSHOT_UNSUPPORTED):
+        try:
+            _fmt.verify(name)
+        except SnapshotFileError as error:
+            return error
+        kind = "unsupported" if status == lib.AFC_SNAPSHOT_UNSUPPORTED else "corrupt"
+        return SnapshotFileError(kind, message, path=name)
+    return _error(status)
 
 
 class PackedCache(PackedCacheBase):
@@ -214,6 +258,24 @@ class PackedCache(PackedCacheBase):
         if status:
             raise _error(status)
         return True
+
+    # ----- snapshots ---------------------------------------------------------------------------
+
+    def save(self, path: "Union[str, os.PathLike[str]]") -> SnapshotInfo:
+        name = os.fspath(path)
+        info = ffi.new("afc_snapshot_info *")
+        status = lib.afc_cache_save(self._cache(), _path_bytes(name), _BYTES_ENCODING, info)
+        if status:
+            raise _snapshot_error(status, name, writing=True)
+        return _info_of(info[0])
+
+    def load(self, path: "Union[str, os.PathLike[str]]") -> SnapshotInfo:
+        name = os.fspath(path)
+        info = ffi.new("afc_snapshot_info *")
+        status = lib.afc_cache_load(self._cache(), _path_bytes(name), _BYTES_ENCODING, info)
+        if status:
+            raise _snapshot_error(status, name, writing=False)
+        return _info_of(info[0])
 
     # ----- the whole cache ---------------------------------------------------------------------
 
