@@ -774,6 +774,20 @@ fn missing_paths_and_directories_are_refused() {
     assert!(dir.files().is_empty());
 }
 
+#[cfg(unix)]
+#[test]
+fn a_device_is_never_replaced_by_a_snapshot() {
+    use std::os::unix::fs::FileTypeExt;
+    // The rename of an atomic save would put a regular file in the device's place (as root,
+    // /dev/null itself): refused before anything is written.
+    let (source, _) = small_cache();
+    let err = source.save("/dev/null").unwrap_err();
+    assert_eq!(err.kind(), SnapshotErrorKind::Io);
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+    let meta = std::fs::metadata("/dev/null").unwrap();
+    assert!(meta.file_type().is_char_device());
+}
+
 #[test]
 fn write_errors_are_reported() {
     // /dev/full: every write fails with ENOSPC.

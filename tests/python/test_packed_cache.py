@@ -627,6 +627,9 @@ def test_saving_where_it_cannot_fails_clearly_and_keeps_the_old_file(
         with pytest.raises(alphaforge_cache.SnapshotFileError) as caught:
             cache.save(tmp_path / "no" / "such" / "dir.afcs")
         assert caught.value.kind == "io"
+        if os.name == "posix":  # never replaces a device (the engine's check, and the format's)
+            with pytest.raises(alphaforge_cache.SnapshotFileError, match="not a regular file"):
+                cache.save("/dev/null")
         target = tmp_path / "kept.afcs"
         cache.save(target)
         before = target.read_bytes()

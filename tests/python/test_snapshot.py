@@ -9,6 +9,7 @@ import io
 import json
 import os
 import pickle
+import stat
 import struct
 import threading
 import weakref
@@ -517,6 +518,18 @@ def test_a_failed_save_keeps_the_previous_file(make_cache: Any, tmp_path: Any) -
     with pytest.raises(SnapshotError):
         obj.save(path)
     assert read_bytes(path) == before and os.listdir(tmp_path) == ["keep.afcs"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/null") or os.name != "posix", reason="no /dev/null")
+def test_a_device_is_never_replaced_by_a_snapshot(make_cache: Any) -> None:
+    """The rename of an atomic save would put a regular file in a device's place (as root,
+    /dev/null itself): refused before anything is written."""
+    cache = make_cache(4)
+    cache.put("a", b"1")
+    with pytest.raises(SnapshotFileError) as info:
+        cache.save("/dev/null")
+    assert info.value.kind == "io" and "not a regular file" in str(info.value)
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
 
 
 def test_gets_racing_a_load_see_the_old_or_the_new_value(make_cache: Any, tmp_path: Any) -> None:

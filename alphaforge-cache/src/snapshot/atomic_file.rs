@@ -37,6 +37,17 @@ impl AtomicFile {
                     io::Error::other("the path is a directory"),
                 ))
             }
+            // A device, a pipe or a socket: the rename would replace it with a regular file
+            // (as root, /dev/null with a snapshot).
+            Ok(meta) if !meta.is_file() => {
+                return Err(fail(
+                    "cannot save",
+                    io::Error::other(
+                        "the path is not a regular file (a device, a pipe or a socket), which a \
+                         save would replace",
+                    ),
+                ))
+            }
             _ => {}
         }
         let mut temp_name = OsString::from(".");

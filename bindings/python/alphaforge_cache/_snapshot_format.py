@@ -312,6 +312,18 @@ def write(path: _Path, entries: Sequence[Entry], *, value_encoding: int = 0) -> 
         raise _io_error(
             "cannot save", IsADirectoryError(errno.EISDIR, "the path is a directory"), target
         )
+    if os.path.exists(target) and not os.path.isfile(target):
+        # A device, a pipe or a socket: the rename would replace it with a regular file (as
+        # root, /dev/null with a snapshot).
+        raise _io_error(
+            "cannot save",
+            OSError(
+                errno.EINVAL,
+                "the path is not a regular file (a device, a pipe or a socket), which a save "
+                "would replace",
+            ),
+            target,
+        )
     temp = os.path.join(directory, f".{name}.{os.getpid()}.{next(_temp_counter)}.tmp")
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
