@@ -2,9 +2,10 @@
 //! disk, rename it over the target, then flush the directory. A crash or a failure at any point
 //! leaves the target as it was (or, after the rename, as the complete new file).
 
+use super::direct_output::{self, DirectOutput};
 use super::error::SnapshotError;
 use std::ffi::OsString;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +18,7 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 pub(crate) struct AtomicFile {
     target: PathBuf,
     temp: PathBuf,
-    file: Option<File>,
+    out: Option<DirectOutput>,
 }
 
 impl AtomicFile {
@@ -58,34 +59,36 @@ impl AtomicFile {
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         let temp = target.with_file_name(temp_name);
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .map_err(|e| {
-                SnapshotError::io(
-                    format!("cannot create the temporary file {}", temp.display()),
-                    e,
-                )
-                .with_path(target)
-            })?;
+        // Past the page cache where the file system allows it (see direct_output).
+        let created = direct_output::create_new(&temp)
+            .and_then(|(file, direct)| DirectOutput::new(file, direct));
+        let out = created.map_err(|e| {
+            SnapshotError::io(
+                format!("cannot create the temporary file {}", temp.display()),
+                e,
+            )
+            .with_path(target)
+        })?;
         Ok(AtomicFile {
             target: target.to_path_buf(),
             temp,
-            file: Some(file),
+            out: Some(out),
         })
     }
 
     /// The temporary file, to write to.
-    pub(crate) fn file(&mut self) -> &mut File {
-        self.file.as_mut().expect("the file is open until commit")
+    pub(crate) fn file(&mut self) -> &mut DirectOutput {
+        self.out.as_mut().expect("the file is open until commit")
     }
 
     /// Flushes the file to disk, renames it over the target and flushes the directory.
     pub(crate) fn commit(mut self) -> Result<(), SnapshotError> {
         let target = self.target.clone();
         let fail = |action: &str, e| SnapshotError::io(action, e).with_path(&target);
-        let file = self.file.take().expect("committed once");
+        let out = self.out.take().expect("committed once");
+        let file = out
+            .finish()
+            .map_err(|e| fail("cannot write the snapshot", e))?;
         file.sync_all()
             .map_err(|e| fail("cannot flush the temporary file to disk", e))?;
         drop(file);
@@ -106,7 +109,7 @@ impl AtomicFile {
 impl Drop for AtomicFile {
     fn drop(&mut self) {
         if !self.temp.as_os_str().is_empty() {
-            drop(self.file.take());
+            drop(self.out.take());
             let _ = fs::remove_file(&self.temp);
         }
     }

@@ -38,6 +38,7 @@
 //! ```
 
 mod atomic_file;
+mod direct_output;
 mod error;
 mod format;
 mod load_pipeline;
