@@ -559,10 +559,13 @@ def bench_packed(
         values = [af.Packed.fixed(VALUE * k, len(VALUE)) for k in range(size + 1)]
         n_ops = sum(len(z) for z in data.zipf)
         cache = make(data.entries)
-        one = lambda: loop_mix_packed(cache, halves[0] + halves[1], values)  # noqa: E731
+        one = functools.partial(loop_mix_packed, cache, halves[0] + halves[1], values)
         two = [functools.partial(loop_mix_packed, cache, half, values) for half in halves]
-        for work, run in ((f"zipf packed {size} 1T", one), (f"zipf packed {size} 2T", two)):
-            call = run if callable(run) else (lambda: threaded(two))
+        runs: List[Tuple[str, Callable[[], int]]] = [
+            (f"zipf packed {size} 1T", one),
+            (f"zipf packed {size} 2T", functools.partial(threaded, two)),
+        ]
+        for work, call in runs:
             shares: List[float] = []
             results[(name, work)] = per_op(timed(cpu_noted(call, shares), repeats), n_ops)
             busy[(name, work)] = statistics.median(shares)

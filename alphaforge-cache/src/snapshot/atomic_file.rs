@@ -76,8 +76,8 @@ impl AtomicFile {
         })
     }
 
-    /// The temporary file, to write to.
-    pub(crate) fn file(&mut self) -> &mut DirectOutput {
+    /// The temporary file's writer.
+    pub(crate) fn writer(&mut self) -> &mut DirectOutput {
         self.out.as_mut().expect("the file is open until commit")
     }
 

@@ -166,14 +166,14 @@ impl Cache {
             // Two threads serialize, a third writes.
             let encoding = options.value_encoding;
             let written = self.with_locked_shards(|shards, now| {
-                save_pipeline::write_snapshot_parallel(file.file(), shards, now, encoding.0)
+                save_pipeline::write_snapshot_parallel(file.writer(), shards, now, encoding.0)
             });
             let (entries, file_bytes) = written.map_err(|e| write_error(e).with_path(path))?;
             SnapshotInfo::written(encoding, entries, file_bytes)
         } else {
             // A helper thread writes each block to the file while the next is filled.
             let written =
-                with_writer_thread(file.file(), |sink| Ok(self.write_snapshot(sink, options)));
+                with_writer_thread(file.writer(), |sink| Ok(self.write_snapshot(sink, options)));
             written
                 .map_err(write_error)
                 .and_then(|result| result)

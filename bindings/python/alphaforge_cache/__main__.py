@@ -81,7 +81,9 @@ def _packed_run(
             missing = get_many(keys).missing
             if missing:
                 n = len(missing)
-                rows = values.get(n) or values.setdefault(n, Packed.fixed(value * n, len(value)))
+                rows = values.get(n)
+                if rows is None:
+                    rows = values[n] = Packed.fixed(value * n, len(value))
                 put_many(missing, rows)
             with lock:
                 done[0] += 1

@@ -24,13 +24,14 @@ engine, which decides).
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 import sys
 import time
 from collections.abc import MutableMapping
 from functools import partial
 from operator import itemgetter
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple, Type, TypeVar
 
 from ._alphaforge_cache_cffi import ffi, lib  # type: ignore[import-not-found,unused-ignore]
 from ._common import (
@@ -97,19 +98,12 @@ def _error(status: int) -> Exception:
     return CacheError(f"{name}: {message}")
 
 
-def stats_of(s: Any) -> Stats:
-    """The ``Stats`` of an ``afc_stats``."""
-    return Stats(
-        s.hits,
-        s.misses,
-        s.inserts,
-        s.updates,
-        s.evictions,
-        s.expirations,
-        s.removals,
-        s.entries,
-        s.weight,
-    )
+_Record = TypeVar("_Record")
+
+
+def from_struct(cls: Type[_Record], struct: Any) -> _Record:
+    """The dataclass ``cls`` (``Stats``, ``SnapshotInfo``) of a C struct with the same fields."""
+    return cls(*(getattr(struct, field.name) for field in dataclasses.fields(cls)))  # type: ignore[arg-type]
 
 
 class _NativeClock:
@@ -680,7 +674,7 @@ class Cache(CacheBase):
         """The statistics (expired entries are reclaimed first)."""
         out = ffi.new("afc_stats *")
         self._call(lib.afcpy_stats, out)
-        return stats_of(out[0])
+        return from_struct(Stats, out[0])
 
     def reset_stats(self) -> None:
         """Sets every counter back to zero."""

@@ -26,9 +26,6 @@ from ._common import key_bytes
 #: What ``PackedHits.offsets`` and ``PackedHits.lengths`` hold for a key that missed.
 MISSING = 2**64 - 1
 
-#: A buffer of bytes: ``bytes``, ``bytearray``, ``memoryview``, ``array``, ...
-BytesLike = Union[bytes, bytearray, memoryview]
-
 
 def _lengths_array(lengths: Any) -> "array[int]":
     """An ``array('Q')`` copy of ``lengths`` (a copy: the caller may change theirs later)."""

@@ -8,47 +8,15 @@ import os
 from typing import Any, Optional, Union
 
 from ._common import (
-    MAX_ENTRIES_LIMIT,
-    MAX_SHARDS,
     CacheClosedError,
     ManualClock,
+    Settings,
     SnapshotInfo,
     Stats,
-    check_int,
+    check_settings,
     seconds_to_nanos,
 )
 from ._packed import Packed, PackedHits
-
-
-class PackedSettings:
-    """A ``PackedCache``'s checked constructor arguments."""
-
-    __slots__ = ("max_entries", "max_bytes", "ttl", "ttl_nanos", "shards", "timer")
-
-    def __init__(
-        self,
-        max_entries: Any,
-        max_bytes: Any,
-        ttl: Any,
-        shards: Any,
-        timer: Any,
-    ) -> None:
-        self.max_entries: int = check_int(max_entries, "max_entries", 1, MAX_ENTRIES_LIMIT)
-        self.max_bytes: Optional[int] = (
-            None if max_bytes is None else check_int(max_bytes, "max_bytes", 1, 2**64 - 1)
-        )
-        self.ttl_nanos: Optional[int] = None if ttl is None else seconds_to_nanos(ttl, "ttl")
-        self.ttl: Optional[float] = ttl
-        self.shards: Optional[int] = (
-            None
-            if shards is None
-            else check_int(shards, "shards", 1, min(MAX_SHARDS, self.max_entries))
-        )
-        if timer is not None and not isinstance(timer, ManualClock):
-            raise TypeError(
-                "timer must be None (monotonic time) or an alphaforge_cache.ManualClock"
-            )
-        self.timer: Optional[ManualClock] = timer
 
 
 def check_packed(value: Any, name: str) -> Packed:
@@ -100,10 +68,12 @@ class PackedCacheBase:
         shards: Optional[int] = None,
         timer: Optional[ManualClock] = None,
     ) -> None:
-        self._open(PackedSettings(max_entries, max_bytes, ttl, shards, timer))
+        settings = check_settings(max_entries, max_bytes, ttl, shards, "bytes", None, timer, None)
+        self._open(settings, ttl, None if shards is None else settings.shards)
 
-    def _open(self, settings: PackedSettings) -> None:
-        """Makes the backend's cache of these (checked) settings."""
+    def _open(self, settings: Settings, ttl: Optional[float], shards: Optional[int]) -> None:
+        """Makes the backend's cache of these checked settings; ``ttl`` as given, ``shards``
+        as given (``None``: the backend's default; ``settings.shards`` is 1 then)."""
         raise NotImplementedError
 
     def get_many(self, keys: Packed) -> PackedHits:

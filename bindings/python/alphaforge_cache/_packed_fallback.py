@@ -7,10 +7,10 @@ import os
 from array import array
 from typing import Any, List, Optional, Union
 
-from ._common import SnapshotInfo, Stats, key_bytes
+from ._common import Settings, SnapshotInfo, Stats, key_bytes
 from ._fallback import Cache
 from ._packed import MISSING, Packed, PackedHits, _given
-from ._packed_cache import PackedCacheBase, PackedSettings, check_packed, ttl_nanos
+from ._packed_cache import PackedCacheBase, check_packed, ttl_nanos
 
 
 class PackedCache(PackedCacheBase):
@@ -18,12 +18,12 @@ class PackedCache(PackedCacheBase):
 
     backend = "python"
 
-    def _open(self, settings: PackedSettings) -> None:
+    def _open(self, settings: Settings, ttl: Optional[float], shards: Optional[int]) -> None:
         self._cache = Cache(
             settings.max_entries,
             max_bytes=settings.max_bytes,
-            ttl=settings.ttl,
-            shards=settings.shards or 1,
+            ttl=ttl,
+            shards=settings.shards,
             timer=settings.timer,
         )
 

@@ -9,14 +9,14 @@ the pointer returns (``ffi.gc``), so a call racing ``close`` never touches freed
 from __future__ import annotations
 
 import os
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Callable, Optional, Tuple, Union
 
 from . import _snapshot_format as _fmt
 from ._alphaforge_cache_cffi import ffi, lib  # type: ignore[import-not-found,unused-ignore]
-from ._common import CacheClosedError, SnapshotInfo, Stats, key_bytes
-from ._native import _error, _NativeClock, stats_of
+from ._common import CacheClosedError, Settings, SnapshotInfo, Stats, key_bytes
+from ._native import _error, _NativeClock, from_struct
 from ._packed import MISSING, HitParts, Packed, PackedHits, _given
-from ._packed_cache import PackedCacheBase, PackedSettings, check_packed, ttl_nanos
+from ._packed_cache import PackedCacheBase, check_packed, ttl_nanos
 from ._snapshot_format import SnapshotFileError
 
 _NULL = ffi.NULL
@@ -55,13 +55,19 @@ def _pointers(packed: Packed) -> Any:
     return pointers
 
 
-def _bytes_of(value: Any, name: str) -> Any:
-    """A bytes-like value as cffi passes it."""
+def _bytes_of(value: Any, name: str) -> Tuple[Any, int]:
+    """A bytes-like value as cffi passes it, and its length in bytes."""
     if type(value) is bytes:
-        return value
+        return value, len(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return ffi.from_buffer(value)
+        return ffi.from_buffer(value), memoryview(value).nbytes
     raise TypeError(f"{name} must be bytes-like, not {type(value).__name__}")
+
+
+def _check(status: int) -> None:
+    """Raises the exception of a failed engine call (``status`` not 0)."""
+    if status:
+        raise _error(status)
 
 
 def _words(block: Any) -> memoryview:
@@ -97,17 +103,6 @@ def _path_bytes(name: str) -> bytes:
     return raw
 
 
-def _info_of(info: Any) -> SnapshotInfo:
-    return SnapshotInfo(
-        info.format_major,
-        info.format_minor,
-        info.value_encoding,
-        info.entries,
-        info.entries_kept,
-        info.file_bytes,
-    )
-
-
 def _snapshot_error(status: int, name: str, *, writing: bool) -> Exception:
     """The error of a failed save or load, as the pure-Python backend raises it: the file is
     read again by the Python format reader, whose error says what is wrong and where."""
@@ -131,21 +126,21 @@ class PackedCache(PackedCacheBase):
 
     backend = "native"
 
-    def _open(self, settings: PackedSettings) -> None:
+    def _open(self, settings: Settings, ttl: Optional[float], shards: Optional[int]) -> None:
         # The native clock must outlive the cache that reads it.
         timer = settings.timer
         self._clock = None if timer is None else timer._attach(_NativeClock)
         out = ffi.new("afc_cache **")
-        status = lib.afcpk_open(
-            settings.max_entries,
-            settings.max_bytes or 0,
-            settings.ttl_nanos or 0,
-            settings.shards or 0,
-            _NULL if self._clock is None else self._clock.ptr,  # type: ignore[attr-defined]
-            out,
+        _check(
+            lib.afcpk_open(
+                settings.max_entries,
+                settings.max_bytes or 0,
+                settings.ttl_nanos or 0,
+                shards or 0,  # 0: the engine's default count for the size
+                _NULL if self._clock is None else self._clock.ptr,  # type: ignore[attr-defined]
+                out,
+            )
         )
-        if status:
-            raise _error(status)
         self._ptr: Any = ffi.gc(out[0], lib.afc_cache_free)
         # The longest value stored so far: get_many reserves that much per key.
         self._widest = 0
@@ -167,9 +162,7 @@ class PackedCache(PackedCacheBase):
         cap = min(n * self._widest, _RESERVE_LIMIT)
         # One block (see afcpk_get_many): five arrays of words, the values, the missed keys.
         block = _new_raw("size_t[]", 4 * n + 4 + (cap + key_total + 7) // 8)
-        status = lib.afcpk_get_many(cache, key_data, key_lens, n, cap, block)
-        if status:
-            raise _error(status)
+        _check(lib.afcpk_get_many(cache, key_data, key_lens, n, cap, block))
         missed = block[4 * n]
         missing = Packed._lazy(missed, _missing_parts, (block, n, cap, missed))
         hits = PackedHits(n, missing, _hit_parts, (block, n, cap, missed))
@@ -206,11 +199,11 @@ class PackedCache(PackedCacheBase):
         widest = ffi.new("size_t *")
         key_data, key_lens, _ = _pointers(keys)
         value_data, value_lens, _ = _pointers(values)
-        status = lib.afcpk_put_many(
-            cache, key_data, key_lens, value_data, value_lens, n, ttl_nanos(ttl), widest
+        _check(
+            lib.afcpk_put_many(
+                cache, key_data, key_lens, value_data, value_lens, n, ttl_nanos(ttl), widest
+            )
         )
-        if status:
-            raise _error(status)
         if widest[0] > self._widest:
             self._widest = widest[0]
 
@@ -227,8 +220,7 @@ class PackedCache(PackedCacheBase):
             if status == _TOO_SMALL:  # counted already: read it again without counting
                 touch, size = 0, length[0]
                 continue
-            if status:
-                raise _error(status)
+            _check(status)
             if length[0] > self._widest:
                 self._widest = length[0]
             return ffi.unpack(buf, length[0])  # type: ignore[no-any-return]
@@ -242,11 +234,8 @@ class PackedCache(PackedCacheBase):
     def put(self, key: Any, value: Any, ttl: Optional[float] = None) -> None:
         cache = self._cache()
         raw = key_bytes(key)
-        data = _bytes_of(value, "value")
-        size = len(value) if type(value) is bytes else memoryview(value).nbytes
-        status = lib.afcpk_put(cache, raw, len(raw), data, size, ttl_nanos(ttl))
-        if status:
-            raise _error(status)
+        data, size = _bytes_of(value, "value")
+        _check(lib.afcpk_put(cache, raw, len(raw), data, size, ttl_nanos(ttl)))
         if size > self._widest:
             self._widest = size
 
@@ -255,61 +244,51 @@ class PackedCache(PackedCacheBase):
         status = lib.afcpk_remove(self._cache(), raw, len(raw))
         if status == _NOT_FOUND:
             return False
-        if status:
-            raise _error(status)
+        _check(status)
         return True
 
     # ----- snapshots ---------------------------------------------------------------------------
 
     def save(self, path: "Union[str, os.PathLike[str]]") -> SnapshotInfo:
-        name = os.fspath(path)
-        info = ffi.new("afc_snapshot_info *")
-        status = lib.afc_cache_save(self._cache(), _path_bytes(name), _BYTES_ENCODING, info)
-        if status:
-            raise _snapshot_error(status, name, writing=True)
-        return _info_of(info[0])
+        return self._snapshot(lib.afc_cache_save, path, writing=True)
 
     def load(self, path: "Union[str, os.PathLike[str]]") -> SnapshotInfo:
+        return self._snapshot(lib.afc_cache_load, path, writing=False)
+
+    def _snapshot(
+        self, call: Callable[..., int], path: "Union[str, os.PathLike[str]]", *, writing: bool
+    ) -> SnapshotInfo:
+        """``afc_cache_save`` or ``afc_cache_load`` (bytes encoding) of ``path``."""
         name = os.fspath(path)
         info = ffi.new("afc_snapshot_info *")
-        status = lib.afc_cache_load(self._cache(), _path_bytes(name), _BYTES_ENCODING, info)
+        status = call(self._cache(), _path_bytes(name), _BYTES_ENCODING, info)
         if status:
-            raise _snapshot_error(status, name, writing=False)
-        return _info_of(info[0])
+            raise _snapshot_error(status, name, writing=writing)
+        return from_struct(SnapshotInfo, info[0])
 
     # ----- the whole cache ---------------------------------------------------------------------
 
     def __len__(self) -> int:
         out = ffi.new("size_t *")
-        status = lib.afc_cache_len(self._cache(), out)
-        if status:
-            raise _error(status)
+        _check(lib.afc_cache_len(self._cache(), out))
         return int(out[0])
 
     @property
     def weight(self) -> int:
         out = ffi.new("uint64_t *")
-        status = lib.afc_cache_weight(self._cache(), out)
-        if status:
-            raise _error(status)
+        _check(lib.afc_cache_weight(self._cache(), out))
         return int(out[0])
 
     def stats(self) -> Stats:
         out = ffi.new("afc_stats *")
-        status = lib.afc_cache_stats(self._cache(), out)
-        if status:
-            raise _error(status)
-        return stats_of(out[0])
+        _check(lib.afc_cache_stats(self._cache(), out))
+        return from_struct(Stats, out[0])
 
     def reset_stats(self) -> None:
-        status = lib.afc_cache_reset_stats(self._cache())
-        if status:
-            raise _error(status)
+        _check(lib.afc_cache_reset_stats(self._cache()))
 
     def clear(self) -> None:
-        status = lib.afc_cache_clear(self._cache())
-        if status:
-            raise _error(status)
+        _check(lib.afc_cache_clear(self._cache()))
 
     def close(self) -> None:
         ptr, self._ptr = self._ptr, None

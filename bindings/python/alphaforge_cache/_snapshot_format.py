@@ -308,11 +308,15 @@ def write(path: _Path, entries: Sequence[Entry], *, value_encoding: int = 0) -> 
         raise _io_error(
             "cannot save", IsADirectoryError(errno.EISDIR, "the path does not name a file"), target
         )
-    if os.path.isdir(target):
+    try:
+        mode: Optional[int] = os.stat(target).st_mode
+    except (OSError, ValueError):  # absent (or a path open will refuse, and say why)
+        mode = None
+    if mode is not None and stat.S_ISDIR(mode):
         raise _io_error(
             "cannot save", IsADirectoryError(errno.EISDIR, "the path is a directory"), target
         )
-    if os.path.exists(target) and not os.path.isfile(target):
+    if mode is not None and not stat.S_ISREG(mode):
         # A device, a pipe or a socket: the rename would replace it with a regular file (as
         # root, /dev/null with a snapshot).
         raise _io_error(
