@@ -1071,3 +1071,120 @@ fn values_larger_than_the_read_buffer_round_trip() {
         .unwrap();
     assert_eq!(target.peek(b"big").unwrap(), big);
 }
+
+/// A reader that hands out at most `step` bytes per call, so that every entry of a snapshot
+/// crosses the loader's buffer refills at some offset.
+struct Dribble<'a> {
+    bytes: &'a [u8],
+    step: usize,
+}
+
+impl std::io::Read for Dribble<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.step.min(out.len()).min(self.bytes.len());
+        out[..n].copy_from_slice(&self.bytes[..n]);
+        self.bytes = &self.bytes[n..];
+        Ok(n)
+    }
+}
+
+/// Where each entry of a snapshot written by this library (format 1.0) starts.
+fn entry_offsets(bytes: &[u8]) -> Vec<usize> {
+    let count = u64::from_le_bytes(bytes[24..32].try_into().unwrap());
+    let mut at = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+    let mut offsets = Vec::new();
+    for _ in 0..count {
+        offsets.push(at);
+        let flags = bytes[at];
+        let key_len = u32::from_le_bytes(bytes[at + 1..at + 5].try_into().unwrap()) as usize;
+        let value_len = u32::from_le_bytes(bytes[at + 5..at + 9].try_into().unwrap()) as usize;
+        let optional = if flags & 1 != 0 { 8 } else { 0 } + if flags & 2 != 0 { 4 } else { 0 };
+        at += 9 + optional + key_len + value_len;
+    }
+    assert_eq!(at, bytes.len() - 4);
+    offsets
+}
+
+#[test]
+fn entries_across_read_buffer_boundaries_load_whole_and_their_errors_name_them() {
+    let dir = TempDir::new("boundaries");
+    let path = dir.path("mixed.afcs");
+    let mut rng = Rng::seeded();
+    let (source, _, _) = cache(10_000, 1, None, 7);
+    // Entries of every size class: tiny, around the loader's blocks and buffers, beyond them.
+    let mut total = 0;
+    let mut i = 0u32;
+    while total < 3 << 20 {
+        let value_len = match rng.below(10) {
+            0..=5 => rng.below(200),
+            6 | 7 => rng.below(5_000),
+            8 => 60_000 + rng.below(10_000),
+            _ => rng.below(1_200_000),
+        } as usize;
+        let key = format!("key-{i}-{}", "k".repeat(rng.below(40) as usize));
+        let value: Vec<u8> = (0..value_len).map(|b| (b as u32 ^ i) as u8).collect();
+        let ttl = (rng.below(3) == 0).then(|| 1 + rng.below(1 << 40));
+        let weight = (rng.below(4) == 0).then(|| rng.below(1 << 20) as u32);
+        put(&source, key.as_bytes(), &value, ttl, weight);
+        total += key.len() + value_len;
+        i += 1;
+    }
+    source.save(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let expected = fingerprint(&source).0;
+    let loaded = |load: &dyn Fn(&Cache)| {
+        let (target, _, _) = cache(10_000, 1, None, 7);
+        load(&target);
+        target.iter().collect::<Vec<_>>()
+    };
+    assert_eq!(
+        loaded(&|c| {
+            c.load(&path).unwrap();
+        }),
+        expected
+    );
+    let from = |reader: &mut dyn std::io::Read, c: &Cache| {
+        c.load_from(reader, LoadOptions::default()).unwrap();
+    };
+    assert_eq!(loaded(&|c| from(&mut &bytes[..], c)), expected);
+    for step in [3, 4_093, 65_537] {
+        let read = |c: &Cache| {
+            from(
+                &mut Dribble {
+                    bytes: &bytes,
+                    step,
+                },
+                c,
+            )
+        };
+        assert_eq!(loaded(&read), expected, "reads of at most {step} bytes");
+    }
+    // A damaged entry anywhere is named, with its offset, whichever way it was read.
+    let offsets = entry_offsets(&bytes);
+    let target = Target::new();
+    for _ in 0..20 {
+        let index = rng.below(offsets.len() as u64) as usize;
+        let mut damaged = bytes.clone();
+        damaged[offsets[index]] |= 0x80; // an unknown entry flag
+        reseal(&mut damaged);
+        std::fs::write(&path, &damaged).unwrap();
+        let from_file = target.refuses_file(&path);
+        let from_stream = target.refuses(&damaged);
+        let dribbled = match target.cache.load_from(
+            Dribble {
+                bytes: &damaged,
+                step: 1_001,
+            },
+            LoadOptions::default(),
+        ) {
+            Ok(_) => panic!("a damaged snapshot was loaded"),
+            Err(err) => err,
+        };
+        let name = format!("entry {} of {}", index + 1, offsets.len());
+        for err in [from_file, from_stream, dribbled] {
+            assert_eq!(err.kind(), SnapshotErrorKind::Corrupt, "{err}");
+            assert_eq!(err.offset(), Some(offsets[index] as u64), "{err}");
+            assert!(err.to_string().contains(&name), "{name}: {err}");
+        }
+    }
+}

@@ -102,27 +102,82 @@ impl<R: Read> ChecksumReader<R> {
             .extend_from_slice(&self.buf[self.start..self.end]);
         self.start = self.end;
         self.flush_crc();
-        while self.large.len() < n {
-            let have = self.large.len();
-            // Grow by what has arrived so far (at least a buffer's worth): never more than
-            // twice the bytes the file really has.
-            let step = (n - have).min(have.max(self.buf.len())).min(MAX_BUFFER);
-            self.large.resize(have + step, 0);
+        let mut have = self.large.len();
+        while have < n {
+            if have == self.large.len() {
+                // Grow by what has arrived so far (at least a buffer's worth): never more than
+                // twice the bytes the file really has. Only when full: a stream that gives a
+                // few bytes per read must not cost a zeroed megabyte each.
+                let step = (n - have).min(have.max(self.buf.len())).min(MAX_BUFFER);
+                self.large.resize(have + step, 0);
+            }
             let read = loop {
                 match self.inner.read(&mut self.large[have..]) {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     other => break other?,
                 }
             };
-            self.large.truncate(have + read);
             if read == 0 {
-                self.offset += self.large.len() as u64;
+                self.large.truncate(have);
+                self.offset += have as u64;
                 return Ok(None);
             }
-            self.crc.update(&self.large[have..]);
+            self.crc.update(&self.large[have..have + read]);
+            have += read;
         }
         self.offset += n as u64;
         Ok(Some(&self.large))
+    }
+
+    /// Consumes the first `n` buffered bytes.
+    fn consume(&mut self, n: usize) {
+        debug_assert!(n <= self.end - self.start);
+        self.start += n;
+        self.offset += n as u64;
+    }
+
+    /// The fast path of a snapshot's entries: hands at most `max` entries to `sink` while each
+    /// is wholly in the buffer and regular (within `body_end`, lengths within the engine's
+    /// limits), and returns how many it handed. It stops before the first that is not: the
+    /// careful path reads that one (refilling the buffer) and reports its errors.
+    fn read_buffered_entries(
+        &mut self,
+        max: u64,
+        body_end: u64,
+        sink: &mut impl FnMut(&EntryHead, &[u8]),
+    ) -> u64 {
+        let bytes = &self.buf[self.start..self.end];
+        let room = body_end.saturating_sub(self.offset);
+        let bytes = &bytes[..bytes.len().min(usize::try_from(room).unwrap_or(usize::MAX))];
+        let (mut used, mut handed) = (0, 0);
+        while handed < max {
+            let rest = &bytes[used..];
+            let Some(fixed) = rest.get(..ENTRY_FIXED_LEN) else {
+                break;
+            };
+            let Ok((flags, key_len, value_len, optional)) = EntryHead::decode_fixed(fixed) else {
+                break;
+            };
+            let data_at = ENTRY_FIXED_LEN + optional;
+            let data_len = u64::from(key_len) + u64::from(value_len);
+            let Some(entry_len) = usize::try_from(data_len)
+                .ok()
+                .and_then(|len| len.checked_add(data_at))
+                .filter(|&len| len <= rest.len())
+            else {
+                break;
+            };
+            let Ok(head) =
+                EntryHead::decode(flags, key_len, value_len, &rest[ENTRY_FIXED_LEN..data_at])
+            else {
+                break;
+            };
+            sink(&head, &rest[data_at..entry_len]);
+            used += entry_len;
+            handed += 1;
+        }
+        self.consume(used);
+        handed
     }
 }
 
@@ -131,6 +186,17 @@ impl<R: Read> ChecksumReader<R> {
 pub(crate) struct SnapshotReader<R: Read> {
     input: ChecksumReader<R>,
     header: Header,
+}
+
+/// A file that ends at `at`, in `what`, before the end of the body (`body_end`) and trailer.
+fn truncated_in(at: u64, what: &str, body_end: u64) -> SnapshotError {
+    SnapshotError::truncated(
+        at,
+        format!(
+            "the file ends in {what} (its header says it has {} bytes)",
+            body_end + TRAILER_LEN as u64
+        ),
+    )
 }
 
 fn read_error(e: io::Error) -> SnapshotError {
@@ -234,56 +300,20 @@ impl<R: Read> SnapshotReader<R> {
         mut sink: impl FnMut(&EntryHead, &[u8]),
     ) -> Result<(), SnapshotError> {
         let count = self.header.entry_count;
-        let body_start = u64::from(self.header.header_len);
-        let body_end = body_start + self.header.body_len;
-        let input = &mut self.input;
-        let truncated = |at: u64, what: String| {
-            SnapshotError::truncated(
-                at,
-                format!(
-                    "the file ends in {what} (its header says it has {} bytes)",
-                    body_end + 4
-                ),
-            )
-        };
-        for index in 1..=count {
-            let start = input.offset;
-            let entry = || format!("entry {index} of {count}");
-            if start + ENTRY_FIXED_LEN as u64 > body_end {
-                return Err(SnapshotError::corrupt(
-                    start,
-                    format!(
-                        "{} does not fit in the {} body bytes the header gives",
-                        entry(),
-                        self.header.body_len
-                    ),
-                ));
+        let body_end = u64::from(self.header.header_len) + self.header.body_len;
+        let mut read = 0;
+        while read < count {
+            // The entries already wholly in the buffer, then the next one, which may need the
+            // buffer refilled (or be in error: only the careful path reports errors).
+            read += self
+                .input
+                .read_buffered_entries(count - read, body_end, &mut sink);
+            if read < count {
+                read += 1;
+                self.read_entry(read, body_end, &mut sink)?;
             }
-            let fixed = input.take(ENTRY_FIXED_LEN).map_err(read_error)?;
-            let fixed = fixed.ok_or_else(|| truncated(start, entry()))?;
-            let (flags, key_len, value_len, optional) =
-                EntryHead::decode_fixed(fixed).map_err(|e| e.within(start, entry()))?;
-            let optional_bytes = input.take(optional).map_err(read_error)?;
-            let optional_bytes = optional_bytes.ok_or_else(|| truncated(start, entry()))?;
-            let head = EntryHead::decode(flags, key_len, value_len, optional_bytes)
-                .map_err(|e| e.within(start, entry()))?;
-            let data_len = u64::from(key_len) + u64::from(value_len);
-            let data_start = input.offset;
-            if data_start + data_len > body_end {
-                return Err(SnapshotError::corrupt(
-                    start,
-                    format!(
-                        "{} claims {data_len} bytes of key and value, but only {} remain before \
-                         the end of the body",
-                        entry(),
-                        body_end.saturating_sub(data_start)
-                    ),
-                ));
-            }
-            let data = input.take(data_len as usize).map_err(read_error)?;
-            let data = data.ok_or_else(|| truncated(data_start, entry()))?;
-            sink(&head, data);
         }
+        let input = &mut self.input;
         if input.offset != body_end {
             return Err(SnapshotError::corrupt(
                 input.offset,
@@ -297,7 +327,7 @@ impl<R: Read> SnapshotReader<R> {
         let computed = input.checksum();
         let stored = match input.take(TRAILER_LEN).map_err(read_error)? {
             Some(crc) => u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]),
-            None => return Err(truncated(body_end, "the checksum".to_string())),
+            None => return Err(truncated_in(body_end, "the checksum", body_end)),
         };
         if stored != computed {
             return Err(SnapshotError::corrupt(
@@ -314,6 +344,56 @@ impl<R: Read> SnapshotReader<R> {
                 "unexpected bytes after the checksum",
             ));
         }
+        Ok(())
+    }
+
+    /// Reads and checks the `index`-th entry of the file (from 1), refilling the buffer as
+    /// needed, and hands it to `sink`.
+    fn read_entry(
+        &mut self,
+        index: u64,
+        body_end: u64,
+        sink: &mut impl FnMut(&EntryHead, &[u8]),
+    ) -> Result<(), SnapshotError> {
+        let count = self.header.entry_count;
+        let input = &mut self.input;
+        let truncated = |at: u64, what: String| truncated_in(at, &what, body_end);
+        let start = input.offset;
+        let entry = || format!("entry {index} of {count}");
+        if start + ENTRY_FIXED_LEN as u64 > body_end {
+            return Err(SnapshotError::corrupt(
+                start,
+                format!(
+                    "{} does not fit in the {} body bytes the header gives",
+                    entry(),
+                    self.header.body_len
+                ),
+            ));
+        }
+        let fixed = input.take(ENTRY_FIXED_LEN).map_err(read_error)?;
+        let fixed = fixed.ok_or_else(|| truncated(start, entry()))?;
+        let (flags, key_len, value_len, optional) =
+            EntryHead::decode_fixed(fixed).map_err(|e| e.within(start, entry()))?;
+        let optional_bytes = input.take(optional).map_err(read_error)?;
+        let optional_bytes = optional_bytes.ok_or_else(|| truncated(start, entry()))?;
+        let head = EntryHead::decode(flags, key_len, value_len, optional_bytes)
+            .map_err(|e| e.within(start, entry()))?;
+        let data_len = u64::from(key_len) + u64::from(value_len);
+        let data_start = input.offset;
+        if data_start + data_len > body_end {
+            return Err(SnapshotError::corrupt(
+                start,
+                format!(
+                    "{} claims {data_len} bytes of key and value, but only {} remain before \
+                     the end of the body",
+                    entry(),
+                    body_end.saturating_sub(data_start)
+                ),
+            ));
+        }
+        let data = input.take(data_len as usize).map_err(read_error)?;
+        let data = data.ok_or_else(|| truncated(data_start, entry()))?;
+        sink(&head, data);
         Ok(())
     }
 }

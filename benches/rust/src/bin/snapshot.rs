@@ -22,7 +22,8 @@
 //! Usage: `snapshot [ROUNDS] [DIR]` (default 7 rounds, DIR the system's temp dir). `AFC_SHARDS=N`
 //! sets the shard count (default: the engine's). `AFC_SAVE_LOOP=1` only serializes the cache to
 //! `io::sink()` 20 times (no file system), for profilers; `AFC_LOAD_LOOP=1` only loads the
-//! snapshot (page cache) into a fresh cache 20 times.
+//! snapshot (page cache) into a fresh cache 20 times; `AFC_VERIFY_LOOP=1` only checks it
+//! (`snapshot::verify`: read, checksums, every entry's lengths, no cache) 20 times.
 
 use alphaforge_cache::Cache;
 use alphaforge_cache_bench::{key, VALUE};
@@ -177,6 +178,15 @@ fn main() {
             cache.save_to(std::io::sink(), Default::default()).unwrap();
             println!("save_to(io::sink()) {:.1} ms", ms(start.elapsed()));
         }
+        return;
+    }
+    if std::env::var_os("AFC_VERIFY_LOOP").is_some() {
+        for _ in 0..20 {
+            let start = Instant::now();
+            alphaforge_cache::snapshot::verify(&snapshot).unwrap();
+            println!("verify {:.1} ms", ms(start.elapsed()));
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
         return;
     }
     if std::env::var_os("AFC_LOAD_LOOP").is_some() {
