@@ -103,8 +103,12 @@ impl Shard {
         self.table
             .reserve(hashes.len(), |&i| hasher.hash_one(list.get(i).key()));
         let mut dropped = Vec::new();
-        for (hash, idx) in in_table_order(hashes) {
-            let same_key = |&other: &u32| list.get(other).key() == list.get(idx).key();
+        for idx in in_table_order(hashes) {
+            let hash = hashes[idx as usize];
+            // The full hashes first: two keys rarely share one, and the keys are far in memory.
+            let same_key = |&other: &u32| {
+                hashes[other as usize] == hash && list.get(other).key() == list.get(idx).key()
+            };
             let rehash = |&i: &u32| hasher.hash_one(list.get(i).key());
             match self.table.entry(hash, same_key, rehash) {
                 hashbrown::hash_table::Entry::Vacant(slot) => {
@@ -565,20 +569,21 @@ impl Shard {
     }
 }
 
-/// `(hashes[i], i)` for every `i`, ordered so that the table (sized for `hashes.len()` entries)
+/// Every index `i` of `hashes`, ordered so that the table (sized for `hashes.len()` entries)
 /// is walked from its first buckets to its last rather than at random: inserting a million
 /// keys at random places in a table of several MiB costs a cache and TLB miss each. The order
 /// only matters for speed: the table's bucket count is guessed as hashbrown computes it
 /// (a power of two, at least 8/7 of the entries), and entries are grouped by the top 8 bits
 /// of that bucket number (one counting sort pass; a group spans a few KiB of the table).
-fn in_table_order(hashes: &[Hash]) -> Vec<(Hash, u32)> {
+/// Indices only, 4 bytes each: the hashes are read again where they are, in the CPU caches.
+fn in_table_order(hashes: &[Hash]) -> Vec<u32> {
     const GROUP_BITS: u32 = 8;
     const MIN_SORTED: usize = 1 << 12;
     let n = hashes.len();
-    let pairs = hashes.iter().zip(0u32..).map(|(&hash, idx)| (hash, idx));
+    let indices = 0..n as u32;
     if n < MIN_SORTED {
         // The table fits in the caches anyway.
-        return pairs.collect();
+        return indices.collect();
     }
     let bits = (n / 7 * 8 + 8).next_power_of_two().trailing_zeros();
     let shift = bits.saturating_sub(GROUP_BITS);
@@ -593,10 +598,10 @@ fn in_table_order(hashes: &[Hash]) -> Vec<(Hash, u32)> {
         *start = at;
         at += count;
     }
-    let mut sorted = vec![(0, 0); n];
-    for (hash, idx) in pairs {
+    let mut sorted = vec![0; n];
+    for (&hash, idx) in hashes.iter().zip(indices) {
         let slot = &mut starts[group(hash)];
-        sorted[*slot] = (hash, idx);
+        sorted[*slot] = idx;
         *slot += 1;
     }
     sorted
