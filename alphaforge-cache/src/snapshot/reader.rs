@@ -13,7 +13,7 @@ use super::format::{
 use std::io::{self, Read};
 
 /// The largest read buffer (the file's length, when smaller and known, is used instead).
-const MAX_BUFFER: usize = 1 << 20;
+const MAX_BUFFER: usize = 256 << 10;
 /// The read buffer when the length is not known.
 const DEFAULT_BUFFER: usize = 64 << 10;
 
