@@ -1,7 +1,8 @@
-"""Python ``Cache.save`` / ``Cache.load`` of 1M entries (16-byte keys, 64-byte values) on both
-backends, next to the time the same Python process takes to write (or read) the same number of
-bytes as one sequential file, and next to the Rust engine's own save and load measured in the
-same run (``benches/rust/src/bin/snapshot.rs``, run first as a child process).
+"""Python ``Cache.save`` / ``Cache.load`` (and ``PackedCache``'s) of 1M entries (16-byte keys,
+64-byte values) on both backends, next to the time the same Python process takes to write (or
+read) the same number of bytes as one sequential file, and next to the Rust engine's own save
+and load measured in the same run (``benches/rust/src/bin/snapshot.rs``, run first as a child
+process).
 
     python benchmarks/snapshot_python.py [--entries N] [--rounds R] [--dir DIR] [--no-rust]
         [--modes bytes,object]
@@ -16,6 +17,10 @@ in batches; not timed); then each round times, alternately:
   decoded, staged, handed to the backend). Baseline: the file read in 1 MiB reads into one
   reused buffer (``readinto``), from the page cache.
 
+``PackedCache`` (bytes keys and values, filled with packed batches) is measured the same way:
+its native backend saves and loads through the engine itself (``afc_cache_save`` /
+``afc_cache_load``), with no Python per entry.
+
 Medians over the rounds are printed as a Markdown table. ``bytes`` mode is the format's own cost;
 ``object`` mode adds one pickle per value (the default codec). The garbage collector is off
 while timing (the loaded cache's objects would otherwise trigger full collections).
@@ -24,6 +29,7 @@ while timing (the loaded cache's objects would otherwise trigger full collection
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import os
 import re
@@ -114,17 +120,39 @@ def run_rust(rounds: int, directory: str) -> Optional[str]:
     return table.strip()
 
 
+def fill_cache(cache: Any, keys: List[bytes]) -> None:
+    """``Cache.put_many`` in batches (in ``object`` mode each value a bytes object, pickled on
+    save)."""
+    for i in range(0, len(keys), 10_000):
+        batch = keys[i : i + 10_000]
+        cache.put_many(list(zip(batch, [VALUE] * len(batch))))
+
+
+def fill_packed(cache: Any, keys: List[bytes]) -> None:
+    """``PackedCache.put_many`` in packed batches."""
+    for i in range(0, len(keys), 10_000):
+        batch = keys[i : i + 10_000]
+        cache.put_many(
+            alphaforge_cache.Packed.of(batch), alphaforge_cache.Packed.of([VALUE] * len(batch))
+        )
+
+
 def bench(
-    backend: Any, mode: str, keys: List[bytes], rounds: int, directory: str
+    make: Callable[[int], Any],
+    name: str,
+    fill: Callable[[Any, List[bytes]], None],
+    keys: List[bytes],
+    rounds: int,
+    directory: str,
 ) -> Dict[str, float]:
+    """Medians of ``rounds`` saves and loads of a cache made by ``make(room)``, filled by
+    ``fill`` with ``keys``, against their plain write and read."""
     n = len(keys)
     room = n * 5 // 4
-    values: List[Any] = [VALUE] * n  # object mode: each a bytes object, pickled on save
-    cache = backend(room, mode=mode)
-    for i in range(0, n, 10_000):
-        cache.put_many(list(zip(keys[i : i + 10_000], values[i : i + 10_000])))
+    cache = make(room)
+    fill(cache, keys)
     assert len(cache) == n
-    path = os.path.join(directory, f"{backend.backend}-{mode}.afcs")
+    path = os.path.join(directory, f"{re.sub(r'[^a-z]+', '-', name)}.afcs")
     plain = os.path.join(directory, "plain.bin")
     info = cache.save(path)
     size = info.file_bytes
@@ -135,7 +163,7 @@ def bench(
             took, _ = timed(lambda: cache.save(path))
             samples["save"].append(took)
             samples["write"].append(write_plain(plain, size))
-            target = backend(room, mode=mode)
+            target = make(room)
             start = time.perf_counter()
             loaded = target.load(path)
             samples["load"].append(time.perf_counter() - start)
@@ -148,7 +176,7 @@ def bench(
             gc.enable()
         gc.collect()
         print(
-            f"  {backend.backend}/{mode} round {round_}: "
+            f"  {name} round {round_}: "
             + ", ".join(f"{k} {v[-1] * 1e3:.1f} ms" for k, v in samples.items()),
             file=sys.stderr,
         )
@@ -170,14 +198,24 @@ def main() -> None:
     try:
         rust = None if args.no_rust else run_rust(args.rounds, directory)
         keys = make_keys(args.entries)
-        backends = [alphaforge_cache.NativeCache, alphaforge_cache.PythonCache]
+        caches = [
+            (alphaforge_cache.NativeCache, alphaforge_cache.NativePackedCache),
+            (alphaforge_cache.PythonCache, alphaforge_cache.PythonPackedCache),
+        ]
         rows = []
-        for backend in backends:
+        for backend, packed in caches:
             if backend is None:
                 continue
             for mode in args.modes.split(","):
-                m = bench(backend, mode, keys, args.rounds, directory)
+                make = functools.partial(backend, mode=mode)
+                m = bench(
+                    make, f"{backend.backend} {mode}", fill_cache, keys, args.rounds, directory
+                )
                 rows.append((backend.backend, mode, m))
+            if packed is not None:
+                name = f"{packed.backend} PackedCache"
+                m = bench(packed, name, fill_packed, keys, args.rounds, directory)
+                rows.append((packed.backend, "PackedCache (bytes)", m))
         print(f"Python {sys.version.split()[0]}, {args.entries} entries, medians of {args.rounds}")
         print("| backend | mode | file bytes | save | write+fsync | ratio | load | read | ratio |")
         print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
