@@ -98,6 +98,12 @@ def _error(status: int) -> Exception:
     return CacheError(f"{name}: {message}")
 
 
+def _check(status: int) -> None:
+    """Raises the exception of a failed engine call (``status`` not 0)."""
+    if status:
+        raise _error(status)
+
+
 _Record = TypeVar("_Record")
 
 
@@ -113,9 +119,7 @@ class _NativeClock:
 
     def __init__(self, start_nanos: int) -> None:
         out = ffi.new("afc_clock **")
-        status = lib.afc_clock_new(start_nanos, out)
-        if status:
-            raise _error(status)
+        _check(lib.afc_clock_new(start_nanos, out))
         self.ptr = ffi.gc(out[0], lib.afc_clock_free)
 
     def set_nanos(self, nanos: int) -> None:
@@ -153,16 +157,16 @@ class Cache(CacheBase):
         self._next_handle = 1
         clock = _NULL if timer is None else timer._attach(_NativeClock).ptr  # type: ignore[attr-defined]
         out = ffi.new("afcpy_cache **")
-        status = lib.afcpy_open(
-            settings.max_entries,
-            settings.max_bytes or 0,
-            settings.ttl_nanos or 0,
-            settings.shards,
-            clock,
-            out,
+        _check(
+            lib.afcpy_open(
+                settings.max_entries,
+                settings.max_bytes or 0,
+                settings.ttl_nanos or 0,
+                settings.shards,
+                clock,
+                out,
+            )
         )
-        if status:
-            raise _error(status)
         self._ptr = ffi.gc(out[0], lib.afcpy_destroy)
         # Read after the engine's monotonic clock started: mirror time never runs ahead of it.
         self._origin = _monotonic_ns()

@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional, Tuple, Union
 from . import _snapshot_format as _fmt
 from ._alphaforge_cache_cffi import ffi, lib  # type: ignore[import-not-found,unused-ignore]
 from ._common import CacheClosedError, Settings, SnapshotInfo, Stats, key_bytes
-from ._native import _error, _NativeClock, from_struct
+from ._native import _check, _error, _NativeClock, from_struct
 from ._packed import MISSING, HitParts, Packed, PackedHits, _given
 from ._packed_cache import PackedCacheBase, check_packed, ttl_nanos
 from ._snapshot_format import SnapshotFileError
@@ -62,12 +62,6 @@ def _bytes_of(value: Any, name: str) -> Tuple[Any, int]:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return ffi.from_buffer(value), memoryview(value).nbytes
     raise TypeError(f"{name} must be bytes-like, not {type(value).__name__}")
-
-
-def _check(status: int) -> None:
-    """Raises the exception of a failed engine call (``status`` not 0)."""
-    if status:
-        raise _error(status)
 
 
 def _words(block: Any) -> memoryview:
