@@ -78,13 +78,17 @@ def test_inspect_prints_the_header_counts_and_first_entries() -> None:
 def test_inspect_shows_a_saved_cache(tmp_path: Any) -> None:
     cache = alphaforge_cache.Cache(8, mode="pickle")
     cache.put("k" * 40, list(range(100)))
+    cache.put("timed", 1, ttl=60.0)
     path = str(tmp_path / "cache.afcs")
     cache.save(path)
     done = run("inspect", path)
     assert done.returncode == 0, done.stderr
     assert "values      pickle (value encoding 1)" in done.stdout
-    assert "the first entry (least recently used first):" in done.stdout
+    assert ", 1 entry with a TTL" in done.stdout
+    assert "the first 2 entries (least recently used first):" in done.stdout
     assert f"key {b'k' * 24!r}... (40 bytes)" in done.stdout
+    one = run("inspect", path, "--entries", "1")
+    assert "the first entry (least recently used first):" in one.stdout
 
 
 def test_inspect_refuses_bad_files_clearly(tmp_path: Any) -> None:

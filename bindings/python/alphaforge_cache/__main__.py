@@ -279,7 +279,7 @@ def inspect(args: argparse.Namespace) -> int:
         return 1
     print(
         f"  totals      {data_bytes} bytes of keys and values, weight {weight}, "
-        f"{timed} entries with a TTL"
+        f"{timed} {'entry' if timed == 1 else 'entries'} with a TTL"
     )
     print("  checksums   ok (the whole file was read and checked)")
     if first:
