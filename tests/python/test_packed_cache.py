@@ -473,16 +473,6 @@ def test_close_while_other_threads_call_never_crashes(packed_cache: Any) -> None
         assert outcomes == ["closed", "closed"]
 
 
-def test_the_documented_example_runs() -> None:
-    """docs/python-api.md's PackedCache example, run as written."""
-    doc = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "python-api.md")
-    with open(doc, encoding="utf-8") as f:
-        text = f.read()
-    start = text.index("```python\nimport alphaforge_cache as afc\n\ndef load_bars")
-    code = text[start + len("```python\n") : text.index("```\n", start + 10)]
-    exec(compile(code, "docs/python-api.md (PackedCache)", "exec"), {})  # noqa: S102
-
-
 def test_results_are_read_only(packed_cache: Any) -> None:
     with packed_cache(8) as cache:
         cache.put(b"k", b"value")
