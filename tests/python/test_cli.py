@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -89,6 +90,49 @@ def test_inspect_shows_a_saved_cache(tmp_path: Any) -> None:
     assert f"key {b'k' * 24!r}... (40 bytes)" in done.stdout
     one = run("inspect", path, "--entries", "1")
     assert "the first entry (least recently used first):" in one.stdout
+
+
+class _Terminal(io.StringIO):
+    """A stderr that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_inspect_draws_a_progress_bar_on_a_terminal_and_erases_it(
+    tmp_path: Any, monkeypatch: Any, capsys: Any
+) -> None:
+    from alphaforge_cache import __main__ as cli
+    from alphaforge_cache import _snapshot_format as fmt
+
+    path = str(tmp_path / "many.afcs")
+    fmt.write(path, [fmt.Entry(b"%d" % i, b"v", None, None) for i in range(100)])
+    monkeypatch.setattr(cli, "INSPECT_PROGRESS_FROM", 50)
+    monkeypatch.setattr(cli, "INSPECT_PROGRESS_STEP", 10)
+    for terminal in (True, False):
+        err = _Terminal() if terminal else io.StringIO()
+        monkeypatch.setattr(sys, "stderr", err)
+        assert cli.main(["inspect", path, "--entries", "1"]) == 0
+        out = capsys.readouterr().out
+        assert "entries     100" in out and "checksums   ok" in out
+        if terminal:
+            drawn = err.getvalue().split("\r")
+            bars = [part for part in drawn if part.startswith("checking the entries")]
+            assert [bar[-4:] for bar in bars] == [f"{p:3d}%" for p in range(10, 100, 10)]
+            assert drawn[-2].strip() == "" and drawn[-1] == ""  # erased at the end
+        else:
+            assert err.getvalue() == ""  # a file or a pipe gets no bar
+    # An error after the bar was drawn erases it before the message.
+    with open(path, "rb") as f:
+        damaged = bytearray(f.read())
+    damaged[-10] ^= 1
+    with open(path, "wb") as f:
+        f.write(damaged)
+    err = _Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    assert cli.main(["inspect", path]) == 1
+    drawn = err.getvalue().split("\r")
+    assert drawn[-2].strip() == "" and drawn[-1].startswith("alphaforge-cache: snapshot ")
 
 
 def test_inspect_refuses_bad_files_clearly(tmp_path: Any) -> None:

@@ -43,20 +43,30 @@ def _backends(choice: str) -> List[Type[PythonCache]]:
 
 
 class _Progress:
-    """A one-line progress bar on stderr (silent when stderr is not a terminal, except at 100%)."""
+    """A one-line progress bar on stderr (silent when stderr is not a terminal, except at 100%).
+    A ``transient`` one is shown on a terminal only, and erased at 100%."""
 
-    def __init__(self, label: str, total: int) -> None:
-        self.label, self.total, self.shown = label, total, -1
+    def __init__(self, label: str, total: int, transient: bool = False) -> None:
+        self.label, self.total, self.shown = label, max(total, 1), -1
         self.tty = sys.stderr.isatty()
+        self.transient = transient
+        self.drawn = False
 
     def update(self, done: int) -> None:
         percent = done * 100 // self.total
-        if percent != self.shown and (self.tty or percent == 100):
-            self.shown = percent
-            bar = "#" * (percent // 5)
-            end = "\n" if percent == 100 else ""
-            sys.stderr.write(f"\r{self.label:<28} [{bar:<20}] {percent:3d}%{end}")
-            sys.stderr.flush()
+        if percent == self.shown or not (self.tty or (percent == 100 and not self.transient)):
+            return
+        self.shown = percent
+        line = f"{self.label:<28} [{'#' * (percent // 5):<20}] {percent:3d}%"
+        if percent < 100:
+            sys.stderr.write(f"\r{line}")
+            self.drawn = True
+        elif self.transient:
+            if self.drawn:  # erased where a bar was drawn
+                sys.stderr.write(f"\r{' ' * len(line)}\r")
+        else:
+            sys.stderr.write(f"\r{line}\n")
+        sys.stderr.flush()
 
 
 #: Keys per batch of the packed runs.
@@ -252,10 +262,17 @@ def _ttl(ttl_ns: Optional[int]) -> str:
     return f"{ttl_ns // 10**9}.{ttl_ns % 10**9:09d} s left"
 
 
+#: ``inspect`` draws a progress bar (on a terminal) for files of at least this many entries,
+#: moved every this many entries.
+INSPECT_PROGRESS_FROM = 500_000
+INSPECT_PROGRESS_STEP = 1 << 15
+
+
 def inspect(args: argparse.Namespace) -> int:
     """Prints what a snapshot holds, after checking all of it."""
     first: List[fmt.Entry] = []
     count = data_bytes = weight = timed = 0
+    progress: Optional[_Progress] = None
     try:
         with fmt.reading(args.snapshot) as (header, entries):
             print(f"snapshot {args.snapshot}")
@@ -267,16 +284,26 @@ def inspect(args: argparse.Namespace) -> int:
             print(f"  entries     {header.entry_count}")
             print(f"  bytes       {header.file_len} in the file, {header.body_len} of entries")
             sys.stdout.flush()
+            # A large file takes seconds to check: a bar on a terminal, erased when done.
+            progress = _Progress("checking the entries", header.entry_count, transient=True)
+            many = header.entry_count >= INSPECT_PROGRESS_FROM
+            step = INSPECT_PROGRESS_STEP if many else header.entry_count + 1
             for entry in entries:
                 count += 1
+                if count % step == 0:
+                    progress.update(count)
                 data_bytes += len(entry.key) + len(entry.value)
                 weight += entry.effective_weight
                 timed += entry.ttl_ns is not None
                 if len(first) < args.entries:
                     first.append(entry)
     except fmt.SnapshotFileError as error:
+        if progress is not None:
+            progress.update(progress.total)  # erases the bar, if one was drawn
         print(f"alphaforge-cache: {error}", file=sys.stderr)
         return 1
+    assert progress is not None
+    progress.update(progress.total)
     print(
         f"  totals      {data_bytes} bytes of keys and values, weight {weight}, "
         f"{timed} {'entry' if timed == 1 else 'entries'} with a TTL"
