@@ -55,13 +55,28 @@ def encode(entries: List[fmt.Entry], value_encoding: int = 0) -> bytes:
 
 
 def parse(data: bytes) -> List[fmt.Entry]:
-    return list(fmt.Reader(io.BytesIO(data), len(data)))
+    entries = list(fmt.Reader(io.BytesIO(data), len(data)))
+    # The rows a load stages: the same entries, the default weight written out.
+    rows = list(fmt.Reader(io.BytesIO(data), len(data)).rows())
+    assert rows == [(e.key, e.value, e.ttl_ns, e.effective_weight) for e in entries]
+    assert all(type(row) is tuple for row in rows)
+    return entries
 
 
 def refused(data: bytes, *, with_length: bool = True) -> fmt.SnapshotFileError:
-    with pytest.raises(fmt.SnapshotFileError) as info:
-        list(fmt.Reader(io.BytesIO(data), len(data) if with_length else None))
-    return info.value
+    errors = []
+    for rows in (False, True):
+        with pytest.raises(fmt.SnapshotFileError) as info:
+            reader = fmt.Reader(io.BytesIO(data), len(data) if with_length else None)
+            list(reader.rows() if rows else reader)
+        errors.append(info.value)
+    entries_error, rows_error = errors
+    assert (rows_error.kind, rows_error.offset, str(rows_error)) == (
+        entries_error.kind,
+        entries_error.offset,
+        str(entries_error),
+    )
+    return entries_error
 
 
 def reseal(data: bytes) -> bytes:

@@ -10,9 +10,10 @@ and a reader gets them back in that order, after the whole file has been checked
 - :func:`read` and :func:`verify` check everything (magic, version, lengths, limits, both
   CRC-32 checksums) and raise :class:`SnapshotFileError` on the first problem. Nothing is
   allocated from a length field alone: reads are bounded by the file's real length.
-- :class:`Reader` streams the entries of a large file (for ``inspect``); its entries may be
-  trusted only once iteration has finished without an error. :func:`reading` opens a file for
-  that, with errors that name it (``Cache.load`` streams through it).
+- :class:`Reader` streams the entries of a large file, as :class:`Entry` tuples (for
+  ``inspect``) or as the plain rows a cache's load stages (``Reader.rows``); they may be
+  trusted only once iteration has finished without an error. :func:`opened` and
+  :func:`reading` open a file for that, with errors that name it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import os
 import stat
 import struct
 import zlib
-from typing import IO, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import IO, Any, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ._common import SnapshotError
 
@@ -45,6 +46,7 @@ __all__ = [
     "write_to",
     "read",
     "reading",
+    "opened",
     "verify",
 ]
 
@@ -444,12 +446,16 @@ class Reader:
     be trusted only once iteration ends without one.
 
     ``file_len``, when known, is checked against the length the header gives, so that a
-    truncated file is recognised before its entries are read.
+    truncated file is recognised before its entries are read. ``name``, when given, is the
+    file's: the errors of the entries name it.
     """
 
-    def __init__(self, stream: IO[bytes], file_len: Optional[int] = None) -> None:
+    def __init__(
+        self, stream: IO[bytes], file_len: Optional[int] = None, *, name: Optional[str] = None
+    ) -> None:
         self._input = _Input(stream)
         self.header = self._read_header(file_len)
+        self._name = name
         self._done = False
 
     def _read_header(self, file_len: Optional[int]) -> Header:
@@ -558,9 +564,31 @@ class Reader:
             offset += 8 + length
 
     def __iter__(self) -> Iterator[Entry]:
+        """The entries, as :class:`Entry` tuples."""
+        return self._entries(False)  # type: ignore[return-value]
+
+    def rows(self) -> Iterator[Tuple[bytes, bytes, Optional[int], int]]:
+        """The entries as plain tuples ``(key, value, ttl_ns, weight)``, the weight always an
+        int (the default one, ``len(key) + len(value)``, when the file gives none): what a
+        cache's load stages, made without an :class:`Entry` each."""
+        return self._entries(True)
+
+    def _entries(self, rows: bool) -> Iterator[Tuple[bytes, bytes, Optional[int], Any]]:
         if self._done:
             raise RuntimeError("a snapshot Reader can be iterated once")
         self._done = True
+        try:
+            yield from self._parse(rows)
+        except SnapshotFileError as e:
+            if self._name is None:
+                raise
+            raise e.with_path(self._name) from None
+        except OSError as e:
+            if self._name is None:
+                raise
+            raise _io_error("cannot read the snapshot", e, self._name) from e
+
+    def _parse(self, rows: bool) -> Iterator[Tuple[bytes, bytes, Optional[int], Any]]:
         inp = self._input
         header = self.header
         count = header.entry_count
@@ -603,8 +631,11 @@ class Reader:
                 if flags == 0:
                     if at + size <= fast_end and key_len <= limit and size <= limit:
                         pos = at + size
-                        yield new_entry(
-                            (buf[at : at + key_len], buf[at + key_len : pos], None, None)
+                        key = buf[at : at + key_len]
+                        yield (
+                            (key, buf[at + key_len : pos], None, size)
+                            if rows
+                            else new_entry((key, buf[at + key_len : pos], None, None))
                         )
                         continue
                 elif not flags & ~(_HAS_TTL | _HAS_WEIGHT):
@@ -624,7 +655,18 @@ class Reader:
                         ):
                             pos = end
                             key = buf[at : at + key_len]
-                            yield new_entry((key, buf[at + key_len : end], fast_ttl, fast_weight))
+                            yield (
+                                (
+                                    key,
+                                    buf[at + key_len : end],
+                                    fast_ttl,
+                                    size if fast_weight is None else fast_weight,
+                                )
+                                if rows
+                                else new_entry(
+                                    (key, buf[at + key_len : end], fast_ttl, fast_weight)
+                                )
+                            )
                             continue
             inp._pos = pos  # the general path takes over from here
             inp.offset = base + pos
@@ -686,7 +728,10 @@ class Reader:
             data = take(size)
             if data is None:
                 raise truncated(data_start, what)
-            yield Entry(data[:key_len], data[key_len:], ttl_ns, weight)
+            if rows:
+                yield (data[:key_len], data[key_len:], ttl_ns, effective)
+            else:
+                yield Entry(data[:key_len], data[key_len:], ttl_ns, weight)
             buf, pos = inp._buf, inp._pos
             base = inp.offset - pos
             fast_end = min(len(buf), body_end - base)
@@ -736,19 +781,20 @@ def _open(path: _Path) -> Tuple[IO[bytes], Optional[int], str]:
     return stream, (st.st_size if stat.S_ISREG(st.st_mode) else None), name
 
 
-def _named(entries: Iterator[Entry], name: str) -> Iterator[Entry]:
-    """``entries``, with the reader's errors naming the file (and only the reader's: an
-    exception raised by the code consuming the entries is not touched)."""
-    while True:
+@contextlib.contextmanager
+def opened(path: _Path) -> Iterator[Reader]:
+    """Opens the snapshot at ``path``: ``with opened(path) as reader`` gives its
+    :class:`Reader` (the header checked), whose errors name the file; the file is closed when
+    the block ends."""
+    stream, file_len, name = _open(path)
+    with stream:
         try:
-            entry = next(entries)
-        except StopIteration:
-            return
+            reader = Reader(stream, file_len, name=name)
         except SnapshotFileError as e:
             raise e.with_path(name) from None
         except OSError as e:
             raise _io_error("cannot read the snapshot", e, name) from e
-        yield entry
+        yield reader
 
 
 @contextlib.contextmanager
@@ -758,15 +804,8 @@ def reading(path: _Path) -> Iterator[Tuple[Header, Iterator[Entry]]]:
     the file is closed when the block ends. Every error names the file. As with
     :class:`Reader`, the entries may be trusted only once the iterator has ended without an
     error (that is when the trailer checksum has been checked)."""
-    stream, file_len, name = _open(path)
-    with stream:
-        try:
-            reader = Reader(stream, file_len)
-        except SnapshotFileError as e:
-            raise e.with_path(name) from None
-        except OSError as e:
-            raise _io_error("cannot read the snapshot", e, name) from e
-        yield reader.header, _named(iter(reader), name)
+    with opened(path) as reader:
+        yield reader.header, iter(reader)
 
 
 def read(path: _Path, *, expect_encoding: Optional[int] = None) -> Tuple[Header, List[Entry]]:
