@@ -87,6 +87,13 @@ def test_many_keys_grow_and_shrink() -> None:
     assert len(mirror) == len(keys) // 2
     mirror.clear()
     assert len(mirror) == 0 and mirror.get(keys[1]) is None
+    # Many pairs at once (a load's update: room made for them all first), some given twice,
+    # into an empty mirror and then over half of them.
+    pairs = [(k, i) for i, k in enumerate(keys)] + [(keys[0], -1)]
+    mirror.update(pairs)
+    assert len(mirror) == len(keys) and mirror.get(keys[0]) == -1 and mirror[keys[-1]] == 19_999
+    mirror.update((k, "again") for k in keys[::2])  # a generator: no length to go by
+    assert dict(mirror) == {k: "again" if i % 2 == 0 else i for i, k in enumerate(keys)}
 
 
 def test_lookups_with_other_key_types_answer_as_a_dict_does() -> None:

@@ -432,6 +432,43 @@ def test_a_load_into_smaller_bounds_keeps_the_most_recent_entries_that_fit(
     assert target.keys() == [b"b", b"a"]
 
 
+def test_a_key_given_twice_loads_as_two_puts_in_turn(make_cache: Any, tmp_path: Any) -> None:
+    # No writer gives a key twice, but a file may: its later entry counts, where it stands,
+    # as if every entry were put in turn into an empty cache of the same bounds.
+    entries = [
+        fmt.Entry(b"a", b"first", None, None),
+        fmt.Entry(b"b", b"b", None, None),
+        fmt.Entry(b"a", b"second", 5 * 10**9, None),
+        fmt.Entry(b"c", b"c", None, None),
+        fmt.Entry(b"b", b"b again", None, None),
+    ]
+    path = write_bytes(tmp_path / "twice.afcs", encode(entries))
+    for shards in (1, 2):
+        for max_entries, max_bytes in ((10, None), (2, None), (10, 12), (3, None)):
+            clock = ManualClock()
+            clock.set(100)
+            bounds = dict(shards=shards, timer=clock, max_bytes=max_bytes)
+            loaded = make_cache(max_entries, **bounds)
+            info = loaded.load(path)
+            reference = make_cache(max_entries, **bounds)
+            for key, value, ttl_ns, _ in entries:
+                reference.put(key, value, ttl=None if ttl_ns is None else ttl_ns / 10**9)
+            what = f"{shards} shards, max_entries {max_entries}, max_bytes {max_bytes}"
+            got, expected = state(loaded), state(reference)
+            assert info.entries == 5 and info.entries_kept == len(got[0]), what
+            if shards == 1:
+                assert got[:4] == expected[:4], what
+                continue
+            # Each shard is an exact LRU of its own keys, and each cache hashes with a seed of
+            # its own: with room for all, the same entries; else some of the last ones only.
+            final = {b"a": b"second", b"b": b"b again", b"c": b"c"}
+            items = dict(zip(got[0], got[1]))
+            if max_entries == 10 and max_bytes is None:
+                assert items == final, what
+            else:
+                assert items.items() <= final.items() and 0 < len(items) <= max_entries, what
+
+
 def test_several_shards_keep_their_bounds_on_a_smaller_load(make_cache: Any, tmp_path: Any) -> None:
     big = make_cache(100_000, shards=4)
     big.put_many([(i.to_bytes(4, "little"), bytes(16)) for i in range(5000)])

@@ -154,17 +154,24 @@ int Mirror_warm_many(Mirror *self, PyObject *const *keys, Py_ssize_t n) {
     return 0;
 }
 
-/* Makes room for one more key (at most half the slots in use). 0, or -1 with MemoryError. */
-static int reserve_one(Mirror *self) {
+/* Makes room for `more` more keys (at most half the slots in use), in one rehash however many
+   doublings that takes. 0, or -1 with MemoryError. */
+static int reserve(Mirror *self, size_t more) {
     size_t n = self->mask + 1;
-    if ((size_t)(self->used + 1) * 2 <= n) return 0;
+    size_t wanted = n;
+    if (more > (size_t)PY_SSIZE_T_MAX / 2 - (size_t)self->used) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    while (((size_t)self->used + more) * 2 > wanted) wanted *= 2;
+    if (wanted == n) return 0;
     MirrorSlot *old = self->slots;
-    MirrorSlot *slots = new_slots(n * 2);
+    MirrorSlot *slots = new_slots(wanted);
     if (slots == NULL) {
         PyErr_NoMemory();
         return -1;
     }
-    set_slots(self, slots, n * 2);
+    set_slots(self, slots, wanted);
     for (size_t j = 0; j < n; j++) {
         if (old[j].key == NULL) continue;
         size_t i = home_slot(self, old[j].hash);
@@ -175,6 +182,9 @@ static int reserve_one(Mirror *self) {
     self->version++;
     return 0;
 }
+
+/* Makes room for one more key. 0, or -1 with MemoryError. */
+static int reserve_one(Mirror *self) { return reserve(self, 1); }
 
 int Mirror_store(Mirror *self, PyObject *key, PyObject *value) {
     if (!PyBytes_CheckExact(key)) {
@@ -453,7 +463,19 @@ static PyObject *Mirror_clear_method(Mirror *self, PyObject *unused) {
 static PyObject *Mirror_update(Mirror *self, PyObject *pairs) {
     PyObject *items = PyDict_Check(pairs) ? PyDict_Items(pairs) : NULL;
     if (PyDict_Check(pairs) && items == NULL) return NULL;
-    PyObject *iterator = PyObject_GetIter(items != NULL ? items : pairs);
+    PyObject *source = items != NULL ? items : pairs;
+    /* Room for them all at once when they are known to be many (a list of pairs: a load's):
+       one rehash instead of one per doubling. Only when they outnumber the keys stored: then
+       at least (given - used) of them are new, so the table ends at most one doubling larger
+       than storing them one by one would leave it. */
+    Py_ssize_t given = PySequence_Check(source) ? PySequence_Size(source) : -1;
+    if (given < 0) {
+        PyErr_Clear();
+    } else if (given > self->used && reserve(self, (size_t)given) < 0) {
+        Py_XDECREF(items);
+        return NULL;
+    }
+    PyObject *iterator = PyObject_GetIter(source);
     Py_XDECREF(items);
     if (iterator == NULL) return NULL;
     PyObject *pair;

@@ -30,6 +30,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import MutableMapping
 from itertools import repeat
+from operator import itemgetter
 from typing import (
     Any,
     Callable,
@@ -330,7 +331,7 @@ class _Staging:
         if self._lru is not None:
             return list(self._lru.values())
         entries = self._all
-        if self._exact and len({entry[0] for entry in entries}) != len(entries):
+        if self._exact and len(set(map(itemgetter(0), entries))) != len(entries):
             # A key given twice (no writer does this): its later entry moves to the end, as
             # a put would move it (no bound can be exceeded here).
             lru: "OrderedDict[bytes, SavedEntry]" = OrderedDict()
