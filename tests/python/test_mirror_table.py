@@ -171,6 +171,41 @@ def test_releasing_a_value_may_change_the_table() -> None:
         assert mirror.get(b"from-del") == 0, op
 
 
+def test_an_update_whose_list_changes_under_it_stores_what_a_dict_would() -> None:
+    # update() fetches the keys and slots of pairs ahead of the one it stores; a value released
+    # on the way may run code that shortens, empties or grows the very list being stored.
+
+    class Changer:
+        def __init__(self, change: str, pairs: List[Any]) -> None:
+            self.change, self.pairs = change, pairs
+
+        def __del__(self) -> None:
+            if self.change == "shorten":
+                del self.pairs[30:]
+            elif self.change == "empty":
+                self.pairs.clear()
+            else:
+                self.pairs.extend((bytes([200, i]), i) for i in range(40))
+
+    for change in ("shorten", "empty", "grow"):
+        pairs: List[Any] = []
+        keys = [bytes([i]) * 3 for i in range(60)]
+        mirror = Mirror()
+        mirror[keys[10]] = Changer(change, pairs)  # released when pair 10 replaces it
+        pairs.extend((k, i) for i, k in enumerate(keys))
+        mirror.update(pairs)
+        gc.collect()
+        # As a dict's update: the pairs up to the change, then what the list holds after it.
+        stored = dict(mirror)
+        assert all(stored[k] == i for i, k in enumerate(keys[:11])), change
+        if change == "shorten":
+            assert set(stored) == set(keys[:30]), change
+        elif change == "empty":
+            assert set(stored) == set(keys[:11]), change
+        else:
+            assert set(stored) == set(keys) | {bytes([200, i]) for i in range(40)}, change
+
+
 def test_values_are_released_and_cycles_collected() -> None:
     class Value:
         pass

@@ -459,6 +459,39 @@ static PyObject *Mirror_clear_method(Mirror *self, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
+/* How many pairs ahead of the one stored update() fetches a home slot (and twice as far ahead,
+   a key). */
+#define UPDATE_AHEAD 8
+
+/* The pair at `i` of `list`, if it is a 2-tuple: its key (borrowed), else NULL. No error set. */
+static PyObject *pair_key(PyObject *list, Py_ssize_t i) {
+    PyObject *pair = PyList_GetItem(list, i);
+    if (pair == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return PyTuple_Check(pair) && PyTuple_Size(pair) == 2 ? PyTuple_GetItem(pair, 0) : NULL;
+}
+
+#define PREFETCH_PAIR_KEY(list, i)                \
+    do {                                          \
+        PyObject *ahead = pair_key((list), (i));  \
+        if (ahead != NULL) PREFETCH_BYTES(ahead); \
+    } while (0)
+
+/* Starts fetching the home slot of the key of the pair at `i` of `list` (exact `bytes` only:
+   hashing one runs no Python code). */
+static void prefetch_home_of_pair(Mirror *self, PyObject *list, Py_ssize_t i) {
+    PyObject *key = pair_key(list, i);
+    if (key == NULL || !PyBytes_CheckExact(key)) return;
+    Py_hash_t hash = PyObject_Hash(key);
+    if (hash == -1) {
+        PyErr_Clear();
+        return;
+    }
+    PREFETCH_FOR_WRITE(&self->slots[home_slot(self, hash)]);
+}
+
 /* update(pairs): stores each (key, value) pair in turn; a dict's items too. */
 static PyObject *Mirror_update(Mirror *self, PyObject *pairs) {
     PyObject *items = PyDict_Check(pairs) ? PyDict_Items(pairs) : NULL;
@@ -476,10 +509,23 @@ static PyObject *Mirror_update(Mirror *self, PyObject *pairs) {
         return NULL;
     }
     PyObject *iterator = PyObject_GetIter(source);
-    Py_XDECREF(items);
-    if (iterator == NULL) return NULL;
+    if (iterator == NULL) {
+        Py_XDECREF(items);
+        return NULL;
+    }
+    /* A list's pairs ahead are known: their keys and home slots are fetched early (hints only,
+       from borrowed references used at once, while no Python code runs), so that the trips to
+       main memory of many stores overlap instead of coming one after another. */
+    PyObject *list = PyList_Check(source) ? source : NULL;
+    Py_ssize_t next = 0;
     PyObject *pair;
     while ((pair = PyIter_Next(iterator)) != NULL) {
+        if (list != NULL) {
+            Py_ssize_t size = PyList_Size(list);
+            if (next + 2 * UPDATE_AHEAD < size) PREFETCH_PAIR_KEY(list, next + 2 * UPDATE_AHEAD);
+            if (next + UPDATE_AHEAD < size) prefetch_home_of_pair(self, list, next + UPDATE_AHEAD);
+            next++;
+        }
         PyObject *key = NULL, *value = NULL;
         if (PySequence_Check(pair) && PySequence_Size(pair) == 2) {
             key = PySequence_GetItem(pair, 0);
@@ -493,10 +539,12 @@ static PyObject *Mirror_update(Mirror *self, PyObject *pairs) {
         Py_DECREF(pair);
         if (failed) {
             Py_DECREF(iterator);
+            Py_XDECREF(items);
             return NULL;
         }
     }
     Py_DECREF(iterator);
+    Py_XDECREF(items);
     if (PyErr_Occurred()) return NULL;
     Py_RETURN_NONE;
 }
