@@ -1139,7 +1139,7 @@ static PyObject *Reader_put_plain(Reader *self, PyObject *const *args, Py_ssize_
    *code says why), 0 when Python must do it (nothing changed), -1 on an error. */
 static int Reader_put_many_locked(Reader *self, PyObject *items, Py_ssize_t n,
                                   const uint64_t *weights, uint64_t *code) {
-    if (self->closed) return 0;
+    if (self->closed || n <= 0) return 0; /* (no batch here is empty: the bound is for gcc) */
     Py_ssize_t r = PyList_Size(self->reads), m = PyList_Size(self->misses);
     if (r || m) { /* the reads buffered before these puts, replayed first */
         int packed = Reader_pack(self, r, self->key_len);
