@@ -595,6 +595,62 @@ def test_gets_racing_a_load_see_the_old_or_the_new_value(make_cache: Any, tmp_pa
     assert target.items() == source.items()
 
 
+@pytest.mark.parametrize("mode", ["bytes", "object"])
+def test_saves_racing_puts_each_hold_one_moment_of_the_cache(
+    make_cache: Any, tmp_path: Any, mode: str
+) -> None:
+    # One thread puts k1, k2, ... (after each, k0 again with a new value) and another reads,
+    # while this one saves ten times: each file must hold one moment of the cache: k0..km
+    # with nothing missing, in the order they were put (k0 and the keys read aside), km's
+    # value, and k0's from the put before or after km's.
+    def value(tag: str, i: int) -> Any:
+        return b"%s%d" % (tag.encode(), i) if mode == "bytes" else (tag, i)
+
+    def key(i: int) -> bytes:
+        return b"k%d" % i
+
+    cache = make_cache(1_000_000, mode=mode)
+    cache.put(key(0), value("0:", 0))
+    stop = threading.Event()
+
+    def put() -> None:
+        i = 1
+        while not stop.is_set():
+            cache.put(key(i), value("v", i))
+            cache.put(key(0), value("0:", i))
+            i += 1
+
+    def read() -> None:
+        while not stop.is_set():
+            cache.get_many([key(i) for i in range(1, 50)])
+
+    workers = [threading.Thread(target=put), threading.Thread(target=read)]
+    for worker in workers:
+        worker.start()
+    saved: List[List[Any]] = []
+    path = tmp_path / "racing.afcs"
+    try:
+        while len(saved) < 10:
+            cache.save(path)
+            loaded = make_cache(1_000_000, mode=mode)
+            loaded.load(path)
+            saved.append(loaded.items()[::-1])  # least recently used first
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+    sizes = [len(items) for items in saved]
+    assert sizes == sorted(sizes) and sizes[-1] > sizes[0], sizes  # the puts ran meanwhile
+    for items in saved:
+        m = len(items) - 1
+        got = dict(items)
+        assert sorted(got, key=lambda k: int(k[1:])) == [key(i) for i in range(m + 1)], m
+        unread = [k for k, _ in items if int(k[1:]) >= 50]
+        assert unread == [key(i) for i in range(50, m + 1)], m
+        assert m == 0 or got[key(m)] == value("v", m)
+        assert got[key(0)] in (value("0:", m - 1), value("0:", m)), m
+
+
 # ----- object mode: codecs ------------------------------------------------------------------
 
 
