@@ -440,6 +440,22 @@ class _Input:
         return not self.buffered() and not self._stream.read(1)
 
 
+@contextlib.contextmanager
+def _naming(name: Optional[str]) -> Iterator[None]:
+    """Makes the errors of reading a snapshot raised in the block name its file ``name`` (an
+    ``OSError`` becomes a ``SnapshotFileError`` of kind ``"io"``); with no name, leaves them."""
+    try:
+        yield
+    except SnapshotFileError as e:
+        if name is None:
+            raise
+        raise e.with_path(name) from None
+    except OSError as e:
+        if name is None:
+            raise
+        raise _io_error("cannot read the snapshot", e, name) from e
+
+
 class Reader:
     """Reads a snapshot from a binary stream: the header at once (checked), then the entries
     by iteration, then the trailer. Any problem raises :class:`SnapshotFileError`; entries may
@@ -454,8 +470,9 @@ class Reader:
         self, stream: IO[bytes], file_len: Optional[int] = None, *, name: Optional[str] = None
     ) -> None:
         self._input = _Input(stream)
-        self.header = self._read_header(file_len)
         self._name = name
+        with _naming(name):
+            self.header = self._read_header(file_len)
         self._done = False
 
     def _read_header(self, file_len: Optional[int]) -> Header:
@@ -577,16 +594,8 @@ class Reader:
         if self._done:
             raise RuntimeError("a snapshot Reader can be iterated once")
         self._done = True
-        try:
+        with _naming(self._name):
             yield from self._parse(rows)
-        except SnapshotFileError as e:
-            if self._name is None:
-                raise
-            raise e.with_path(self._name) from None
-        except OSError as e:
-            if self._name is None:
-                raise
-            raise _io_error("cannot read the snapshot", e, self._name) from e
 
     def _parse(self, rows: bool) -> Iterator[Tuple[bytes, bytes, Optional[int], Any]]:
         inp = self._input
@@ -788,13 +797,7 @@ def opened(path: _Path) -> Iterator[Reader]:
     the block ends."""
     stream, file_len, name = _open(path)
     with stream:
-        try:
-            reader = Reader(stream, file_len, name=name)
-        except SnapshotFileError as e:
-            raise e.with_path(name) from None
-        except OSError as e:
-            raise _io_error("cannot read the snapshot", e, name) from e
-        yield reader
+        yield Reader(stream, file_len, name=name)
 
 
 @contextlib.contextmanager
@@ -812,38 +815,21 @@ def read(path: _Path, *, expect_encoding: Optional[int] = None) -> Tuple[Header,
     """The header and the entries (least recently used first) of the snapshot at ``path``,
     after checking the whole file. ``expect_encoding``: refuse a file whose value encoding is
     not this one."""
-    stream, file_len, name = _open(path)
-    try:
-        with stream:
-            reader = Reader(stream, file_len)
-            encoding = reader.header.value_encoding
-            if expect_encoding is not None and encoding != expect_encoding:
-                expected = ENCODING_NAMES.get(expect_encoding, f"encoding {expect_encoding}")
-                raise SnapshotFileError(
-                    "encoding_mismatch",
-                    f"its values are encoded as {reader.header.encoding_name}, not {expected} "
-                    "as asked",
-                )
-            entries = list(reader)
-            return reader.header, entries
-    except SnapshotFileError as e:
-        e.with_path(name)
-        raise
-    except OSError as e:
-        raise _io_error("cannot read the snapshot", e, name) from e
+    with opened(path) as reader:
+        header = reader.header
+        if expect_encoding is not None and header.value_encoding != expect_encoding:
+            expected = ENCODING_NAMES.get(expect_encoding, f"encoding {expect_encoding}")
+            raise SnapshotFileError(
+                "encoding_mismatch",
+                f"its values are encoded as {header.encoding_name}, not {expected} as asked",
+                path=os.fspath(path),
+            )
+        return header, list(reader)
 
 
 def verify(path: _Path) -> Header:
     """Checks the whole snapshot at ``path`` without keeping its entries; returns its header."""
-    stream, file_len, name = _open(path)
-    try:
-        with stream:
-            reader = Reader(stream, file_len)
-            for _ in reader:
-                pass
-            return reader.header
-    except SnapshotFileError as e:
-        e.with_path(name)
-        raise
-    except OSError as e:
-        raise _io_error("cannot read the snapshot", e, name) from e
+    with opened(path) as reader:
+        for _ in reader:
+            pass
+        return reader.header
