@@ -473,11 +473,11 @@ static PyObject *pair_key(PyObject *list, Py_ssize_t i) {
     return PyTuple_Check(pair) && PyTuple_Size(pair) == 2 ? PyTuple_GetItem(pair, 0) : NULL;
 }
 
-#define PREFETCH_PAIR_KEY(list, i)                \
-    do {                                          \
-        PyObject *ahead = pair_key((list), (i));  \
-        if (ahead != NULL) PREFETCH_BYTES(ahead); \
-    } while (0)
+/* Starts fetching the key of the pair at `i` of `list`. */
+static void prefetch_key_of_pair(PyObject *list, Py_ssize_t i) {
+    PyObject *key = pair_key(list, i);
+    if (key != NULL) PREFETCH_BYTES(key);
+}
 
 /* Starts fetching the home slot of the key of the pair at `i` of `list` (exact `bytes` only:
    hashing one runs no Python code). */
@@ -522,7 +522,7 @@ static PyObject *Mirror_update(Mirror *self, PyObject *pairs) {
     while ((pair = PyIter_Next(iterator)) != NULL) {
         if (list != NULL) {
             Py_ssize_t size = PyList_Size(list);
-            if (next + 2 * UPDATE_AHEAD < size) PREFETCH_PAIR_KEY(list, next + 2 * UPDATE_AHEAD);
+            if (next + 2 * UPDATE_AHEAD < size) prefetch_key_of_pair(list, next + 2 * UPDATE_AHEAD);
             if (next + UPDATE_AHEAD < size) prefetch_home_of_pair(self, list, next + UPDATE_AHEAD);
             next++;
         }
