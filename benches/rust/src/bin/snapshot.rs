@@ -107,6 +107,13 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// Times `once` 20 times (it returns the time of what it measures), printing each under `label`.
+fn profile(label: &str, mut once: impl FnMut() -> Duration) {
+    for _ in 0..20 {
+        println!("{label} {:.1} ms", ms(once()));
+    }
+}
+
 /// Writes `len` bytes from `block` as one sequential file, then fsyncs it.
 fn write_plain(path: &Path, block: &[u8], len: u64) -> Duration {
     let start = Instant::now();
@@ -172,30 +179,33 @@ fn main() {
         dir.display()
     );
 
-    if std::env::var_os("AFC_SAVE_LOOP").is_some() {
-        for _ in 0..20 {
+    // For profilers: one operation 20 times, then nothing else.
+    let profiled = if std::env::var_os("AFC_SAVE_LOOP").is_some() {
+        profile("save_to(io::sink())", || {
             let start = Instant::now();
             cache.save_to(std::io::sink(), Default::default()).unwrap();
-            println!("save_to(io::sink()) {:.1} ms", ms(start.elapsed()));
-        }
-        return;
-    }
-    if std::env::var_os("AFC_VERIFY_LOOP").is_some() {
-        for _ in 0..20 {
+            start.elapsed()
+        });
+        true
+    } else if std::env::var_os("AFC_VERIFY_LOOP").is_some() {
+        profile("verify", || {
             let start = Instant::now();
             alphaforge_cache::snapshot::verify(&snapshot).unwrap();
-            println!("verify {:.1} ms", ms(start.elapsed()));
-        }
-        std::fs::remove_dir_all(&dir).unwrap();
-        return;
-    }
-    if std::env::var_os("AFC_LOAD_LOOP").is_some() {
-        for _ in 0..20 {
+            start.elapsed()
+        });
+        true
+    } else if std::env::var_os("AFC_LOAD_LOOP").is_some() {
+        profile("load", || {
             let target = build();
             let start = Instant::now();
             target.load(&snapshot).unwrap();
-            println!("load {:.1} ms", ms(start.elapsed()));
-        }
+            start.elapsed()
+        });
+        true
+    } else {
+        false
+    };
+    if profiled {
         std::fs::remove_dir_all(&dir).unwrap();
         return;
     }
