@@ -125,3 +125,33 @@ def test_get_many_of_a_list_another_thread_changes_counts_what_it_returns(
             read()
     after = cache.stats()
     assert (after.hits - before.hits, after.misses - before.misses) == (hits, misses)
+
+
+def test_get_many_of_a_list_a_key_changes_while_it_is_read_counts_what_it_returns(
+    make_cache: Any,
+) -> None:
+    # The deterministic twin of the test above: a key (bytes of a subclass whose hash empties
+    # the caller's list, as another thread may at any moment) changes the list in the middle of
+    # the call. The call still returns one value per key the list held when it started, and
+    # counts exactly those reads; on a cache with deadlines too (Python serves get_many there).
+    class EmptiesTheList(bytes):
+        def __hash__(self) -> int:
+            shared.clear()
+            return bytes.__hash__(self)
+
+        def __eq__(self, other: object) -> bool:
+            return bytes.__eq__(self, other)
+
+    for ttl in (None, 60.0):
+        cache = make_cache(100, mode="object")
+        for i in range(50):
+            cache.put(b"k-%02d" % i, i, ttl=ttl)
+        shared = [b"k-%02d" % i for i in range(20)] + [b"m-%02d" % i for i in range(10)]
+        shared[5] = EmptiesTheList(shared[5])
+        assert cache.get_many(shared) == list(range(20)) + [None] * 10
+        if ttl is None:  # (with deadlines, Python reads each key once, as plain bytes)
+            assert shared == []  # the key's hash ran in the middle of the call
+        s = cache.stats()
+        assert (s.hits, s.misses) == (20, 10)
+        assert cache.keys()[:3] == [b"k-19", b"k-18", b"k-17"]  # the reads moved them, in turn
+        cache.close()

@@ -700,7 +700,9 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
 
     def get_many(self, keys: Iterable[Key], default: Any = None) -> List[Any]:
         """The values of many keys in one call (``default`` for a miss), in order."""
-        keys = keys if type(keys) is list else list(keys)
+        # A copy even of a list: the reads below go over the keys more than once, and the
+        # caller's list may change meanwhile (another thread, or a key's own __hash__).
+        keys = list(keys)
         if not self._timed:
             try:
                 # A str key makes the join raise: such calls take the general path below.
