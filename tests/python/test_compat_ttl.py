@@ -275,7 +275,7 @@ def test_subclass_expire_hook_is_called() -> None:
 def test_default_monotonic_timer_expires_in_real_time() -> None:
     # With time.monotonic (the default), the C read path reads the clock itself: the same
     # clock, so items set through Python expire when time.monotonic says so.
-    cache = compat.TTLCache(maxsize=10, ttl=0.2)
+    cache = compat.TTLCache(maxsize=10, ttl=0.5)  # room for a sleep that oversleeps
     cache["a"] = 1
     time.sleep(0.05)
     cache["b"] = 2

@@ -142,13 +142,13 @@ def test_real_clock_reads_never_serve_an_entry_past_its_deadline(make_cache: Any
     # time-stamp counter) and must still send every get at or past a deadline to the exact
     # clock. Gets as fast as they come, across the deadlines and many such readings.
     cache = make_cache(100)
-    ttls = {b"a": 0.01, b"b": 0.03, b"c": 0.05}
+    ttls = {b"a": 0.02, b"b": 0.06, b"c": 0.1}
     for key, ttl in ttls.items():
         cache.put(key, key, ttl=ttl)
     put_done = time.monotonic()
     served: dict = {key: [] for key in ttls}
     missed: dict = {key: None for key in ttls}
-    while time.monotonic() < put_done + 0.2:
+    while time.monotonic() < put_done + 0.3:
         for key in ttls:
             before = time.monotonic()
             got = cache.get(key)
@@ -159,10 +159,11 @@ def test_real_clock_reads_never_serve_an_entry_past_its_deadline(make_cache: Any
                 assert got == key
                 assert missed[key] is None, f"{key!r} served again after a miss"
                 served[key].append(before)
+    # Each deadline is at most `ttl` after the puts ended: a get begun at or after it is never
+    # served, and every key has expired since. (A key may never be served at all when this
+    # thread is held up past its deadline on a busy machine; not all three, in 100 ms.)
+    assert any(served.values())
     for key, ttl in ttls.items():
-        # Each deadline is at most `ttl` after the puts ended: a get begun at or after it
-        # is never served; every key was served at first and has expired since.
-        assert served[key] and served[key][0] < put_done + ttl
-        assert max(served[key]) < put_done + ttl, f"{key!r} served past its deadline"
+        assert all(t < put_done + ttl for t in served[key]), f"{key!r} served past its deadline"
         assert missed[key] is not None
     assert cache.stats().expirations == 3
