@@ -77,11 +77,13 @@ READS = Extension(
         "bindings/python/alphaforge_cache/_reads.c",
         "bindings/python/alphaforge_cache/_mirror.c",
         "bindings/python/alphaforge_cache/_cache_lock.c",
+        "bindings/python/alphaforge_cache/_snapshot_rows.c",
     ],
     depends=[
         "bindings/python/alphaforge_cache/_mirror.h",
         "bindings/python/alphaforge_cache/_cache_lock.h",
         "bindings/python/alphaforge_cache/_module_type.h",
+        "bindings/python/alphaforge_cache/_snapshot_rows.h",
     ],
     py_limited_api=True,
     extra_compile_args=C_FLAGS,

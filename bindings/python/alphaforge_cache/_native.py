@@ -53,8 +53,9 @@ try:  # the read path in C (absent on PyPy, or when it could not be built): _sha
     from ._reads import Mirror as _Mirror  # type: ignore[import-not-found,unused-ignore]
     from ._reads import Reader as _Reader  # type: ignore[import-not-found,unused-ignore]
     from ._reads import TimedEntry as _TimedEntry  # type: ignore[import-not-found,unused-ignore]
+    from ._reads import parse_rows as _parse_rows  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # pragma: no cover - depends on the build
-    _Reader = _TimedEntry = _Mirror = _CacheLock = None
+    _Reader = _TimedEntry = _Mirror = _CacheLock = _parse_rows = None
 else:
     MutableMapping.register(_Mirror)  # the mapping methods the front uses, and a few more
 
@@ -133,6 +134,7 @@ class Cache(CacheBase):
     """
 
     backend = "native"
+    _parse_rows = _parse_rows  # a builtin function: not bound to the cache
 
     def __init__(
         self,

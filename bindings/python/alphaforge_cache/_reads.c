@@ -34,6 +34,7 @@
 #include "_cache_lock.h"
 #include "_mirror.h"
 #include "_module_type.h"
+#include "_snapshot_rows.h"
 
 /* METH_FASTCALL (no argument tuple per call) joined the stable ABI in 3.10, but CPython has
    implemented it with this value and this signature since 3.7, so it is safe on every version
@@ -1492,7 +1493,8 @@ PyMODINIT_FUNC PyInit__reads(void) {
         Py_DECREF(module);
         return NULL;
     }
-    if (Mirror_add_type(module) < 0 || CacheLock_add_type(module) < 0) {
+    if (Mirror_add_type(module) < 0 || CacheLock_add_type(module) < 0 ||
+        SnapshotRows_add_function(module) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -29,7 +29,7 @@ import pickle
 import threading
 from collections import OrderedDict
 from collections.abc import MutableMapping
-from itertools import repeat
+from itertools import chain, repeat
 from operator import itemgetter
 from typing import (
     Any,
@@ -298,15 +298,18 @@ class _Staging:
         else:
             self.add = self._all.append
 
-    def add_all(self, entries: Iterable[SavedEntry]) -> None:
-        """``add`` of each entry, in order (collected in one C call when they are simply
-        collected)."""
+    def add_batches(self, batches: Iterable[List[SavedEntry]]) -> None:
+        """``add`` of each entry of each batch, in order (a batch collected in one C call when
+        its entries are simply collected)."""
         if self._lru is None:
-            self._all.extend(entries)
+            extend = self._all.extend
+            for batch in batches:
+                extend(batch)
         else:
             add = self._add_lru
-            for entry in entries:
-                add(entry)
+            for batch in batches:
+                for entry in batch:
+                    add(entry)
 
     def _add_lru(self, entry: SavedEntry) -> None:
         lru = self._lru
@@ -352,6 +355,9 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
     """The interface of ``alphaforge_cache.Cache`` (see its documentation)."""
 
     backend: str = ""
+    #: The fast path of a load's reading of the file, in C (the native backend's, when it has
+    #: its C read path): see ``_snapshot_format.Reader.row_batches``.
+    _parse_rows: Optional[_fmt.ParseRows] = None
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -853,11 +859,12 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
                     max_entries, max_bytes, self._stages_exactly(), header.entry_count
                 )
                 # (key, stored, ttl, weight): the file's weights, as the engine takes them.
-                rows = reader.rows()
+                batches = reader.row_batches(self._parse_rows)
                 if loads is None:
-                    staging.add_all(rows)
+                    staging.add_batches(batches)
                 else:
                     add = staging.add
+                    rows = chain.from_iterable(batches)
                     for index, (key, stored, ttl, _) in enumerate(rows, 1):
                         try:
                             stored = loads(stored)

@@ -26,7 +26,18 @@ import os
 import stat
 import struct
 import zlib
-from typing import IO, Any, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import (
+    IO,
+    Any,
+    Callable,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 from ._common import SnapshotError
 
@@ -76,6 +87,13 @@ _MAX_ENTRY_SIZE = 2**32 - 2
 _MAX_U64 = 2**64 - 1
 #: Bytes gathered before each write or read (and each checksum update).
 _CHUNK = 1 << 20
+
+#: A row as :meth:`Reader.rows` gives it: ``(key, value, ttl_ns or None, weight)``.
+Row = Tuple[bytes, bytes, Optional[int], int]
+#: ``parse(buf, pos, end, most, limit, out) -> pos``: appends to ``out`` the rows of at most
+#: ``most`` entries of ``buf[pos:end]`` that the reader's fast path would take, stopping before
+#: the first it would not, and returns where it stopped (``_reads.parse_rows``).
+ParseRows = Callable[[bytes, int, int, int, int, List[Row]], int]
 
 _PREFIX = struct.Struct("<8sHHI")
 _FIXED_FIELDS = struct.Struct("<IB3xQQ")  # flags, encoding, entry count, body length (16..40)
@@ -582,22 +600,28 @@ class Reader:
 
     def __iter__(self) -> Iterator[Entry]:
         """The entries, as :class:`Entry` tuples."""
-        return self._entries(False)  # type: ignore[return-value]
+        return itertools.chain.from_iterable(self._batches(False))
 
-    def rows(self) -> Iterator[Tuple[bytes, bytes, Optional[int], int]]:
+    def rows(self, parse: Optional[ParseRows] = None) -> Iterator[Row]:
         """The entries as plain tuples ``(key, value, ttl_ns, weight)``, the weight always an
         int (the default one, ``len(key) + len(value)``, when the file gives none): what a
-        cache's load stages, made without an :class:`Entry` each."""
-        return self._entries(True)
+        cache's load stages, made without an :class:`Entry` each. ``parse``, when given, is
+        the fast path in C (``_reads.parse_rows``, the native backend's): the same rows, the
+        same errors."""
+        return itertools.chain.from_iterable(self._batches(True, parse))
 
-    def _entries(self, rows: bool) -> Iterator[Tuple[bytes, bytes, Optional[int], Any]]:
+    def row_batches(self, parse: Optional[ParseRows] = None) -> Iterator[List[Row]]:
+        """:meth:`rows` in lists, one per run of entries read (a buffer's worth at most)."""
+        return self._batches(True, parse)
+
+    def _batches(self, rows: bool, parse: Optional[ParseRows] = None) -> Iterator[List[Any]]:
         if self._done:
             raise RuntimeError("a snapshot Reader can be iterated once")
         self._done = True
         with _naming(self._name):
-            yield from self._parse(rows)
+            yield from self._parse(rows, parse)
 
-    def _parse(self, rows: bool) -> Iterator[Tuple[bytes, bytes, Optional[int], Any]]:
+    def _parse(self, rows: bool, parse: Optional[ParseRows]) -> Iterator[List[Any]]:
         inp = self._input
         header = self.header
         count = header.entry_count
@@ -632,8 +656,18 @@ class Reader:
         buf, pos = inp._buf, inp._pos
         base = inp.offset - pos  # the file offset of buf[0]
         fast_end = min(len(buf), body_end - base)  # where buffered body bytes end
-        for index in range(1, count + 1):
+        batch: List[Any] = []  # the rows (or entries) read since the last batch given
+        append = batch.append
+        index = 1
+        while index <= count:
             if pos + _ENTRY_FIXED_LEN <= fast_end:
+                if parse is not None:  # the fast path below, for a run of entries in one call
+                    before = len(batch)
+                    most = min(count - index + 1, fast_end)  # (an entry has 9 bytes or more)
+                    pos = parse(buf, pos, fast_end, most, limit, batch)
+                    if len(batch) > before:
+                        index += len(batch) - before
+                        continue
                 flags, key_len, value_len = unpack_from(buf, pos)
                 at = pos + _ENTRY_FIXED_LEN
                 size = key_len + value_len
@@ -641,11 +675,12 @@ class Reader:
                     if at + size <= fast_end and key_len <= limit and size <= limit:
                         pos = at + size
                         key = buf[at : at + key_len]
-                        yield (
+                        append(
                             (key, buf[at + key_len : pos], None, size)
                             if rows
                             else new_entry((key, buf[at + key_len : pos], None, None))
                         )
+                        index += 1
                         continue
                 elif not flags & ~(_HAS_TTL | _HAS_WEIGHT):
                     has_ttl, has_weight = flags & _HAS_TTL, flags & _HAS_WEIGHT
@@ -664,7 +699,7 @@ class Reader:
                         ):
                             pos = end
                             key = buf[at : at + key_len]
-                            yield (
+                            append(
                                 (
                                     key,
                                     buf[at + key_len : end],
@@ -676,7 +711,12 @@ class Reader:
                                     (key, buf[at + key_len : end], fast_ttl, fast_weight)
                                 )
                             )
+                            index += 1
                             continue
+            if batch:  # (at least once per buffer read)
+                yield batch
+                batch = []
+                append = batch.append
             inp._pos = pos  # the general path takes over from here
             inp.offset = base + pos
             start = inp.offset
@@ -738,12 +778,15 @@ class Reader:
             if data is None:
                 raise truncated(data_start, what)
             if rows:
-                yield (data[:key_len], data[key_len:], ttl_ns, effective)
+                append((data[:key_len], data[key_len:], ttl_ns, effective))
             else:
-                yield Entry(data[:key_len], data[key_len:], ttl_ns, weight)
+                append(Entry(data[:key_len], data[key_len:], ttl_ns, weight))
+            index += 1
             buf, pos = inp._buf, inp._pos
             base = inp.offset - pos
             fast_end = min(len(buf), body_end - base)
+        if batch:
+            yield batch
         inp._pos = pos
         inp.offset = base + pos
         if inp.offset != body_end:

@@ -1,0 +1,138 @@
+"""The native backend's fast path of a snapshot's entries (``_reads.parse_rows``,
+``_snapshot_rows.c``): it takes exactly the entries the Python reader's fast path takes, makes the
+same rows of them, and leaves every other entry to the general path, so that a file reads the same
+(or is refused with the same error) either way."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from typing import Any, List, Optional, Tuple
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from alphaforge_cache import _snapshot_format as fmt
+
+_reads = pytest.importorskip("alphaforge_cache._reads")
+parse_rows: Any = _reads.parse_rows
+
+# A raw entry: flags, key, value, the remaining TTL and weight fields as written (None: absent).
+RawEntry = Tuple[int, bytes, bytes, Optional[int], Optional[int]]
+
+
+def raw_entry(
+    flags: int, key: bytes, value: bytes, ttl: Optional[int], weight: Optional[int]
+) -> bytes:
+    out = struct.pack("<BII", flags, len(key), len(value))
+    if ttl is not None:
+        out += struct.pack("<Q", ttl)
+    if weight is not None:
+        out += struct.pack("<I", weight)
+    return out + key + value
+
+
+def snapshot(body: bytes, count: int) -> bytes:
+    """A snapshot of ``count`` entries whose body is ``body``, both checksums right."""
+    empty = io.BytesIO()
+    fmt.write_to(empty, [])
+    header = bytearray(empty.getvalue()[:-4])  # an empty snapshot is its header and checksum
+    struct.pack_into("<QQ", header, 24, count, len(body))
+    header_len = struct.unpack_from("<I", header, 12)[0]
+    header[header_len - 4 : header_len] = struct.pack(
+        "<I", zlib.crc32(bytes(header[: header_len - 4]))
+    )
+    data = bytes(header) + body
+    return data + struct.pack("<I", zlib.crc32(data))
+
+
+def read(data: bytes, parser: Any) -> Any:
+    """The rows of ``data``, or the error reading it raised, as comparable values."""
+    try:
+        return list(fmt.Reader(io.BytesIO(data), len(data)).rows(parser))
+    except fmt.SnapshotFileError as error:
+        return (error.kind, error.offset, str(error))
+
+
+LIMIT = 12  # the engine's entry limit, made small enough to reach in a test
+
+entries = st.tuples(
+    st.sampled_from([0, 0, 1, 2, 3, 4, 0x80]),  # no fields, a TTL, a weight, both, unknown
+    st.binary(max_size=LIMIT + 2),
+    st.binary(max_size=LIMIT + 2),
+    st.sampled_from([0, 1, 2**64 - 1]),  # a TTL of 0 is refused
+    st.sampled_from([0, 1, LIMIT - 1, LIMIT, LIMIT + 1, 2**32 - 1]),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(entries, max_size=12), st.integers(-2, 2))
+def test_rows_are_the_python_readers_whatever_the_entries(
+    drawn: List[Any], count_error: int
+) -> None:
+    body = b"".join(
+        raw_entry(
+            flags,
+            key,
+            value,
+            ttl if flags & 1 else None,
+            weight if flags & 2 else None,
+        )
+        for flags, key, value, ttl, weight in drawn
+    )
+    data = snapshot(body, max(len(drawn) + count_error, 0))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fmt, "_MAX_ENTRY_SIZE", LIMIT)
+        assert read(data, parse_rows) == read(data, None)
+
+
+def test_a_buffer_of_many_entries_is_read_in_runs() -> None:
+    # More than one read buffer's worth (1 MiB), entries of every kind, some cut by the
+    # buffer's end: the same rows as the Python reader's.
+    written = [
+        fmt.Entry(
+            b"k%07d" % i, b"v" * (i % 300), (i * 7919) or None if i % 3 else None, i % 5 or None
+        )
+        for i in range(20_000)
+    ]
+    out = io.BytesIO()
+    fmt.write_to(out, written)
+    data = out.getvalue()
+    assert len(data) > 2 << 20
+    rows = read(data, parse_rows)
+    assert rows == read(data, None)
+    assert rows == [(e.key, e.value, e.ttl_ns, e.effective_weight) for e in written]
+
+
+def test_it_stops_before_an_entry_it_does_not_take() -> None:
+    good = raw_entry(0, b"key", b"value", None, None)
+    timed = raw_entry(3, b"k2", b"v2", 99, 7)
+    cut = raw_entry(0, b"key", b"long value", None, None)
+    buf = b"xx" + good + timed + cut
+    out: List[Any] = []
+    # `end` cuts the third entry: two rows, and the position of the third.
+    end = len(buf) - 3
+    assert parse_rows(buf, 2, end, 10, 2**32 - 2, out) == 2 + len(good) + len(timed)
+    assert out == [(b"key", b"value", None, 8), (b"k2", b"v2", 99, 7)]
+    # `most` bounds the rows made; a list that holds rows already keeps them.
+    assert parse_rows(buf, 2, len(buf), 1, 2**32 - 2, out) == 2 + len(good)
+    assert out[2:] == [(b"key", b"value", None, 8)]
+    # Entries the general path refuses or must read: none taken, the position unchanged.
+    for flags, ttl, weight in ((0x04, None, None), (1, 0, None), (2, None, 2**32 - 1)):
+        refused = raw_entry(flags, b"k", b"v", ttl, weight)
+        before: List[Any] = []
+        assert parse_rows(refused + good, 0, len(refused + good), 5, 2**32 - 2, before) == 0
+        assert before == []
+
+
+def test_bad_arguments_are_refused_not_read() -> None:
+    buf = raw_entry(0, b"k", b"v", None, None)
+    for pos, end in ((-1, len(buf)), (0, len(buf) + 1), (5, 4)):
+        with pytest.raises(ValueError, match="is not within"):
+            parse_rows(buf, pos, end, 1, 100, [])
+    with pytest.raises(TypeError):
+        parse_rows(bytearray(buf), 0, len(buf), 1, 100, [])
+    with pytest.raises(TypeError):
+        parse_rows(buf, 0, len(buf), 1, 100, ())
