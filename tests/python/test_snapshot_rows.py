@@ -136,3 +136,54 @@ def test_bad_arguments_are_refused_not_read() -> None:
         parse_rows(bytearray(buf), 0, len(buf), 1, 100, [])
     with pytest.raises(TypeError):
         parse_rows(buf, 0, len(buf), 1, 100, ())
+
+
+def reference_columns(rows: List[Any]) -> Tuple[Any, ...]:
+    """What ``restore_columns`` makes, in Python (as ``_native.Cache._restore`` makes it without
+    the C read path)."""
+    return (
+        b"".join(row[0] for row in rows),
+        struct.pack(f"@{len(rows)}N", *(len(row[0]) for row in rows)),
+        struct.pack(f"@{len(rows)}Q", *(row[3] for row in rows)),
+        struct.pack(f"@{len(rows)}Q", *(row[2] or 0 for row in rows)),
+        any(row[2] is not None for row in rows),
+        [(row[0], row[1]) for row in rows],
+        {len(row[0]) for row in rows},
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.binary(max_size=40),  # keys shorter and longer than 16 bytes: the join grows
+            st.one_of(st.binary(max_size=8), st.integers(), st.none()),
+            st.one_of(st.none(), st.integers(1, 2**64 - 1)),
+            st.integers(0, 2**64 - 1),
+        ),
+        max_size=50,
+    )
+)
+def test_restore_columns_are_the_python_ones(rows: List[Any]) -> None:
+    made = _reads.restore_columns(rows)
+    assert made == reference_columns(rows)
+    assert all(pair[1] is row[1] for pair, row in zip(made[5], rows))  # the values themselves
+
+
+def test_restore_columns_refuses_rows_of_another_shape() -> None:
+    good = (b"k", b"v", None, 2)
+    for bad in (
+        (b"k", b"v", None),  # three fields
+        ("k", b"v", None, 2),  # a str key
+        (bytearray(b"k"), b"v", None, 2),
+        (b"k", b"v", None, 2.0),  # a float weight
+        [b"k", b"v", None, 2],  # a list
+    ):
+        with pytest.raises(TypeError, match="row 1 is not"):
+            _reads.restore_columns([good, bad])
+    with pytest.raises(OverflowError):
+        _reads.restore_columns([(b"k", b"v", None, -1)])
+    with pytest.raises(OverflowError):
+        _reads.restore_columns([(b"k", b"v", 2**64, 1)])
+    with pytest.raises(TypeError, match="must be a list"):
+        _reads.restore_columns((good,))

@@ -106,8 +106,8 @@ afcpy_drained afcpy_snapshot(afcpy_cache *c);
 afcpy_drained afcpy_snapshot_order(afcpy_cache *c);
 afcpy_drained afcpy_expire_keys(afcpy_cache *c);
 uint64_t afcpy_load(afcpy_cache *c, const char *keys, const size_t *key_lens,
-                    const uint64_t *handles, const uint64_t *weights, const uint64_t *ttls_ns,
-                    size_t n, uint8_t *kept);
+                    uint64_t first_handle, uint64_t *handles, const uint64_t *weights,
+                    const uint64_t *ttls_ns, size_t n, uint8_t *kept);
 uint64_t afcpy_clear(afcpy_cache *c);
 uint64_t afcpy_len(afcpy_cache *c, size_t *out);
 uint64_t afcpy_weight(afcpy_cache *c, uint64_t *out);
@@ -498,15 +498,16 @@ static afcpy_drained afcpy_snapshot_order(afcpy_cache *c) {
     return afcpy_drain_into(it, s, 1);
 }
 
-/* Replaces every entry with the n given ones (a loaded snapshot's, behind new handles): the
-   old entries come back as removals (cleared, or expired); kept[i] says whether handle i was
-   taken. */
+/* Replaces every entry with the n given ones (a loaded snapshot's, behind the new handles
+   first_handle, first_handle + 1, ..., written into `handles`, room for n): the old entries
+   come back as removals (cleared, or expired); kept[i] says whether handle i was taken. */
 static uint64_t afcpy_load(afcpy_cache *c, const char *keys, const size_t *key_lens,
-                           const uint64_t *handles, const uint64_t *weights,
+                           uint64_t first_handle, uint64_t *handles, const uint64_t *weights,
                            const uint64_t *ttls_ns, size_t n, uint8_t *kept) {
     uint64_t fail = 0;
     afc_cache *cache = afcpy_enter(c, &fail);
     if (cache == NULL) return fail;
+    for (size_t i = 0; i < n; i++) handles[i] = first_handle + i;
     return afcpy_leave(afc_cache_load_handles(cache, (const uint8_t *)keys, key_lens, handles,
                                               weights, ttls_ns, n, kept));
 }

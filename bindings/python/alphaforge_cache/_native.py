@@ -54,8 +54,11 @@ try:  # the read path in C (absent on PyPy, or when it could not be built): _sha
     from ._reads import Reader as _Reader  # type: ignore[import-not-found,unused-ignore]
     from ._reads import TimedEntry as _TimedEntry  # type: ignore[import-not-found,unused-ignore]
     from ._reads import parse_rows as _parse_rows  # type: ignore[import-not-found,unused-ignore]
+    from ._reads import (  # type: ignore[import-not-found,unused-ignore]
+        restore_columns as _restore_columns,
+    )
 except ImportError:  # pragma: no cover - depends on the build
-    _Reader = _TimedEntry = _Mirror = _CacheLock = _parse_rows = None
+    _Reader = _TimedEntry = _Mirror = _CacheLock = _parse_rows = _restore_columns = None
 else:
     MutableMapping.register(_Mirror)  # the mapping methods the front uses, and a few more
 
@@ -615,25 +618,39 @@ class Cache(CacheBase):
 
     def _restore(self, entries: List[SavedEntry]) -> int:
         n = len(entries)
-        keys = list(map(_FIRST, entries))
-        pairs = list(zip(keys, map(_SECOND, entries)))
-        lengths = list(map(len, keys))
-        key_lens = ffi.new("size_t[]", lengths)
-        weights = ffi.new("uint64_t[]", list(map(_FOURTH, entries)))
-        ttl_list = list(map(_THIRD, entries))
-        timed = ttl_list.count(None) != n
-        ttls = ffi.new("uint64_t[]", [ttl or 0 for ttl in ttl_list] if timed else n)  # 0: none
+        key_lens: Any
+        weights: Any
+        ttls: Any
+        if _restore_columns is not None and self._reader is not None:  # the C read path's
+            joined, key_lens_bytes, weights_bytes, ttls_bytes, timed, pairs, lengths = (
+                _restore_columns(entries)
+            )
+            key_lens = ffi.from_buffer("size_t[]", key_lens_bytes)
+            weights = ffi.from_buffer("uint64_t[]", weights_bytes)
+            ttls = ffi.from_buffer("uint64_t[]", ttls_bytes)
+        else:
+            keys = list(map(_FIRST, entries))
+            pairs = list(zip(keys, map(_SECOND, entries)))
+            key_lengths = list(map(len, keys))
+            key_lens = ffi.new("size_t[]", key_lengths)
+            lengths = set(key_lengths)
+            weights = ffi.new("uint64_t[]", list(map(_FOURTH, entries)))
+            timed = list(map(_THIRD, entries)).count(None) != n
+            ttls = ffi.new("uint64_t[]", [e[2] or 0 for e in entries] if timed else n)  # 0: none
+            joined = b"".join(keys)
+            del keys, key_lengths
+        ttl_list = list(map(_THIRD, entries)) if timed else None
         kept = ffi.new("uint8_t[]", n)
-        joined = b"".join(keys)
-        del keys
+        handles = ffi.new("uint64_t[]", n)
         with self._lock:
             self._begin()
             first = self._next_handle
             self._next_handle = first + n
-            handles = ffi.new("uint64_t[]", list(range(first, first + n)))
             # The mirror's deadlines count from a time read before the engine reads its clock.
             now = self._now()
-            code = lib.afcpy_load(self._ptr, joined, key_lens, handles, weights, ttls, n, kept)
+            code = lib.afcpy_load(
+                self._ptr, joined, key_lens, first, handles, weights, ttls, n, kept
+            )
             if code & _ERR:
                 removed = self._removed(code)
                 held = 0
@@ -649,12 +666,12 @@ class Cache(CacheBase):
                     live = [i for i in live if i not in gone]
                 live_pairs = pairs if len(live) == n else [pairs[i] for i in live]
                 deadlines = None
-                if timed:
+                if ttl_list is not None:
                     deadlines = [
                         None if t is None or now + t >= _NO_TTL else now + t
                         for t in (ttl_list[i] for i in live)
                     ]
-                self._mirror_store_all(live_pairs, deadlines, set(lengths))
+                self._mirror_store_all(live_pairs, deadlines, lengths)
                 if removed:  # out of the old entries after into the new ones
                     new_keys = {key for key, _ in live_pairs}
                     for key, _, _ in removed:

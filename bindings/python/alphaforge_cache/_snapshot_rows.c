@@ -4,6 +4,7 @@
 #include "_snapshot_rows.h"
 
 #include <stdint.h>
+#include <string.h>
 
 /* An entry's fixed part: flags (1 byte), key length, value length (u32 each, little-endian);
    then the remaining TTL (u64) if flags has HAS_TTL, the weight (u32) if HAS_WEIGHT, the key and
@@ -113,8 +114,118 @@ static PyObject *parse_rows(PyObject *module, PyObject *args) {
     return PyLong_FromUnsignedLongLong(at);
 }
 
+/* Appends `n` bytes at `from` to the bytes object `*out`, of `*cap` bytes, `*len` used,
+   doubling it as needed (resized to `*len` by the caller). 0, or -1 with an exception set. */
+static int append_bytes(PyObject **out, Py_ssize_t *len, Py_ssize_t *cap, const void *from,
+                        Py_ssize_t n) {
+    if (*len + n > *cap) {
+        Py_ssize_t grown = *cap * 2 > *len + n ? *cap * 2 : *len + n;
+        /* The limited API has no _PyBytes_Resize: a bigger object, the bytes copied over. */
+        PyObject *bigger = PyBytes_FromStringAndSize(NULL, grown);
+        if (bigger == NULL) return -1;
+        memcpy(PyBytes_AsString(bigger), PyBytes_AsString(*out), (size_t)*len);
+        Py_DECREF(*out);
+        *out = bigger;
+        *cap = grown;
+    }
+    memcpy(PyBytes_AsString(*out) + *len, from, (size_t)n);
+    *len += n;
+    return 0;
+}
+
+PyDoc_STRVAR(restore_columns_doc,
+             "restore_columns(rows) -> (keys, key_lens, weights, ttls, timed, pairs, "
+             "key_lengths)\n--\n\n"
+             "The columns a native load hands the engine (afcpy_load), from the list of rows "
+             "``(key, stored, ttl_ns or None, weight)`` it staged: every key joined, the keys' "
+             "lengths (``size_t`` each), the weights and remaining TTLs (``uint64_t`` each, 0 "
+             "for none) as ``bytes``; whether any row has a TTL; the ``(key, stored)`` pairs; "
+             "the set of key lengths. TypeError (nothing made) for a row of another shape.");
+
+static PyObject *restore_columns(PyObject *module, PyObject *rows) {
+    (void)module;
+    if (!PyList_Check(rows)) {
+        PyErr_SetString(PyExc_TypeError, "restore_columns: rows must be a list");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_Size(rows);
+    PyObject *keys = NULL, *key_lens = NULL, *weights = NULL, *ttls = NULL, *pairs = NULL;
+    PyObject *lengths = NULL, *result = NULL;
+    Py_ssize_t keys_len = 0, keys_cap = n * 16 > 64 ? n * 16 : 64;
+    int timed = 0;
+    keys = PyBytes_FromStringAndSize(NULL, keys_cap);
+    key_lens = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(size_t));
+    weights = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(uint64_t));
+    ttls = PyBytes_FromStringAndSize(NULL, n * (Py_ssize_t)sizeof(uint64_t));
+    pairs = PyList_New(n);
+    lengths = PySet_New(NULL);
+    if (keys == NULL || key_lens == NULL || weights == NULL || ttls == NULL || pairs == NULL ||
+        lengths == NULL)
+        goto done;
+    size_t *key_len_at = (size_t *)PyBytes_AsString(key_lens);
+    uint64_t *weight_at = (uint64_t *)PyBytes_AsString(weights);
+    uint64_t *ttl_at = (uint64_t *)PyBytes_AsString(ttls);
+    Py_ssize_t last_len = -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *row = PyList_GetItem(rows, i); /* borrowed: no Python code runs below */
+        if (!PyTuple_Check(row) || PyTuple_Size(row) != 4 ||
+            !PyBytes_CheckExact(PyTuple_GetItem(row, 0)) ||
+            !PyLong_Check(PyTuple_GetItem(row, 3))) {
+            PyErr_Format(PyExc_TypeError,
+                         "restore_columns: row %zd is not (bytes, value, ttl, weight)", i);
+            goto done;
+        }
+        PyObject *key = PyTuple_GetItem(row, 0), *ttl = PyTuple_GetItem(row, 2);
+        Py_ssize_t key_len = PyBytes_Size(key);
+        if (append_bytes(&keys, &keys_len, &keys_cap, PyBytes_AsString(key), key_len) < 0)
+            goto done;
+        key_len_at[i] = (size_t)key_len;
+        weight_at[i] = PyLong_AsUnsignedLongLong(PyTuple_GetItem(row, 3));
+        if (weight_at[i] == (uint64_t)-1 && PyErr_Occurred()) goto done;
+        if (ttl == Py_None) {
+            ttl_at[i] = 0;
+        } else {
+            ttl_at[i] = PyLong_AsUnsignedLongLong(ttl);
+            if (ttl_at[i] == (uint64_t)-1 && PyErr_Occurred()) goto done;
+            timed = 1;
+        }
+        if (key_len != last_len) {
+            PyObject *length = PyLong_FromSsize_t(key_len);
+            int added = length == NULL ? -1 : PySet_Add(lengths, length);
+            Py_XDECREF(length);
+            if (added < 0) goto done;
+            last_len = key_len;
+        }
+        PyObject *pair = PyTuple_New(2);
+        if (pair == NULL) goto done;
+        PyObject *stored = PyTuple_GetItem(row, 1);
+        Py_INCREF(key);
+        Py_INCREF(stored);
+        PyTuple_SetItem(pair, 0, key); /* each steals */
+        PyTuple_SetItem(pair, 1, stored);
+        PyList_SetItem(pairs, i, pair);
+    }
+    if (keys_len != keys_cap) {
+        PyObject *exact = PyBytes_FromStringAndSize(PyBytes_AsString(keys), keys_len);
+        if (exact == NULL) goto done;
+        Py_DECREF(keys);
+        keys = exact;
+    }
+    result = Py_BuildValue("(OOOOOOO)", keys, key_lens, weights, ttls,
+                           timed ? Py_True : Py_False, pairs, lengths);
+done:
+    Py_XDECREF(keys);
+    Py_XDECREF(key_lens);
+    Py_XDECREF(weights);
+    Py_XDECREF(ttls);
+    Py_XDECREF(pairs);
+    Py_XDECREF(lengths);
+    return result;
+}
+
 static PyMethodDef snapshot_rows_functions[] = {
     {"parse_rows", parse_rows, METH_VARARGS, parse_rows_doc},
+    {"restore_columns", restore_columns, METH_O, restore_columns_doc},
     {NULL, NULL, 0, NULL},
 };
 
