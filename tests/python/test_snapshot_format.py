@@ -23,14 +23,18 @@ import pytest
 from alphaforge_cache import SnapshotError
 from alphaforge_cache import _snapshot_format as fmt
 
-try:  # the native backend's fast path of reading (absent from a pure-Python install)
+try:  # the native backend's fast paths of reading and writing (absent without its build)
     from alphaforge_cache._reads import (  # type: ignore[import-not-found,unused-ignore]
+        measure_rows,
+        pack_rows,
         parse_rows,
     )
 except ImportError:  # pragma: no cover - depends on the build
     ROW_PARSERS: List[Any] = [None]
+    ROW_PACKERS: List[Any] = [None]
 else:
     ROW_PARSERS = [None, parse_rows]
+    ROW_PACKERS = [None, fmt.RowPacker(measure_rows, pack_rows)]
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VECTORS = os.path.join(ROOT, "tests", "vectors")
@@ -58,9 +62,15 @@ def vector(writer: str, name: str) -> str:
 
 
 def encode(entries: List[fmt.Entry], value_encoding: int = 0) -> bytes:
-    out = io.BytesIO()
-    fmt.write_to(out, entries, value_encoding=value_encoding)
-    return out.getvalue()
+    """The snapshot of ``entries``: the same bytes through the native backend's fast path of
+    writing (when it is built)."""
+    written = []
+    for packer in ROW_PACKERS:
+        out = io.BytesIO()
+        fmt.write_to(out, list(entries), value_encoding=value_encoding, packer=packer)
+        written.append(out.getvalue())
+    assert all(data == written[0] for data in written[1:])
+    return written[0]
 
 
 def parse(data: bytes) -> List[fmt.Entry]:
@@ -197,10 +207,11 @@ def test_entries_the_format_cannot_hold_are_refused_before_writing(
 ) -> None:
     path = str(tmp_path / "snap.afcs")
     fmt.write(path, SMALL)
-    with pytest.raises(error):
-        fmt.write(path, [fmt.Entry(b"ok", b"1"), entry])
-    assert fmt.read(path)[1] == SMALL, "the previous snapshot changed"
-    assert os.listdir(str(tmp_path)) == ["snap.afcs"]
+    for packer in ROW_PACKERS:
+        with pytest.raises(error):
+            fmt.write(path, [fmt.Entry(b"ok", b"1"), entry], packer=packer)
+        assert fmt.read(path)[1] == SMALL, "the previous snapshot changed"
+        assert os.listdir(str(tmp_path)) == ["snap.afcs"]
 
 
 def test_writing_to_a_directory_or_a_missing_directory_fails_clearly(tmp_path: Any) -> None:
@@ -214,10 +225,11 @@ def test_writing_to_a_directory_or_a_missing_directory_fails_clearly(tmp_path: A
 def test_a_full_device_fails_with_an_os_error() -> None:
     if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full here")
-    with open("/dev/full", "wb", buffering=0) as stream:
-        with pytest.raises(OSError) as info:
-            fmt.write_to(stream, SMALL)
-    assert info.value.errno == 28
+    for packer in ROW_PACKERS:
+        with open("/dev/full", "wb", buffering=0) as stream:
+            with pytest.raises(OSError) as info:
+                fmt.write_to(stream, list(SMALL), packer=packer)
+        assert info.value.errno == 28
 
 
 FULL_DISK_CHILD = """

@@ -11,7 +11,7 @@ import zlib
 from typing import Any, List, Optional, Tuple
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from alphaforge_cache import _snapshot_format as fmt
@@ -187,3 +187,86 @@ def test_restore_columns_refuses_rows_of_another_shape() -> None:
         _reads.restore_columns([(b"k", b"v", 2**64, 1)])
     with pytest.raises(TypeError, match="must be a list"):
         _reads.restore_columns((good,))
+
+
+# ----- saving --------------------------------------------------------------------------------
+
+PACKER = fmt.RowPacker(_reads.measure_rows, _reads.pack_rows)
+
+fields = st.one_of(
+    *[st.binary(max_size=LIMIT)] * 4,  # mostly bytes, so that many lists take the fast path
+    st.text(max_size=3),  # not bytes: refused
+    st.builds(bytearray, st.binary(max_size=3)),
+)
+numbers = st.one_of(
+    st.none(),
+    st.sampled_from([0, 1, -1, True, 2**32 - 1, 2**64 - 1, 2**64, 1.0]),
+    st.integers(0, LIMIT + 2),
+)
+
+
+def written(rows: List[Any], packer: Any) -> Any:
+    """The bytes write_to makes of ``rows``, or the error it raises, as comparable values."""
+    out = io.BytesIO()
+    try:
+        fmt.write_to(out, rows, packer=packer)
+    except (TypeError, ValueError) as error:
+        assert out.getvalue() == b"", "an error after something was written"
+        return (type(error), str(error))
+    return out.getvalue()
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.tuples(fields, fields, numbers, numbers), max_size=4))
+@example([(b"k" * 6, b"v" * 7, None, None)])  # key and value one byte over the limit
+@example([(b"k" * 6, b"v" * 7, None, LIMIT)])  # the same, weighed within it
+@example([(b"k", b"v", 0, None)])  # a TTL of 0
+@example([(b"k", b"v", None, LIMIT + 1)])  # a weight over the limit
+@example([(b"k", b"vv", 9, 3)])  # a weight equal to the default one: left out
+def test_written_bytes_are_the_python_writers_whatever_the_rows(rows: List[Any]) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fmt, "_MAX_ENTRY_SIZE", LIMIT)  # keys and values around the limit
+        assert written(rows, PACKER) == written(rows, None)
+
+
+def test_rows_are_packed_in_chunks_in_order() -> None:
+    rows: List[Any] = [
+        (b"k%06d" % i, b"v" * (i % 50), i or None, i % 7 or None) for i in range(5000)
+    ]
+    body = _reads.measure_rows(rows, 2**32 - 2)
+    chunks, start = [], 0
+    while start < len(rows):
+        chunk, after = _reads.pack_rows(rows, start, 4096, 2**32 - 2)
+        assert after > start and (len(chunk) >= 4096 or after == len(rows))
+        chunks.append(chunk)
+        start = after
+    assert len(b"".join(chunks)) == body
+    assert written(rows, PACKER) == written(rows, None)
+    assert _reads.measure_rows([(b"k", "not bytes", None, None)], 2**32 - 2) is None
+    with pytest.raises(ValueError, match="row 1 is not"):
+        _reads.pack_rows([rows[0], (b"k", "not bytes", None, None)], 0, 1 << 20, 2**32 - 2)
+    with pytest.raises(ValueError, match="out of range"):
+        _reads.pack_rows(rows, len(rows) + 1, 10, 2**32 - 2)
+
+
+def test_saved_rows_pair_the_engines_records_with_the_mirrors_values() -> None:
+    mirror = _reads.Mirror()
+    mirror.update([(b"a", "value of a"), (b"bb", "value of bb")])
+    head = struct.Struct("=4Q")
+    records = (
+        head.pack(1, 8, 2**64 - 1, 3) + b"a" + bytes(8) + head.pack(2, 8, 5, 9) + b"bb" + bytes(8)
+    )
+    rows = _reads.saved_rows(records, 2, mirror, 2**64 - 1)
+    assert rows == [(b"a", "value of a", None, 3), (b"bb", "value of bb", 5, 9)]
+    assert rows[0][1] is mirror[b"a"]
+    # A key the mirror lacks: None, for Python to find it elsewhere.
+    absent = head.pack(1, 8, 1, 1) + b"z" + bytes(8)
+    assert _reads.saved_rows(records + absent, 3, mirror, 2**64 - 1) is None
+    # Records that are not `count` records.
+    for data, count in ((records, 3), (records, 1), (records[:-1], 2), (records + b"x", 2)):
+        with pytest.raises(ValueError):
+            _reads.saved_rows(data, count, mirror, 2**64 - 1)
+    with pytest.raises(ValueError):
+        _reads.saved_rows(head.pack(2**63, 0, 0, 0), 1, mirror, 2**64 - 1)
+    with pytest.raises(TypeError, match="must be a Mirror"):
+        _reads.saved_rows(records, 2, {}, 2**64 - 1)

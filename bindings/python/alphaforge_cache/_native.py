@@ -33,6 +33,7 @@ from functools import partial
 from operator import itemgetter
 from typing import Any, Callable, List, Optional, Tuple, Type, TypeVar
 
+from . import _snapshot_format as _fmt
 from ._alphaforge_cache_cffi import ffi, lib  # type: ignore[import-not-found,unused-ignore]
 from ._common import (
     CAUSES,
@@ -53,13 +54,17 @@ try:  # the read path in C (absent on PyPy, or when it could not be built): _sha
     from ._reads import Mirror as _Mirror  # type: ignore[import-not-found,unused-ignore]
     from ._reads import Reader as _Reader  # type: ignore[import-not-found,unused-ignore]
     from ._reads import TimedEntry as _TimedEntry  # type: ignore[import-not-found,unused-ignore]
+    from ._reads import measure_rows, pack_rows  # type: ignore[import-not-found,unused-ignore]
     from ._reads import parse_rows as _parse_rows  # type: ignore[import-not-found,unused-ignore]
     from ._reads import (  # type: ignore[import-not-found,unused-ignore]
         restore_columns as _restore_columns,
     )
+    from ._reads import saved_rows as _saved_rows  # type: ignore[import-not-found,unused-ignore]
 except ImportError:  # pragma: no cover - depends on the build
-    _Reader = _TimedEntry = _Mirror = _CacheLock = _parse_rows = _restore_columns = None
+    _Reader = _TimedEntry = _Mirror = _CacheLock = None
+    _parse_rows = _restore_columns = _saved_rows = _row_packer = None
 else:
+    _row_packer = _fmt.RowPacker(measure_rows, pack_rows)
     MutableMapping.register(_Mirror)  # the mapping methods the front uses, and a few more
 
 if lib.afc_abi_version() != lib.AFC_ABI_VERSION:  # pragma: no cover - a broken install
@@ -138,6 +143,7 @@ class Cache(CacheBase):
 
     backend = "native"
     _parse_rows = _parse_rows  # a builtin function: not bound to the cache
+    _row_packer = _row_packer
 
     def __init__(
         self,
@@ -592,10 +598,15 @@ class Cache(CacheBase):
             stored_of = self._mirror_stored
             count = int(drained.count)
             key_len = self._key_len
-            if _LITTLE_ENDIAN and key_len >= 0 and len(data) == count * (40 + key_len):
+            made = None
+            if _saved_rows is not None and self._reader is not None:  # the C read path's
+                made = _saved_rows(data, count, self._mirror, _NO_TTL)
+            if made is not None:
+                entries: List[SavedEntry] = made
+            elif _LITTLE_ENDIAN and key_len >= 0 and len(data) == count * (40 + key_len):
                 # Every key has one length: every record has one layout, parsed in C.
                 records: Any = struct.iter_unpack(f"<4Q{key_len}sQ", data)
-                entries: List[SavedEntry] = [
+                entries = [
                     (key, stored_of(key), None if ttl == _NO_TTL else ttl, weight)
                     for _, _, ttl, weight, key, _ in records
                 ]

@@ -358,6 +358,9 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
     #: The fast path of a load's reading of the file, in C (the native backend's, when it has
     #: its C read path): see ``_snapshot_format.Reader.row_batches``.
     _parse_rows: Optional[_fmt.ParseRows] = None
+    #: The fast path of a save's writing of the file, in C (the native backend's): see
+    #: ``_snapshot_format.write_to``.
+    _row_packer: Optional[_fmt.RowPacker] = None
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -817,7 +820,7 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         rows: List[Any] = self._saved_entries()  # bytes and pickle modes: written as they are
         if how.dumps is not None:
             rows = how.encode_all(rows)
-        header = _fmt.write(path, rows, value_encoding=how.encoding)
+        header = _fmt.write(path, rows, value_encoding=how.encoding, packer=self._row_packer)
         del rows
         return SnapshotInfo(
             header.format_major,

@@ -95,6 +95,19 @@ Row = Tuple[bytes, bytes, Optional[int], int]
 #: the first it would not, and returns where it stopped (``_reads.parse_rows``).
 ParseRows = Callable[[bytes, int, int, int, int, List[Row]], int]
 
+
+class RowPacker(NamedTuple):
+    """The fast path of :func:`write_to` in C (``_reads.measure_rows`` and ``pack_rows``, the
+    native backend's): the same bytes for the rows it takes, and it takes a list only when it
+    can write every row of it as it is."""
+
+    #: ``measure(rows, limit)``: the body length, or None when a row is not one it writes.
+    measure: Callable[[List[Any], int], Optional[int]]
+    #: ``pack(rows, start, chunk, limit)``: the bytes of rows from ``start`` on, ``chunk``
+    #: bytes or a little more, and the index of the first row not packed.
+    pack: Callable[[List[Any], int, int, int], Tuple[bytes, int]]
+
+
 _PREFIX = struct.Struct("<8sHHI")
 _FIXED_FIELDS = struct.Struct("<IB3xQQ")  # flags, encoding, entry count, body length (16..40)
 _ENTRY_FIXED = struct.Struct("<BII")
@@ -239,15 +252,36 @@ def _encode_header(value_encoding: int, entry_count: int, body_len: int) -> byte
     return fixed + _U32.pack(zlib.crc32(fixed))
 
 
-def write_to(stream: IO[bytes], entries: Sequence[Entry], *, value_encoding: int = 0) -> Header:
+def write_to(
+    stream: IO[bytes],
+    entries: Sequence[Entry],
+    *,
+    value_encoding: int = 0,
+    packer: Optional[RowPacker] = None,
+) -> Header:
     """Writes a snapshot of ``entries`` (least recently used first) to a binary stream.
 
     No temporary file, no flush to disk: see :func:`write` for that. Raises ``TypeError`` or
     ``ValueError`` for an entry the format cannot hold (before anything is written), and
-    ``OSError`` from the stream.
+    ``OSError`` from the stream. ``packer``, when given, is the fast path in C.
     """
     if not isinstance(value_encoding, int) or not 0 <= value_encoding <= 255:
         raise ValueError("value_encoding must be an int in 0..255")
+    if packer is not None and type(entries) is list:
+        body_len = packer.measure(entries, _MAX_ENTRY_SIZE)
+        if body_len is not None:  # every entry is one it writes as it is
+            header = _encode_header(value_encoding, len(entries), body_len)
+            crc = zlib.crc32(header)
+            stream.write(header)
+            start = 0
+            while start < len(entries):
+                chunk, start = packer.pack(entries, start, _CHUNK, _MAX_ENTRY_SIZE)
+                crc = zlib.crc32(chunk, crc)
+                stream.write(chunk)
+            stream.write(_U32.pack(crc))
+            return Header(
+                FORMAT_MAJOR, FORMAT_MINOR, _HEADER_LEN, 0, value_encoding, len(entries), body_len
+            )
     checked: List[Tuple[bytes, bytes, Optional[int], Optional[int]]] = []
     append = checked.append
     body_len = 0
@@ -315,8 +349,15 @@ def write_to(stream: IO[bytes], entries: Sequence[Entry], *, value_encoding: int
 _temp_counter = itertools.count()
 
 
-def write(path: _Path, entries: Sequence[Entry], *, value_encoding: int = 0) -> Header:
-    """Writes a snapshot of ``entries`` (least recently used first) to ``path`` atomically.
+def write(
+    path: _Path,
+    entries: Sequence[Entry],
+    *,
+    value_encoding: int = 0,
+    packer: Optional[RowPacker] = None,
+) -> Header:
+    """Writes a snapshot of ``entries`` (least recently used first) to ``path`` atomically
+    (``packer``: as :func:`write_to` takes it).
 
     The bytes go to a temporary file ``.NAME.PID.N.tmp`` in the same directory, which is
     flushed to disk and renamed over ``path``; the directory is then flushed. On any failure
@@ -357,7 +398,7 @@ def write(path: _Path, entries: Sequence[Entry], *, value_encoding: int = 0) -> 
     try:
         with os.fdopen(fd, "wb") as stream:
             try:
-                header = write_to(stream, entries, value_encoding=value_encoding)
+                header = write_to(stream, entries, value_encoding=value_encoding, packer=packer)
                 stream.flush()
             except OSError as e:
                 raise _io_error("cannot write the snapshot", e, target) from e

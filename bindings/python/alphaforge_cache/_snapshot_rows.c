@@ -3,6 +3,8 @@
 #define PY_SSIZE_T_CLEAN
 #include "_snapshot_rows.h"
 
+#include "_mirror.h"
+
 #include <stdint.h>
 #include <string.h>
 
@@ -223,9 +225,235 @@ done:
     return result;
 }
 
+/* Keys whose values saved_rows looks up in one Mirror_lookup_many call. */
+#define SAVED_LOOKUP_BATCH 256
+
+PyDoc_STRVAR(saved_rows_doc,
+             "saved_rows(records, count, mirror, no_ttl) -> list | None\n--\n\n"
+             "The rows ``(key, stored, ttl_ns or None, weight)`` of a save, from the ``count`` "
+             "records the engine gave (afcpy_snapshot_order: key length, value length, TTL and "
+             "weight as native u64, then the key and the value, the handle) and the stored "
+             "values the ``mirror`` (a Mirror) holds for their keys; a TTL of ``no_ttl`` is "
+             "none. None (nothing made) when a key is not in the mirror (an entry Python finds "
+             "elsewhere). ValueError when the records are not ``count`` such records.");
+
+static PyObject *saved_rows(PyObject *module, PyObject *args) {
+    PyObject *records, *mirror;
+    Py_ssize_t count;
+    unsigned long long no_ttl;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "O!nOK:saved_rows", &PyBytes_Type, &records, &count, &mirror,
+                          &no_ttl))
+        return NULL;
+    if (!Mirror_check(mirror)) {
+        PyErr_SetString(PyExc_TypeError, "saved_rows: mirror must be a Mirror");
+        return NULL;
+    }
+    const char *data = PyBytes_AsString(records);
+    Py_ssize_t size = PyBytes_Size(records);
+    if (data == NULL || count < 0) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "saved_rows: count < 0");
+        return NULL;
+    }
+    PyObject *rows = PyList_New(count);
+    if (rows == NULL) return NULL;
+    PyObject *keys[SAVED_LOOKUP_BATCH], *stored[SAVED_LOOKUP_BATCH];
+    uint64_t ttls[SAVED_LOOKUP_BATCH], weights[SAVED_LOOKUP_BATCH];
+    Py_ssize_t at = 0, made = 0;
+    while (made < count) {
+        Py_ssize_t n = 0;
+        for (; n < SAVED_LOOKUP_BATCH && made + n < count; n++) {
+            uint64_t head[4]; /* key length, value length, TTL, weight */
+            if (size - at < (Py_ssize_t)sizeof head) break;
+            memcpy(head, data + at, sizeof head);
+            at += (Py_ssize_t)sizeof head;
+            if (head[0] > (uint64_t)(size - at) || head[1] > (uint64_t)(size - at) - head[0])
+                break;
+            keys[n] = PyBytes_FromStringAndSize(data + at, (Py_ssize_t)head[0]);
+            if (keys[n] == NULL) goto fail_batch;
+            at += (Py_ssize_t)(head[0] + head[1]);
+            ttls[n] = head[2];
+            weights[n] = head[3];
+        }
+        if (made + n < count && n < SAVED_LOOKUP_BATCH) {
+            PyErr_Format(PyExc_ValueError, "saved_rows: the records end before record %zd of %zd",
+                         made + n + 1, count);
+            goto fail_batch;
+        }
+        if (Mirror_lookup_many((Mirror *)mirror, keys, n, stored) < 0) goto fail_batch;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (stored[i] == NULL) { /* not in the mirror: Python finds it */
+                for (Py_ssize_t j = i; j < n; j++) Py_DECREF(keys[j]);
+                Py_DECREF(rows);
+                Py_RETURN_NONE;
+            }
+            PyObject *row = PyTuple_New(4);
+            PyObject *ttl = ttls[i] == no_ttl ? (Py_INCREF(Py_None), Py_None)
+                                              : PyLong_FromUnsignedLongLong(ttls[i]);
+            PyObject *weight = PyLong_FromUnsignedLongLong(weights[i]);
+            if (row == NULL || ttl == NULL || weight == NULL) {
+                Py_XDECREF(row);
+                Py_XDECREF(ttl);
+                Py_XDECREF(weight);
+                for (Py_ssize_t j = i; j < n; j++) Py_DECREF(keys[j]);
+                Py_DECREF(rows);
+                return NULL;
+            }
+            Py_INCREF(stored[i]);
+            PyTuple_SetItem(row, 0, keys[i]); /* each steals (the key's reference too) */
+            PyTuple_SetItem(row, 1, stored[i]);
+            PyTuple_SetItem(row, 2, ttl);
+            PyTuple_SetItem(row, 3, weight);
+            PyList_SetItem(rows, made + i, row);
+        }
+        made += n;
+        continue;
+    fail_batch:
+        for (Py_ssize_t j = 0; j < n; j++) Py_DECREF(keys[j]);
+        Py_DECREF(rows);
+        return NULL;
+    }
+    if (at != size) {
+        Py_DECREF(rows);
+        PyErr_Format(PyExc_ValueError, "saved_rows: %zd bytes after the %zd records", size - at,
+                     count);
+        return NULL;
+    }
+    return rows;
+}
+
+/* The fields of a row a save writes as it is: 1 with *key, *value set (borrowed), *ttl (0 for
+   none), *weight (-1 for none: the default one, left out) and *bytes, what the entry takes in
+   the body; 0 when the row is not one (Python writes it, or says what is wrong with it). */
+static int plain_row(PyObject *row, unsigned long long limit, PyObject **key, PyObject **value,
+                     uint64_t *ttl, long long *weight, uint64_t *bytes) {
+    if (!PyTuple_Check(row) || PyTuple_Size(row) != 4) return 0;
+    *key = PyTuple_GetItem(row, 0);
+    *value = PyTuple_GetItem(row, 1);
+    PyObject *t = PyTuple_GetItem(row, 2), *w = PyTuple_GetItem(row, 3);
+    if (!PyBytes_CheckExact(*key) || !PyBytes_CheckExact(*value)) return 0;
+    uint64_t size = (uint64_t)PyBytes_Size(*key) + (uint64_t)PyBytes_Size(*value);
+    if (size > limit) return 0;
+    *ttl = 0;
+    if (t != Py_None) {
+        if (!PyLong_CheckExact(t)) return 0;
+        *ttl = PyLong_AsUnsignedLongLong(t);
+        if (*ttl == (uint64_t)-1 && PyErr_Occurred()) { /* negative, or over 2^64-1 */
+            PyErr_Clear();
+            return 0;
+        }
+        if (*ttl == 0) return 0;
+    }
+    *weight = -1;
+    if (w != Py_None) {
+        if (!PyLong_CheckExact(w)) return 0;
+        unsigned long long given = PyLong_AsUnsignedLongLong(w);
+        if (given == (unsigned long long)-1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return 0;
+        }
+        if (given > limit) return 0;
+        if (given != size) *weight = (long long)given;
+    }
+    *bytes = ENTRY_FIXED_LEN + size + (*ttl ? 8 : 0) + (*weight >= 0 ? 4 : 0);
+    return 1;
+}
+
+PyDoc_STRVAR(measure_rows_doc,
+             "measure_rows(rows, limit) -> int | None\n--\n\n"
+             "The body length of a snapshot of ``rows`` (a list of ``(key, value, ttl_ns or "
+             "None, weight or None)``) when every row is one write_to's fast path writes as it "
+             "is (``bytes`` key and value, exact ints within the format's limits; ``limit``: "
+             "the largest key and value or weight); None otherwise (Python writes them).");
+
+static PyObject *measure_rows(PyObject *module, PyObject *args) {
+    PyObject *rows, *key, *value;
+    unsigned long long limit;
+    uint64_t ttl, bytes, body = 0;
+    long long weight;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "O!K:measure_rows", &PyList_Type, &rows, &limit)) return NULL;
+    Py_ssize_t n = PyList_Size(rows);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!plain_row(PyList_GetItem(rows, i), limit, &key, &value, &ttl, &weight, &bytes))
+            Py_RETURN_NONE;
+        body += bytes;
+    }
+    return PyLong_FromUnsignedLongLong(body);
+}
+
+PyDoc_STRVAR(pack_rows_doc,
+             "pack_rows(rows, start, chunk, limit) -> (bytes, int)\n--\n\n"
+             "The body bytes of ``rows[start:]`` (rows measure_rows took), as many rows as make "
+             "``chunk`` bytes or more, and the index of the first row not packed. ValueError "
+             "when a row is no longer one measure_rows takes.");
+
+static PyObject *pack_rows(PyObject *module, PyObject *args) {
+    PyObject *rows, *key, *value;
+    Py_ssize_t start, chunk;
+    unsigned long long limit;
+    uint64_t ttl, bytes;
+    long long weight;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "O!nnK:pack_rows", &PyList_Type, &rows, &start, &chunk, &limit))
+        return NULL;
+    Py_ssize_t n = PyList_Size(rows);
+    if (start < 0 || start > n || chunk < 0) {
+        PyErr_SetString(PyExc_ValueError, "pack_rows: start or chunk out of range");
+        return NULL;
+    }
+    /* The size first (no Python code runs in between: the rows cannot change). */
+    Py_ssize_t end = start;
+    uint64_t total = 0;
+    while (end < n && total < (uint64_t)chunk) {
+        if (!plain_row(PyList_GetItem(rows, end), limit, &key, &value, &ttl, &weight, &bytes)) {
+            PyErr_Format(PyExc_ValueError, "pack_rows: row %zd is not one measure_rows takes",
+                         end);
+            return NULL;
+        }
+        total += bytes;
+        end++;
+    }
+    if (total > (uint64_t)PY_SSIZE_T_MAX) return PyErr_NoMemory();
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+    if (out == NULL) return NULL;
+    unsigned char *p = (unsigned char *)PyBytes_AsString(out);
+    for (Py_ssize_t i = start; i < end; i++) {
+        plain_row(PyList_GetItem(rows, i), limit, &key, &value, &ttl, &weight, &bytes);
+        uint32_t key_len = (uint32_t)PyBytes_Size(key), value_len = (uint32_t)PyBytes_Size(value);
+        unsigned char head[ENTRY_FIXED_LEN + 12];
+        size_t at = ENTRY_FIXED_LEN;
+        head[0] = (unsigned char)((ttl ? HAS_TTL : 0) | (weight >= 0 ? HAS_WEIGHT : 0));
+        for (int b = 0; b < 4; b++) {
+            head[1 + b] = (unsigned char)(key_len >> (8 * b));
+            head[5 + b] = (unsigned char)(value_len >> (8 * b));
+        }
+        if (ttl) {
+            for (int b = 0; b < 8; b++) head[at + b] = (unsigned char)(ttl >> (8 * b));
+            at += 8;
+        }
+        if (weight >= 0) {
+            for (int b = 0; b < 4; b++) head[at + b] = (unsigned char)((uint64_t)weight >> (8 * b));
+            at += 4;
+        }
+        memcpy(p, head, at);
+        p += at;
+        memcpy(p, PyBytes_AsString(key), key_len);
+        p += key_len;
+        memcpy(p, PyBytes_AsString(value), value_len);
+        p += value_len;
+    }
+    PyObject *result = Py_BuildValue("(On)", out, end);
+    Py_DECREF(out);
+    return result;
+}
+
 static PyMethodDef snapshot_rows_functions[] = {
     {"parse_rows", parse_rows, METH_VARARGS, parse_rows_doc},
     {"restore_columns", restore_columns, METH_O, restore_columns_doc},
+    {"saved_rows", saved_rows, METH_VARARGS, saved_rows_doc},
+    {"measure_rows", measure_rows, METH_VARARGS, measure_rows_doc},
+    {"pack_rows", pack_rows, METH_VARARGS, pack_rows_doc},
     {NULL, NULL, 0, NULL},
 };
 
