@@ -144,6 +144,7 @@ class Cache(CacheBase):
     backend = "native"
     _parse_rows = _parse_rows  # a builtin function: not bound to the cache
     _row_packer = _row_packer
+    _restore_dedupes = True  # afc_cache_load_handles stages every entry as a put
 
     def __init__(
         self,

@@ -277,17 +277,25 @@ class _Staging:
     memory stays within the bounds however many entries the file has. When the file's entries
     cannot exceed the bounds (no byte bound, no more entries than ``max_entries``), they are
     simply collected. Without ``exact`` (several shards, which only the engine can apportion),
-    every entry is kept, in order.
+    every entry is kept, in order. ``dedupe`` False: the restore applies a key given twice
+    itself, so a collected list is passed on as it is.
     """
 
-    __slots__ = ("add", "_lru", "_all", "_exact", "_total", "_max_entries", "_max_bytes")
+    __slots__ = ("add", "_lru", "_all", "_dedupe", "_total", "_max_entries", "_max_bytes")
 
     def __init__(
-        self, max_entries: int, max_bytes: Optional[int], exact: bool, expected: int
+        self,
+        max_entries: int,
+        max_bytes: Optional[int],
+        exact: bool,
+        expected: int,
+        dedupe: bool = True,
     ) -> None:
         self._all: List[SavedEntry] = []
         self._lru: "Optional[OrderedDict[bytes, SavedEntry]]" = None
-        self._exact = exact
+        # A key given twice in a collected list: moved to the end here, unless the restore
+        # does it (the engine's load stages the entries as puts in turn).
+        self._dedupe = exact and dedupe
         self._total = 0
         self._max_entries = max_entries
         self._max_bytes = max_bytes
@@ -334,7 +342,7 @@ class _Staging:
         if self._lru is not None:
             return list(self._lru.values())
         entries = self._all
-        if self._exact and len(set(map(itemgetter(0), entries))) != len(entries):
+        if self._dedupe and len(set(map(itemgetter(0), entries))) != len(entries):
             # A key given twice (no writer does this): its later entry moves to the end, as
             # a put would move it (no bound can be exceeded here).
             lru: "OrderedDict[bytes, SavedEntry]" = OrderedDict()
@@ -361,6 +369,9 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
     #: The fast path of a save's writing of the file, in C (the native backend's): see
     #: ``_snapshot_format.write_to``.
     _row_packer: Optional[_fmt.RowPacker] = None
+    #: Whether ``_restore`` takes a key given twice as two puts in turn itself (the native one:
+    #: the engine's load stages every entry as a put), so that a load need not look for one.
+    _restore_dedupes = False
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -859,7 +870,11 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
                         path=name,
                     )
                 staging = _Staging(
-                    max_entries, max_bytes, self._stages_exactly(), header.entry_count
+                    max_entries,
+                    max_bytes,
+                    self._stages_exactly(),
+                    header.entry_count,
+                    not self._restore_dedupes,
                 )
                 # (key, stored, ttl, weight): the file's weights, as the engine takes them.
                 batches = reader.row_batches(self._parse_rows)
