@@ -363,8 +363,8 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
     """The interface of ``alphaforge_cache.Cache`` (see its documentation)."""
 
     backend: str = ""
-    #: The fast path of a load's reading of the file, in C (the native backend's, when it has
-    #: its C read path): see ``_snapshot_format.Reader.row_batches``.
+    #: The fast path of a load's reading of the file, in C (the native backend's, when its
+    #: module ``_reads`` is built): see ``_snapshot_format.Reader.row_batches``.
     _parse_rows: Optional[_fmt.ParseRows] = None
     #: The fast path of a save's writing of the file, in C (the native backend's): see
     #: ``_snapshot_format.write_to``.

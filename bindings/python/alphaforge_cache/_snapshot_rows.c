@@ -322,29 +322,36 @@ static PyObject *saved_rows(PyObject *module, PyObject *args) {
     return rows;
 }
 
-/* The fields of a row a save writes as it is: 1 with *key, *value set (borrowed), *ttl (0 for
-   none), *weight (-1 for none: the default one, left out) and *bytes, what the entry takes in
-   the body; 0 when the row is not one (Python writes it, or says what is wrong with it). */
-static int plain_row(PyObject *row, unsigned long long limit, PyObject **key, PyObject **value,
-                     uint64_t *ttl, long long *weight, uint64_t *bytes) {
+/* A row a save writes as it is: its key and value (borrowed), its TTL (0 for none), its weight
+   (-1 for none: the default one, left out) and the bytes the entry takes in the body. */
+typedef struct {
+    PyObject *key, *value;
+    uint64_t ttl;
+    long long weight;
+    uint64_t bytes;
+} PlainRow;
+
+/* 1 with `*out` set when `row` is one a save writes as it is; 0 when it is not (Python writes
+   it, or says what is wrong with it). */
+static int plain_row(PyObject *row, unsigned long long limit, PlainRow *out) {
     if (!PyTuple_Check(row) || PyTuple_Size(row) != 4) return 0;
-    *key = PyTuple_GetItem(row, 0);
-    *value = PyTuple_GetItem(row, 1);
+    out->key = PyTuple_GetItem(row, 0);
+    out->value = PyTuple_GetItem(row, 1);
     PyObject *t = PyTuple_GetItem(row, 2), *w = PyTuple_GetItem(row, 3);
-    if (!PyBytes_CheckExact(*key) || !PyBytes_CheckExact(*value)) return 0;
-    uint64_t size = (uint64_t)PyBytes_Size(*key) + (uint64_t)PyBytes_Size(*value);
+    if (!PyBytes_CheckExact(out->key) || !PyBytes_CheckExact(out->value)) return 0;
+    uint64_t size = (uint64_t)PyBytes_Size(out->key) + (uint64_t)PyBytes_Size(out->value);
     if (size > limit) return 0;
-    *ttl = 0;
+    out->ttl = 0;
     if (t != Py_None) {
         if (!PyLong_CheckExact(t)) return 0;
-        *ttl = PyLong_AsUnsignedLongLong(t);
-        if (*ttl == (uint64_t)-1 && PyErr_Occurred()) { /* negative, or over 2^64-1 */
+        out->ttl = PyLong_AsUnsignedLongLong(t);
+        if (out->ttl == (uint64_t)-1 && PyErr_Occurred()) { /* negative, or over 2^64-1 */
             PyErr_Clear();
             return 0;
         }
-        if (*ttl == 0) return 0;
+        if (out->ttl == 0) return 0;
     }
-    *weight = -1;
+    out->weight = -1;
     if (w != Py_None) {
         if (!PyLong_CheckExact(w)) return 0;
         unsigned long long given = PyLong_AsUnsignedLongLong(w);
@@ -353,10 +360,32 @@ static int plain_row(PyObject *row, unsigned long long limit, PyObject **key, Py
             return 0;
         }
         if (given > limit) return 0;
-        if (given != size) *weight = (long long)given;
+        if (given != size) out->weight = (long long)given;
     }
-    *bytes = ENTRY_FIXED_LEN + size + (*ttl ? 8 : 0) + (*weight >= 0 ? 4 : 0);
+    out->bytes = ENTRY_FIXED_LEN + size + (out->ttl ? 8 : 0) + (out->weight >= 0 ? 4 : 0);
     return 1;
+}
+
+/* Writes the body bytes of `r` at `p`; returns the end. */
+static unsigned char *pack_row(unsigned char *p, const PlainRow *r) {
+    uint32_t key_len = (uint32_t)PyBytes_Size(r->key), value_len = (uint32_t)PyBytes_Size(r->value);
+    *p++ = (unsigned char)((r->ttl ? HAS_TTL : 0) | (r->weight >= 0 ? HAS_WEIGHT : 0));
+    for (int b = 0; b < 4; b++) p[b] = (unsigned char)(key_len >> (8 * b));
+    for (int b = 0; b < 4; b++) p[4 + b] = (unsigned char)(value_len >> (8 * b));
+    p += 8;
+    if (r->ttl) {
+        for (int b = 0; b < 8; b++) p[b] = (unsigned char)(r->ttl >> (8 * b));
+        p += 8;
+    }
+    if (r->weight >= 0) {
+        for (int b = 0; b < 4; b++) p[b] = (unsigned char)((uint64_t)r->weight >> (8 * b));
+        p += 4;
+    }
+    memcpy(p, PyBytes_AsString(r->key), key_len);
+    p += key_len;
+    memcpy(p, PyBytes_AsString(r->value), value_len);
+    p += value_len;
+    return p;
 }
 
 PyDoc_STRVAR(measure_rows_doc,
@@ -367,17 +396,16 @@ PyDoc_STRVAR(measure_rows_doc,
              "the largest key and value or weight); None otherwise (Python writes them).");
 
 static PyObject *measure_rows(PyObject *module, PyObject *args) {
-    PyObject *rows, *key, *value;
+    PyObject *rows;
     unsigned long long limit;
-    uint64_t ttl, bytes, body = 0;
-    long long weight;
+    PlainRow r;
+    uint64_t body = 0;
     (void)module;
     if (!PyArg_ParseTuple(args, "O!K:measure_rows", &PyList_Type, &rows, &limit)) return NULL;
     Py_ssize_t n = PyList_Size(rows);
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (!plain_row(PyList_GetItem(rows, i), limit, &key, &value, &ttl, &weight, &bytes))
-            Py_RETURN_NONE;
-        body += bytes;
+        if (!plain_row(PyList_GetItem(rows, i), limit, &r)) Py_RETURN_NONE;
+        body += r.bytes;
     }
     return PyLong_FromUnsignedLongLong(body);
 }
@@ -389,11 +417,10 @@ PyDoc_STRVAR(pack_rows_doc,
              "when a row is no longer one measure_rows takes.");
 
 static PyObject *pack_rows(PyObject *module, PyObject *args) {
-    PyObject *rows, *key, *value;
+    PyObject *rows;
     Py_ssize_t start, chunk;
     unsigned long long limit;
-    uint64_t ttl, bytes;
-    long long weight;
+    PlainRow r;
     (void)module;
     if (!PyArg_ParseTuple(args, "O!nnK:pack_rows", &PyList_Type, &rows, &start, &chunk, &limit))
         return NULL;
@@ -406,12 +433,12 @@ static PyObject *pack_rows(PyObject *module, PyObject *args) {
     Py_ssize_t end = start;
     uint64_t total = 0;
     while (end < n && total < (uint64_t)chunk) {
-        if (!plain_row(PyList_GetItem(rows, end), limit, &key, &value, &ttl, &weight, &bytes)) {
+        if (!plain_row(PyList_GetItem(rows, end), limit, &r)) {
             PyErr_Format(PyExc_ValueError, "pack_rows: row %zd is not one measure_rows takes",
                          end);
             return NULL;
         }
-        total += bytes;
+        total += r.bytes;
         end++;
     }
     if (total > (uint64_t)PY_SSIZE_T_MAX) return PyErr_NoMemory();
@@ -419,29 +446,8 @@ static PyObject *pack_rows(PyObject *module, PyObject *args) {
     if (out == NULL) return NULL;
     unsigned char *p = (unsigned char *)PyBytes_AsString(out);
     for (Py_ssize_t i = start; i < end; i++) {
-        plain_row(PyList_GetItem(rows, i), limit, &key, &value, &ttl, &weight, &bytes);
-        uint32_t key_len = (uint32_t)PyBytes_Size(key), value_len = (uint32_t)PyBytes_Size(value);
-        unsigned char head[ENTRY_FIXED_LEN + 12];
-        size_t at = ENTRY_FIXED_LEN;
-        head[0] = (unsigned char)((ttl ? HAS_TTL : 0) | (weight >= 0 ? HAS_WEIGHT : 0));
-        for (int b = 0; b < 4; b++) {
-            head[1 + b] = (unsigned char)(key_len >> (8 * b));
-            head[5 + b] = (unsigned char)(value_len >> (8 * b));
-        }
-        if (ttl) {
-            for (int b = 0; b < 8; b++) head[at + b] = (unsigned char)(ttl >> (8 * b));
-            at += 8;
-        }
-        if (weight >= 0) {
-            for (int b = 0; b < 4; b++) head[at + b] = (unsigned char)((uint64_t)weight >> (8 * b));
-            at += 4;
-        }
-        memcpy(p, head, at);
-        p += at;
-        memcpy(p, PyBytes_AsString(key), key_len);
-        p += key_len;
-        memcpy(p, PyBytes_AsString(value), value_len);
-        p += value_len;
+        plain_row(PyList_GetItem(rows, i), limit, &r);
+        p = pack_row(p, &r);
     }
     PyObject *result = Py_BuildValue("(On)", out, end);
     Py_DECREF(out);
