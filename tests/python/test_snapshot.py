@@ -713,6 +713,27 @@ def test_a_value_that_cannot_be_decoded_is_named_and_the_cache_unchanged(
     assert state(cache) == before
 
 
+def test_a_value_that_cannot_be_decoded_far_into_the_file_is_named_by_its_entry(
+    make_cache: Any, tmp_path: Any
+) -> None:
+    # 3 MB of entries (the reader hands them over in a few batches): the entry's number counts
+    # every entry before it, in every batch.
+    entries = [fmt.Entry(b"k%06d" % i, b'[%d, "%s"]' % (i, b"x" * 80)) for i in range(30_000)]
+    entries[25_000] = fmt.Entry(b"bad one", b"{not json")
+    path = write_bytes(tmp_path / "far.afcs", encode(entries, fmt.ENCODING_CODEC))
+    assert os.path.getsize(path) > 3_000_000
+    cache = make_cache(40_000, mode="object")
+    cache.put("keep", [1])
+    before = state(cache)
+    with pytest.raises(SnapshotError, match=r"key b'bad one' \(entry 25001\)"):
+        cache.load(path, codec=JsonCodec)
+    assert state(cache) == before
+    entries[25_000] = fmt.Entry(b"good one", b"[1]")
+    write_bytes(tmp_path / "far.afcs", encode(entries, fmt.ENCODING_CODEC))
+    assert cache.load(path, codec=JsonCodec).entries_kept == 30_000
+    assert cache.peek(b"good one") == [1] and cache.peek(b"k029999")[0] == 29_999
+
+
 def test_object_mode_weighs_loaded_values_with_its_getsizeof(
     make_cache: Any, tmp_path: Any
 ) -> None:
