@@ -24,12 +24,17 @@ static uint64_t le64(const unsigned char *p) {
 }
 
 /* The row (key, value, ttl_ns or None, weight) of `data[0..size]`, its key the first key_len
-   bytes; NULL with an exception set. `ttl` is stolen (a new reference or a new None). */
-static PyObject *make_row(const char *data, uint64_t key_len, uint64_t size, PyObject *ttl,
+   bytes, `ttl_ns` 0 for none (a TTL of 0 is refused before); NULL with an exception set. */
+static PyObject *make_row(const char *data, uint64_t key_len, uint64_t size, uint64_t ttl_ns,
                           uint64_t weight) {
     PyObject *row = PyTuple_New(4);
     PyObject *key = PyBytes_FromStringAndSize(data, (Py_ssize_t)key_len);
     PyObject *value = PyBytes_FromStringAndSize(data + key_len, (Py_ssize_t)(size - key_len));
+    PyObject *ttl = Py_None;
+    if (ttl_ns)
+        ttl = PyLong_FromUnsignedLongLong(ttl_ns);
+    else
+        Py_INCREF(ttl);
     PyObject *w = PyLong_FromUnsignedLongLong(weight);
     if (row == NULL || key == NULL || value == NULL || ttl == NULL || w == NULL) {
         Py_XDECREF(row);
@@ -77,16 +82,12 @@ static PyObject *parse_rows(PyObject *module, PyObject *args) {
         unsigned flags = p[at];
         uint64_t key_len = le32(p + at + 1), size = key_len + le32(p + at + 5);
         uint64_t data = at + ENTRY_FIXED_LEN;
-        PyObject *ttl;
-        uint64_t weight = size;
+        uint64_t ttl_ns = 0, weight = size;
         if (flags == 0) {
             if (data + size > stop || key_len > limit || size > limit) break;
-            ttl = Py_None;
-            Py_INCREF(ttl);
         } else if ((flags & ~(unsigned)(HAS_TTL | HAS_WEIGHT)) == 0) {
             uint64_t extra = (flags & HAS_TTL ? 8 : 0) + (flags & HAS_WEIGHT ? 4 : 0);
             if (data + extra + size > stop || key_len > limit || size > limit + 1) break;
-            uint64_t ttl_ns = 0;
             if (flags & HAS_TTL) {
                 ttl_ns = le64(p + data);
                 data += 8;
@@ -97,16 +98,10 @@ static PyObject *parse_rows(PyObject *module, PyObject *args) {
                 data += 4;
             }
             if (weight > limit) break;
-            if (flags & HAS_TTL) {
-                ttl = PyLong_FromUnsignedLongLong(ttl_ns); /* NULL: make_row says so */
-            } else {
-                ttl = Py_None;
-                Py_INCREF(ttl);
-            }
         } else {
             break; /* unknown flags: refused by the general path */
         }
-        PyObject *row = make_row((const char *)p + data, key_len, size, ttl, weight);
+        PyObject *row = make_row((const char *)p + data, key_len, size, ttl_ns, weight);
         if (row == NULL) return NULL;
         int appended = PyList_Append(out, row);
         Py_DECREF(row);
