@@ -30,6 +30,7 @@ from typing import (
     IO,
     Any,
     Callable,
+    Iterable,
     Iterator,
     List,
     NamedTuple,
@@ -268,20 +269,10 @@ def write_to(
     if not isinstance(value_encoding, int) or not 0 <= value_encoding <= 255:
         raise ValueError("value_encoding must be an int in 0..255")
     if packer is not None and type(entries) is list:
-        body_len = packer.measure(entries, _MAX_ENTRY_SIZE)
-        if body_len is not None:  # every entry is one it writes as it is
-            header = _encode_header(value_encoding, len(entries), body_len)
-            crc = zlib.crc32(header)
-            stream.write(header)
-            start = 0
-            while start < len(entries):
-                chunk, start = packer.pack(entries, start, _CHUNK, _MAX_ENTRY_SIZE)
-                crc = zlib.crc32(chunk, crc)
-                stream.write(chunk)
-            stream.write(_U32.pack(crc))
-            return Header(
-                FORMAT_MAJOR, FORMAT_MINOR, _HEADER_LEN, 0, value_encoding, len(entries), body_len
-            )
+        measured = packer.measure(entries, _MAX_ENTRY_SIZE)
+        if measured is not None:  # every entry is one it writes as it is
+            chunks = _chunks_packed_by(packer, entries)
+            return _write_snapshot(stream, value_encoding, len(entries), measured, chunks)
     checked: List[Tuple[bytes, bytes, Optional[int], Optional[int]]] = []
     append = checked.append
     body_len = 0
@@ -311,9 +302,35 @@ def write_to(
         body_len += (0 if ttl_ns is None else 8) + (0 if weight is None else 4)
         append((key, value, ttl_ns, weight))
         body_len += _ENTRY_FIXED_LEN + size
-    header = _encode_header(value_encoding, len(checked), body_len)
+    return _write_snapshot(stream, value_encoding, len(checked), body_len, _chunks_of(checked))
+
+
+def _write_snapshot(
+    stream: IO[bytes], value_encoding: int, count: int, body_len: int, chunks: Iterable[bytes]
+) -> Header:
+    """Writes the header of ``count`` entries in ``body_len`` bytes, the body's ``chunks``, and
+    the checksum of them all."""
+    header = _encode_header(value_encoding, count, body_len)
     crc = zlib.crc32(header)
     stream.write(header)
+    for chunk in chunks:
+        crc = zlib.crc32(chunk, crc)
+        stream.write(chunk)
+    stream.write(_U32.pack(crc))
+    return Header(FORMAT_MAJOR, FORMAT_MINOR, _HEADER_LEN, 0, value_encoding, count, body_len)
+
+
+def _chunks_packed_by(packer: RowPacker, rows: List[Any]) -> Iterator[bytes]:
+    """The body of ``rows`` (which ``packer`` measured), in chunks of about ``_CHUNK`` bytes."""
+    start = 0
+    while start < len(rows):
+        chunk, start = packer.pack(rows, start, _CHUNK, _MAX_ENTRY_SIZE)
+        yield chunk
+
+
+def _chunks_of(checked: List[Tuple[bytes, bytes, Optional[int], Optional[int]]]) -> Iterator[bytes]:
+    """The body of entries in canonical form (``_check_entry``'s), in chunks of about
+    ``_CHUNK`` bytes (the last one possibly empty)."""
     pieces: List[bytes] = []
     pending = 0
     pack_fixed, pack_u64, pack_u32 = _ENTRY_FIXED.pack, _U64.pack, _U32.pack
@@ -332,18 +349,10 @@ def write_to(
         add(value)
         pending += 21 + len(key) + len(value)
         if pending >= _CHUNK:
-            chunk = b"".join(pieces)
-            crc = zlib.crc32(chunk, crc)
-            stream.write(chunk)
+            yield b"".join(pieces)
             pieces.clear()
             pending = 0
-    chunk = b"".join(pieces)
-    crc = zlib.crc32(chunk, crc)
-    stream.write(chunk)
-    stream.write(_U32.pack(crc))
-    return Header(
-        FORMAT_MAJOR, FORMAT_MINOR, _HEADER_LEN, 0, value_encoding, len(checked), body_len
-    )
+    yield b"".join(pieces)
 
 
 _temp_counter = itertools.count()
