@@ -93,6 +93,15 @@ def state(cache: Any) -> Tuple[Any, ...]:
     )
 
 
+def assert_load_refused(cache: Any, path: Any, error: Any, match: str, **load: Any) -> None:
+    """``cache.load(path, **load)`` raises ``error`` (its message matching ``match``) and leaves
+    the cache as it was."""
+    before = state(cache)
+    with pytest.raises(error, match=match):
+        cache.load(path, **load)
+    assert state(cache) == before
+
+
 def put_exactly(cache: Any, clock: ManualClock, entries: List[fmt.Entry], at: int) -> None:
     """Puts ``entries`` in order so that at ``at`` seconds each has exactly its ``ttl_ns``
     left: the TTL is given in whole seconds, and the put is made that much earlier."""
@@ -702,15 +711,11 @@ def test_a_value_that_cannot_be_decoded_is_named_and_the_cache_unchanged(
     path = write_bytes(tmp_path / "bad.afcs", encode(entries, fmt.ENCODING_CODEC))
     cache = make_cache(8, mode="object")
     cache.put("keep", [1])
-    before = state(cache)
-    with pytest.raises(SnapshotError, match=r"cannot load the value of key b'bad' \(entry 2\)"):
-        cache.load(path, codec=JsonCodec)
-    assert state(cache) == before
+    named = r"cannot load the value of key b'bad' \(entry 2\)"
+    assert_load_refused(cache, path, SnapshotError, named, codec=JsonCodec)
     # Pickles that do not unpickle, the same.
     path = write_bytes(tmp_path / "bad-pickle.afcs", encode([fmt.Entry(b"p", b"\x80junk")], 1))
-    with pytest.raises(SnapshotError, match=r"key b'p'.*pickle codec cannot decode"):
-        cache.load(path)
-    assert state(cache) == before
+    assert_load_refused(cache, path, SnapshotError, r"key b'p'.*pickle codec cannot decode")
 
 
 def test_a_value_that_cannot_be_decoded_far_into_the_file_is_named_by_its_entry(
@@ -724,10 +729,9 @@ def test_a_value_that_cannot_be_decoded_far_into_the_file_is_named_by_its_entry(
     assert os.path.getsize(path) > 3_000_000
     cache = make_cache(40_000, mode="object")
     cache.put("keep", [1])
-    before = state(cache)
-    with pytest.raises(SnapshotError, match=r"key b'bad one' \(entry 25001\)"):
-        cache.load(path, codec=JsonCodec)
-    assert state(cache) == before
+    assert_load_refused(
+        cache, path, SnapshotError, r"key b'bad one' \(entry 25001\)", codec=JsonCodec
+    )
     entries[25_000] = fmt.Entry(b"good one", b"[1]")
     write_bytes(tmp_path / "far.afcs", encode(entries, fmt.ENCODING_CODEC))
     assert cache.load(path, codec=JsonCodec).entries_kept == 30_000
@@ -759,10 +763,7 @@ def test_object_mode_weighs_loaded_values_with_its_getsizeof(
 
     picky = make_cache(8, mode="object", getsizeof=fussy, max_bytes=10)
     picky.put("keep", "x")
-    before = state(picky)
-    with pytest.raises(RuntimeError, match="no y"):
-        picky.load(path)
-    assert state(picky) == before
+    assert_load_refused(picky, path, RuntimeError, "no y")
 
 
 # ----- no value kept alive ------------------------------------------------------------------
