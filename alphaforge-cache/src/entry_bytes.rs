@@ -259,6 +259,39 @@ impl BlockFiller {
         full
     }
 
+    /// Adds an entry whose bytes (`key ++ value`, its key the first `key_len`) are a vector of
+    /// their own already: it becomes the entry's block, without a copy. Returns the block filled
+    /// so far, if it holds any entry (it comes first), and the entry's block; the next entry
+    /// starts a new block.
+    pub(crate) fn add_own(
+        &mut self,
+        mut key_and_value: Vec<u8>,
+        key_len: usize,
+        weight: u32,
+        ttl_ns: Option<u64>,
+    ) -> (Option<LoadedBlock>, LoadedBlock) {
+        let len = key_and_value.len();
+        debug_assert!(key_len <= len && len <= u32::MAX as usize);
+        // A vector grown as its bytes arrived may have room to spare: an own allocation is
+        // exactly as long as its bytes (shrinking a large allocation moves no bytes).
+        key_and_value.shrink_to_fit();
+        let before = (!self.entries.is_empty()).then(|| LoadedBlock {
+            bytes: std::mem::take(&mut self.block),
+            entries: std::mem::take(&mut self.entries),
+        });
+        let own = LoadedBlock {
+            bytes: key_and_value,
+            entries: vec![BlockEntry {
+                start: 0,
+                len: len as u32,
+                key_len: key_len as u32,
+                weight,
+                ttl_ns,
+            }],
+        };
+        (before, own)
+    }
+
     /// The block filled so far, if it holds any entry.
     pub(crate) fn finish(self) -> Option<LoadedBlock> {
         (!self.entries.is_empty()).then_some(LoadedBlock {

@@ -1,10 +1,15 @@
-//! A snapshot whose length fields claim far more than the file holds must not make the loader
-//! allocate for the claim: memory is checked with a counting global allocator, in a binary of
-//! its own so that no other test allocates meanwhile.
+//! What a snapshot's save and load allocate, checked with a counting global allocator, in a
+//! binary of its own so that no other test allocates meanwhile (its tests take turns): a file
+//! whose length fields claim far more than it holds must not make the loader allocate for the
+//! claim, and a large value is held once, not twice, by a save and by a load.
 
 use alphaforge_cache::{Cache, LoadOptions, SaveOptions};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// The tests of this binary run one at a time: the counters are global.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 struct Counting;
 
@@ -67,6 +72,7 @@ fn reseal(bytes: &mut [u8]) {
 
 #[test]
 fn length_fields_claiming_terabytes_do_not_allocate() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let source = Cache::builder(10).shards(1).build().unwrap();
     source.put(b"key", [7u8; 100]).unwrap();
     let mut good = Vec::new();
@@ -117,5 +123,37 @@ fn length_fields_claiming_terabytes_do_not_allocate() {
         target.load_from(&good[..], LoadOptions::default()).unwrap();
     });
     assert!(used < 256 << 10, "{used} bytes");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_large_value_is_held_once_by_a_save_and_by_a_load() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    const VALUE: usize = 32 << 20;
+    let dir = std::env::temp_dir().join(format!("afc-snapshot-large-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("large.afcs");
+    let value: Vec<u8> = (0..VALUE).map(|i| (i * 31 % 251) as u8).collect();
+    let source = Cache::builder(10).shards(1).build().unwrap();
+    source.put(b"small-before", b"a").unwrap();
+    source.put(b"large", &value[..]).unwrap();
+    source.put(b"small-after", b"b").unwrap();
+    let saved = peak_during(|| {
+        source.save(&path).unwrap();
+    });
+    // Without a byte bound a load stages in bulk, which holds a large entry's bytes as they were
+    // read; with one, entries are put in turn.
+    let unbounded = Cache::builder(10).shards(1).build().unwrap();
+    let loaded = peak_during(|| {
+        unbounded.load(&path).unwrap();
+    });
+    eprintln!("one {VALUE}-byte value: peak {saved} bytes to save, {loaded} to load");
+    assert_eq!(unbounded.get(b"large").as_deref(), Some(&value[..]));
+    assert_eq!(unbounded.len(), 3);
+    // A save streams its bytes through buffers of a few MiB at most.
+    assert!(saved < 8 << 20, "save: {saved} bytes");
+    // A load holds the value once (allocated as long as the file says and has), plus its read
+    // buffer, its blocks of small entries and its tables: a copy would be another 32 MiB.
+    assert!(loaded < VALUE + (4 << 20), "load: {loaded} bytes");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -9,7 +9,7 @@
 //! helper gets the staging only once it runs: a helper that cannot be started leaves the whole
 //! load to this thread.
 
-use super::reader::SnapshotReader;
+use super::reader::{EntryData, SnapshotReader};
 use super::SnapshotError;
 use crate::entry_bytes::{blank_block, BlockFiller, LoadedBlock};
 use crate::staging::{available_threads, Staging};
@@ -115,8 +115,18 @@ fn read_blocks(
 ) -> Result<(), SnapshotError> {
     reader.read_entries(|head, data| {
         let key_len = head.key_len as usize;
-        if let Some(block) = filler.add(data, key_len, head.weight(), head.ttl_ns) {
-            filled(block);
+        match data {
+            EntryData::Buffered(data) => {
+                if let Some(block) = filler.add(data, key_len, head.weight(), head.ttl_ns) {
+                    filled(block);
+                }
+            }
+            // An entry the reader assembled apart: its vector becomes its block, uncopied.
+            EntryData::Large(data) => {
+                let data = std::mem::take(data);
+                let (before, own) = filler.add_own(data, key_len, head.weight(), head.ttl_ns);
+                before.into_iter().chain([own]).for_each(&mut filled);
+            }
         }
     })?;
     if let Some(block) = filler.finish() {

@@ -29,8 +29,33 @@ struct ChecksumReader<R: Read> {
     crc: crc32fast::Hasher,
     /// The file offset of `buf[start]`.
     offset: u64,
-    /// Where values longer than the buffer are assembled.
+    /// Where entries longer than the buffer are assembled (and handed over from: see
+    /// [`EntryData::Large`]).
     large: Vec<u8>,
+    /// Whether the file's length is known and checked against its header: then an entry's
+    /// claimed length is backed by bytes the file has, and `large` is allocated for it at once.
+    length_checked: bool,
+}
+
+/// An entry's key and value bytes, as the reader hands them to a sink.
+pub(crate) enum EntryData<'a> {
+    /// Bytes in the reader's buffer, valid during the call.
+    Buffered(&'a [u8]),
+    /// An entry longer than the buffer, assembled in a vector of its own, which the sink may
+    /// take (`std::mem::take`) instead of copying: a large value is then held once.
+    Large(&'a mut Vec<u8>),
+}
+
+impl std::ops::Deref for EntryData<'_> {
+    type Target = [u8];
+
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        match self {
+            EntryData::Buffered(bytes) => bytes,
+            EntryData::Large(bytes) => bytes,
+        }
+    }
 }
 
 impl<R: Read> ChecksumReader<R> {
@@ -44,6 +69,7 @@ impl<R: Read> ChecksumReader<R> {
             crc: crc32fast::Hasher::new(),
             offset: 0,
             large: Vec::new(),
+            length_checked: false,
         }
     }
 
@@ -83,7 +109,7 @@ impl<R: Read> ChecksumReader<R> {
     #[inline]
     fn take(&mut self, n: usize) -> io::Result<Option<&[u8]>> {
         if n > self.buf.len() {
-            return self.take_large(n);
+            return Ok(self.take_large(n)?.then_some(&self.large[..]));
         }
         if !self.fill(n)? {
             return Ok(None);
@@ -94,10 +120,14 @@ impl<R: Read> ChecksumReader<R> {
         Ok(Some(&self.buf[at..at + n]))
     }
 
-    /// `take` for more bytes than the buffer holds: assembled in `large`, which grows only as
-    /// the bytes arrive.
-    fn take_large(&mut self, n: usize) -> io::Result<Option<&[u8]>> {
+    /// `take` for more bytes than the buffer holds, assembled in `large`; false if the file
+    /// ends first. When the file's length is checked, `large` is allocated for the `n` bytes at
+    /// once (the file has them); otherwise it grows only as the bytes arrive.
+    fn take_large(&mut self, n: usize) -> io::Result<bool> {
         self.large.clear();
+        if self.length_checked {
+            self.large.reserve_exact(n);
+        }
         self.large
             .extend_from_slice(&self.buf[self.start..self.end]);
         self.start = self.end;
@@ -120,13 +150,13 @@ impl<R: Read> ChecksumReader<R> {
             if read == 0 {
                 self.large.truncate(have);
                 self.offset += have as u64;
-                return Ok(None);
+                return Ok(false);
             }
             self.crc.update(&self.large[have..have + read]);
             have += read;
         }
         self.offset += n as u64;
-        Ok(Some(&self.large))
+        Ok(true)
     }
 
     /// Consumes the first `n` buffered bytes.
@@ -144,7 +174,7 @@ impl<R: Read> ChecksumReader<R> {
         &mut self,
         max: u64,
         body_end: u64,
-        sink: &mut impl FnMut(&EntryHead, &[u8]),
+        sink: &mut impl FnMut(&EntryHead, EntryData<'_>),
     ) -> u64 {
         let bytes = &self.buf[self.start..self.end];
         let room = body_end.saturating_sub(self.offset);
@@ -172,7 +202,7 @@ impl<R: Read> ChecksumReader<R> {
             else {
                 break;
             };
-            sink(&head, &rest[data_at..entry_len]);
+            sink(&head, EntryData::Buffered(&rest[data_at..entry_len]));
             used += entry_len;
             handed += 1;
         }
@@ -284,6 +314,7 @@ impl<R: Read> SnapshotReader<R> {
                     ),
                 ));
             }
+            input.length_checked = true;
         }
         Ok(SnapshotReader { input, header })
     }
@@ -297,7 +328,7 @@ impl<R: Read> SnapshotReader<R> {
     /// then checks the trailer. Nothing read may be trusted until this returns `Ok`.
     pub(crate) fn read_entries(
         mut self,
-        mut sink: impl FnMut(&EntryHead, &[u8]),
+        mut sink: impl FnMut(&EntryHead, EntryData<'_>),
     ) -> Result<(), SnapshotError> {
         let count = self.header.entry_count;
         let body_end = u64::from(self.header.header_len) + self.header.body_len;
@@ -353,7 +384,7 @@ impl<R: Read> SnapshotReader<R> {
         &mut self,
         index: u64,
         body_end: u64,
-        sink: &mut impl FnMut(&EntryHead, &[u8]),
+        sink: &mut impl FnMut(&EntryHead, EntryData<'_>),
     ) -> Result<(), SnapshotError> {
         let count = self.header.entry_count;
         let input = &mut self.input;
@@ -391,9 +422,17 @@ impl<R: Read> SnapshotReader<R> {
                 ),
             ));
         }
-        let data = input.take(data_len as usize).map_err(read_error)?;
-        let data = data.ok_or_else(|| truncated(data_start, entry()))?;
-        sink(&head, data);
+        let data_len = data_len as usize;
+        if data_len > input.buf.len() {
+            if !input.take_large(data_len).map_err(read_error)? {
+                return Err(truncated(data_start, entry()));
+            }
+            sink(&head, EntryData::Large(&mut input.large));
+        } else {
+            let data = input.take(data_len).map_err(read_error)?;
+            let data = data.ok_or_else(|| truncated(data_start, entry()))?;
+            sink(&head, EntryData::Buffered(data));
+        }
         Ok(())
     }
 }
