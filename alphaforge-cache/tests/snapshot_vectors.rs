@@ -9,7 +9,7 @@ use alphaforge_cache::{Cache, Clock, LoadOptions, ManualClock, PutOptions, SaveO
 use std::path::PathBuf;
 use std::time::Duration;
 
-const NAMES: [&str; 3] = ["empty", "small", "random"];
+const NAMES: [&str; 4] = ["empty", "small", "random", "large"];
 const WRITERS: [&str; 3] = ["rust", "c", "python"];
 /// The time of the manual clock when a vector is saved (any would do).
 const SAVED_AT: u64 = 1_000_000_000_000;

@@ -278,7 +278,7 @@ static afc_cache *build_manifest(const manifest *m) {
 }
 
 static void test_vectors(void) {
-    static const char *const names[] = {"empty", "small", "random"};
+    static const char *const names[] = {"empty", "small", "random", "large"};
     static const char *const writers[] = {"rust", "c", "python"};
     bool write_mode = getenv("AFC_WRITE_VECTORS") != NULL;
     scratch s;

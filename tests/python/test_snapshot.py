@@ -29,7 +29,7 @@ from alphaforge_cache import _snapshot_format as fmt
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VECTORS = os.path.join(ROOT, "tests", "vectors")
-NAMES = ("empty", "small", "random")
+NAMES = ("empty", "small", "random", "large")
 WRITERS = ("rust", "c", "python")
 #: The time every vector's state was saved at (tests/vectors/README.md): 1000 s.
 VECTOR_TIME = 1000

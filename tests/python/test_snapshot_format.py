@@ -38,7 +38,7 @@ else:
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VECTORS = os.path.join(ROOT, "tests", "vectors")
-NAMES = ("empty", "small", "random")
+NAMES = ("empty", "small", "random", "large")
 WRITERS = ("rust", "c", "python")
 
 

@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "bindings", "python"))
 
 from alphaforge_cache import _snapshot_format as fmt  # noqa: E402
 
-NAMES = ("empty", "small", "random")
+NAMES = ("empty", "small", "random", "large")
 
 
 def parse_manifest(path: str) -> List[fmt.Entry]:
@@ -73,6 +73,17 @@ def random_entries(seed: int = 20240611, count: int = 200) -> List[fmt.Entry]:
     return entries
 
 
+def large_entries() -> List[fmt.Entry]:
+    """Values longer than every reader's buffer: 70,000 bytes (over a stream's 64 KiB) and
+    270,000 (over a file's 256 KiB), between small entries, in a pattern that compresses."""
+    entries = [fmt.Entry(b"before", b"small", None, None)]
+    for i, size in enumerate((70_000, 270_000)):
+        value = bytes((j * 31 + i) % 251 for j in range(size))
+        entries.append(fmt.Entry(b"large-%d" % i, value, 10**12 if i else None, None))
+    entries.append(fmt.Entry(b"after", b"small", 7, 3))
+    return entries
+
+
 def main() -> None:
     with open(os.path.join(HERE, "empty.entries"), "w", encoding="ascii") as f:
         f.write(format_manifest([], "No entry: a cache with nothing in it."))
@@ -80,6 +91,9 @@ def main() -> None:
         comment = "200 entries drawn by gen_vectors.py (seed 20240611): random keys, values,\n"
         comment += "TTLs and weights."
         f.write(format_manifest(random_entries(), comment))
+    with open(os.path.join(HERE, "large.entries"), "w", encoding="ascii") as f:
+        comment = "Values longer than the readers' buffers (70,000 and 270,000 bytes), by gen_vectors.py."
+        f.write(format_manifest(large_entries(), comment))
     for name in NAMES:
         entries = parse_manifest(os.path.join(HERE, f"{name}.entries"))
         fmt.write(os.path.join(HERE, f"python-{name}.afcs"), entries)
