@@ -2,13 +2,16 @@
 //! leave the cache as it was, or succeed with a state that saves and loads back unchanged; it
 //! must never panic, hang, or allocate more than the input's length justifies.
 //!
-//! The input's first byte chooses a mode: odd, the rest is loaded with both checksums rewritten
-//! first (so that mutations get past them and reach the entries, the limits and the bounds);
-//! even, the rest is loaded as it is (the checksums themselves are tested).
+//! The input's first byte chooses a mode. Its lowest bit: set, the rest is loaded with both
+//! checksums rewritten first (so that mutations get past them and reach the entries, the limits
+//! and the bounds); clear, the rest is loaded as it is (the checksums themselves are tested). Its
+//! second bit: clear, the rest is loaded from memory (`load_from`, its length unknown); set, it
+//! is written to a file and loaded from there (`load`, whose reader sizes its buffer and its
+//! staging from the file's length), and `snapshot::verify` must agree with the load.
 
 #![no_main]
 
-use alphaforge_cache::{Cache, Clock, LoadOptions, ManualClock, SaveOptions};
+use alphaforge_cache::{snapshot, Cache, Clock, LoadOptions, ManualClock, SaveOptions};
 use libfuzzer_sys::fuzz_target;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,9 +44,21 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-/// Memory a load may use beyond the input: read buffers (64 KiB each), a target cache bounded to
-/// 64 entries and 1 MiB, and its bookkeeping.
+/// Memory a load may use beyond the input: its read buffer (64 KiB for a stream, at most
+/// 256 KiB for a file), a block of entries (64 KiB), the staging's tables for at most 64 entries.
+const LOAD_ALLOWANCE: usize = 1 << 20;
+
+/// Memory the whole round may use beyond the input: the load's, then a save of the loaded cache
+/// (up to 1 MiB of entries, written through 1 MiB buffers) and a load of what it wrote.
 const ALLOWANCE: usize = 4 << 20;
+
+/// The file of the file mode, one per fuzzing process.
+fn scratch_file() -> &'static std::path::Path {
+    static PATH: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        std::env::temp_dir().join(format!("afc-fuzz-load-{}.afcs", std::process::id()))
+    })
+}
 
 /// A one-shard cache (exact order) on a manual clock that never moves (no entry expires between
 /// the load and the checks).
@@ -89,7 +104,28 @@ fuzz_target!(|input: &[u8]| {
     let target = cache();
     target.put(b"before", b"the load").expect("fits");
     let before: Vec<_> = target.iter().collect();
-    match target.load_from(data, LoadOptions::default()) {
+    let from_file = mode & 2 == 2;
+    let loaded = if from_file {
+        let path = scratch_file();
+        std::fs::write(path, data).expect("writing the scratch file");
+        let loaded = target.load(path);
+        let verified = snapshot::verify(path);
+        match (&loaded, &verified) {
+            (Ok(info), Ok(checked)) => assert_eq!(info.entries, checked.entries),
+            (Err(_), Err(_)) => {}
+            _ => panic!("load and verify disagree: {loaded:?} / {verified:?}"),
+        }
+        loaded
+    } else {
+        target.load_from(data, LoadOptions::default())
+    };
+    let load_used = PEAK.load(Ordering::Relaxed) - base;
+    assert!(
+        load_used <= 3 * data.len() + LOAD_ALLOWANCE,
+        "a load of {} bytes used {load_used} bytes of memory",
+        data.len()
+    );
+    match loaded {
         Err(_) => assert_eq!(
             target.iter().collect::<Vec<_>>(),
             before,
