@@ -971,6 +971,10 @@ afc_status afc_snapshot_verify(const char *path, afc_snapshot_info *out_info);
 /*
  The message of the calling thread's last failed call ("" if none). The pointer stays valid
  until the next failing call on this thread; copy it to keep it.
+
+ Called while the thread exits (from a `pthread_key_create` destructor, say), once the
+ library's per-thread storage is gone, it returns the static string "(no message: the thread
+ is exiting)", and failing calls there record no message.
  */
 const char *afc_last_error(void);
 

@@ -828,6 +828,51 @@ static void test_last_error_rules(void) {
     afc_cache_free(cache);
 }
 
+/* A thread's exit runs the destructors of its pthread keys after the library's per-thread
+ * storage (its last error) is gone: a failing call there must still return its status, and
+ * afc_last_error() a message (a static one), not abort the process. */
+typedef struct {
+    afc_status failed;       /* a failing call from the key's destructor */
+    char message[128];       /* afc_last_error() right after it */
+    afc_status succeeded;    /* a call that succeeds, from the same destructor */
+    afc_cache *cache;
+} thread_exit_state;
+
+static pthread_key_t thread_exit_key;
+
+static void at_thread_exit(void *arg) {
+    thread_exit_state *st = arg;
+    size_t len = 0;
+    const char *message;
+    st->failed = afc_cache_len(NULL, &len);
+    message = afc_last_error();
+    snprintf(st->message, sizeof st->message, "%s", message ? message : "(NULL)");
+    st->succeeded = afc_cache_len(st->cache, &len);
+}
+
+static void *fail_then_exit(void *arg) {
+    size_t len = 0;
+    /* A failure first, so that the thread's last-error storage exists and is destroyed at exit. */
+    afc_cache_len(NULL, &len);
+    pthread_setspecific(thread_exit_key, arg);
+    return NULL;
+}
+
+static void test_last_error_during_thread_exit(void) {
+    thread_exit_state st = {AFC_OK, "", AFC_NULL_POINTER, NULL};
+    pthread_t thread;
+    st.cache = afc_test_cache(16, 0, 0, 1, 0);
+    CHECK(pthread_key_create(&thread_exit_key, at_thread_exit) == 0);
+    CHECK(pthread_create(&thread, NULL, fail_then_exit, &st) == 0);
+    CHECK(pthread_join(thread, NULL) == 0);
+    CHECK_ST(st.failed, AFC_NULL_POINTER);
+    CHECK_BYTES((const uint8_t *)st.message, strlen(st.message),
+                "(no message: the thread is exiting)");
+    CHECK_OK(st.succeeded);
+    CHECK(pthread_key_delete(thread_exit_key) == 0);
+    afc_cache_free(st.cache);
+}
+
 const afc_test_case afc_error_tests[] = {
     {"errors/config_null_pointers", test_config_null_pointers},
     {"errors/invalid_configs", test_invalid_configs},
@@ -850,5 +895,6 @@ const afc_test_case afc_error_tests[] = {
     {"errors/status_names", test_status_names},
     {"errors/versions", test_versions},
     {"errors/last_error_rules", test_last_error_rules},
+    {"errors/last_error_during_thread_exit", test_last_error_during_thread_exit},
 };
 const size_t afc_error_test_count = sizeof afc_error_tests / sizeof afc_error_tests[0];

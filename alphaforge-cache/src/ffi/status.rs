@@ -2,7 +2,7 @@
 
 use crate::{Error, SnapshotError, SnapshotErrorKind};
 use std::cell::RefCell;
-use std::ffi::{c_char, CString};
+use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// The result of every fallible `afc_*` function.
@@ -100,9 +100,17 @@ thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
 }
 
+/// What `afc_last_error` returns on a thread whose thread-locals are already destroyed (it is
+/// exiting: a call from a `pthread_key_create` destructor, say).
+const NO_MESSAGE_AT_THREAD_EXIT: &CStr = c"(no message: the thread is exiting)";
+
+/// Records the calling thread's last error message. On a thread that is exiting, past the
+/// destruction of its thread-locals, the message is dropped (the status still tells the caller).
 fn set_last_error(message: &str) {
     let text = CString::new(message.replace('\0', " ")).unwrap_or_default();
-    LAST_ERROR.with(|slot| *slot.borrow_mut() = text);
+    // `try_with`, not `with`: `with` panics once the thread-local is destroyed, and this runs
+    // outside `catch_unwind`, so the panic would abort the process.
+    let _ = LAST_ERROR.try_with(|slot| *slot.borrow_mut() = text);
 }
 
 /// Runs an exported function's body: maps its result to a status, records the message of a
@@ -131,9 +139,15 @@ pub(crate) fn guard(body: impl FnOnce() -> FfiResult) -> afc_status {
 
 /// The message of the calling thread's last failed call ("" if none). The pointer stays valid
 /// until the next failing call on this thread; copy it to keep it.
+///
+/// Called while the thread exits (from a `pthread_key_create` destructor, say), once the
+/// library's per-thread storage is gone, it returns the static string "(no message: the thread
+/// is exiting)", and failing calls there record no message.
 #[no_mangle]
 pub extern "C" fn afc_last_error() -> *const c_char {
-    LAST_ERROR.with(|slot| slot.borrow().as_ptr())
+    LAST_ERROR
+        .try_with(|slot| slot.borrow().as_ptr())
+        .unwrap_or(NO_MESSAGE_AT_THREAD_EXIT.as_ptr())
 }
 
 /// A static, readable name for a status code ("AFC_OK", "AFC_NOT_FOUND", ...;
