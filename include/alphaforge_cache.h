@@ -266,7 +266,9 @@ typedef int32_t (*afc_compute_fn)(void *user_data,
 /*
  Told of every entry of a byte cache that leaves it, after the cache's locks are released (it
  may call the cache). It may run on any thread that uses the cache. `key` and `value` are valid
- only during the call.
+ only during the call. During `afc_cache_free` it hears each remaining entry as
+ `AFC_CAUSE_CLEARED` and may still call the cache, but nothing can be stored then (see
+ `afc_cache_free`).
  */
 typedef void (*afc_listener_fn)(void *user_data,
                                 const uint8_t *key,
@@ -278,7 +280,10 @@ typedef void (*afc_listener_fn)(void *user_data,
 /*
  Told of every handle that leaves a handle cache: the caller releases what the handle stands
  for. Every handle stored is reported exactly once (evicted, expired, removed, replaced, cleared,
- or cleared by `afc_cache_free`), so none can leak.
+ or cleared by `afc_cache_free`), so none can leak. It runs as a listener does (after the locks
+ are released, on any thread using the cache; it may call the cache). During `afc_cache_free`
+ nothing can be stored: a put of a handle then fails with `AFC_INVALID_ARGUMENT` and the handle
+ stays the caller's (see `afc_cache_free`).
  */
 typedef void (*afc_handle_release_fn)(void *user_data,
                                       const uint8_t *key,
@@ -411,11 +416,19 @@ afc_status afc_cache_new(const afc_config *config, afc_cache **out);
 
 /*
  Frees a cache (NULL is ignored). If it has a listener or handle release, every remaining entry
- is first reported as cleared, so no handle leaks.
+ is first reported to it as `AFC_CAUSE_CLEARED`, so no handle leaks.
+
+ During those calls the callback may use the cache (get, remove, clear, save...) but cannot
+ store into it: `afc_cache_put`, `afc_cache_put_weighted`, `afc_cache_put_many`,
+ `afc_cache_put_handle`, `afc_cache_put_many_handles`, `afc_cache_load`,
+ `afc_cache_load_handles` and `afc_cache_get_or_insert` on a miss (a hit still returns its value)
+ fail with `AFC_INVALID_ARGUMENT` and store nothing; a handle not stored stays the caller's.
+ The callback must not call `afc_cache_free` on this cache.
 
  # Safety
- `cache` must be NULL or come from `afc_cache_new`, no other thread may be using it, and it must
- not be used afterwards.
+ `cache` must be NULL or come from `afc_cache_new`, and no other thread may be using it. Once
+ this call has returned it must not be used (its callbacks may use it during the call, as
+ above).
  */
 void afc_cache_free(afc_cache *cache);
 
@@ -730,6 +743,7 @@ afc_status afc_config_use_clock(afc_config *config, const afc_clock *clock);
 
 /*
  Installs a listener for a byte cache (replacing any listener or handle release set before).
+ What it may do during `afc_cache_free`: see `afc_cache_free`.
 
  # Safety
  `config` must be NULL or a live configuration not used by another thread meanwhile.
@@ -740,7 +754,8 @@ afc_status afc_config_set_listener(afc_config *config, afc_listener_fn listener,
 
 /*
  Makes the cache a handle cache: its values are opaque 64-bit handles (`afc_cache_put_handle`),
- each reported to `release` exactly once when it leaves the cache.
+ each reported to `release` exactly once when it leaves the cache (those still stored by
+ `afc_cache_free`, during which `release` cannot store new ones: see `afc_cache_free`).
 
  # Safety
  As for `afc_config_set_listener`.

@@ -894,6 +894,74 @@ static void test_listener_reenters_cache(void) {
     afc_cache_free(st.cache);
 }
 
+/* During afc_cache_free the listener hears each remaining entry as cleared and may call the
+ * cache, but every call that would store an entry is refused (it would be dropped unheard). */
+typedef struct {
+    afc_cache *cache;
+    bool freeing;
+    int heard, stored, refused, computes;
+    char message[160];
+} free_listener_state;
+
+static int32_t count_compute(void *user_data, const uint8_t *key, size_t key_len,
+                             afc_value_out *out) {
+    free_listener_state *st = user_data;
+    (void)key, (void)key_len;
+    st->computes++;
+    return afc_value_out_set(out, K("computed")) == AFC_OK ? 0 : 1;
+}
+
+static void listener_stores_while_freed(void *user_data, const uint8_t *key, size_t key_len,
+                                        const uint8_t *value, size_t value_len,
+                                        afc_removal_cause cause) {
+    free_listener_state *st = user_data;
+    const size_t one = 1;
+    afc_status got[5];
+    uint8_t buf[16];
+    size_t len = 0, i;
+    int refused = 0;
+    (void)value, (void)value_len;
+    st->heard++;
+    /* Only the test's own keys, cleared by the free, are stored again. */
+    if (!st->freeing || cause != AFC_CAUSE_CLEARED || key_len != 1 || strchr("xyz", key[0]) == NULL)
+        return;
+    got[0] = afc_cache_put(st->cache, K("again"), K("v"), 0);
+    snprintf(st->message, sizeof st->message, "%s", afc_last_error());
+    got[1] = afc_cache_put_weighted(st->cache, K("again"), K("v"), 0, 1);
+    got[2] = afc_cache_put_many(st->cache, (const uint8_t *)"ab", &one, (const uint8_t *)"v",
+                                &one, 1, 0);
+    got[3] = afc_cache_get_or_insert(st->cache, key, key_len, count_compute, st, buf, sizeof buf,
+                                     &len);
+    got[4] = afc_cache_load(st->cache, "/nonexistent/never-opened.afcs", AFC_ENCODING_ANY, NULL);
+    for (i = 0; i < 5; i++) {
+        if (got[i] == AFC_OK) st->stored++;
+        if (got[i] == AFC_INVALID_ARGUMENT) refused++;
+    }
+    if (refused == 5) st->refused++;
+}
+
+static void test_free_refuses_stores_from_listener(void) {
+    free_listener_state st;
+    afc_config *config = NULL;
+    memset(&st, 0, sizeof st);
+    CHECK_OK(afc_config_new(16, &config));
+    CHECK_OK(afc_config_set_listener(config, listener_stores_while_freed, &st));
+    CHECK_OK(afc_cache_new(config, &st.cache));
+    afc_config_free(config);
+    CHECK_OK(afc_cache_put(st.cache, K("x"), K("1"), 0));
+    CHECK_OK(afc_cache_put(st.cache, K("y"), K("2"), 0));
+    CHECK_OK(afc_cache_put(st.cache, K("z"), K("3"), 0));
+    st.stored = 3;
+    st.freeing = true;
+    afc_cache_free(st.cache);
+    CHECK_EQ(st.heard, 3);
+    CHECK_EQ(st.stored, st.heard); /* every entry stored was heard leaving */
+    CHECK_EQ(st.refused, 3);
+    CHECK_EQ(st.computes, 0); /* a get_or_insert miss does not even compute */
+    CHECK_BYTES((const uint8_t *)st.message, strlen(st.message),
+                "the cache is being freed (afc_cache_free): nothing can be stored in it");
+}
+
 /* ----- get_or_insert ------------------------------------------------------------------------ */
 
 typedef struct {
@@ -1036,6 +1104,7 @@ const afc_test_case afc_cache_tests[] = {
     {"cache/listener_causes", test_listener_causes},
     {"cache/listener_with_byte_bound", test_listener_with_byte_bound},
     {"cache/listener_reenters_cache", test_listener_reenters_cache},
+    {"cache/free_refuses_stores_from_listener", test_free_refuses_stores_from_listener},
     {"cache/get_or_insert", test_get_or_insert},
     {"cache/get_or_insert_reentrant_same_key", test_get_or_insert_reentrant_same_key},
     {"cache/get_or_insert_too_heavy_is_returned_not_stored",

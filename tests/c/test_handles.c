@@ -387,6 +387,71 @@ static void test_handle_release_reenters_cache(void) {
     afc_cache_free(st.cache);
 }
 
+/* afc_cache_free reports each remaining handle as cleared, and the release may call the cache;
+ * but nothing can be stored then (it would be dropped unreported: a leaked handle). Here the
+ * release tries to re-file each cleared handle under another key, as the audit's reproducer did:
+ * every such store is refused, so every handle stored is released exactly once. */
+typedef struct {
+    afc_cache *cache;
+    bool freeing;
+    int stored, released, refused, other;
+    char message[160];
+} free_release_state;
+
+static void release_and_restore(void *user_data, const uint8_t *key, size_t key_len,
+                                uint64_t handle, afc_removal_cause cause) {
+    free_release_state *st = user_data;
+    afc_status put, put_many, load;
+    const size_t one = 1;
+    const uint64_t copy = handle + 2000, weight = 0, ttl = 0;
+    uint8_t kept = 9;
+    size_t len = 99;
+    (void)key, (void)key_len;
+    st->released++;
+    /* Only the handles put by the test are re-filed (copies are >= 1000, and not re-filed). */
+    if (!st->freeing || handle >= 1000) return;
+    if (cause != AFC_CAUSE_CLEARED) st->other++;
+    put = afc_cache_put_handle(st->cache, K("refiled"), handle + 1000, 0, 0);
+    snprintf(st->message, sizeof st->message, "%s", afc_last_error());
+    put_many = afc_cache_put_many_handles(st->cache, (const uint8_t *)"r", &one, &copy, &weight,
+                                          1, 0);
+    load = afc_cache_load_handles(st->cache, (const uint8_t *)"r", &one, &copy, &weight, &ttl, 1,
+                                  &kept);
+    if (put == AFC_OK) st->stored++;
+    if (put_many == AFC_OK) st->stored++;
+    if (load == AFC_OK && kept == 1) st->stored++;
+    if (put == AFC_INVALID_ARGUMENT && put_many == AFC_INVALID_ARGUMENT &&
+        load == AFC_INVALID_ARGUMENT && kept == 9)
+        st->refused++;
+    /* Reads still work: the cache is empty by now. */
+    if (afc_cache_len(st->cache, &len) != AFC_OK || len != 0) st->other++;
+}
+
+static void test_handle_free_refuses_stores_from_release(void) {
+    free_release_state st;
+    afc_config *config = NULL;
+    char key[16];
+    int i;
+    memset(&st, 0, sizeof st);
+    CHECK_OK(afc_config_new(64, &config));
+    CHECK_OK(afc_config_set_shards(config, 1));
+    CHECK_OK(afc_config_set_handle_release(config, release_and_restore, &st));
+    CHECK_OK(afc_cache_new(config, &st.cache));
+    afc_config_free(config);
+    for (i = 0; i < 5; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        CHECK_OK(afc_cache_put_handle(st.cache, K(key), (uint64_t)i, 0, 0));
+        st.stored++;
+    }
+    st.freeing = true;
+    afc_cache_free(st.cache);
+    CHECK_EQ(st.released, 5);
+    CHECK_EQ(st.stored, st.released); /* no handle stored during the free went unreported */
+    CHECK_EQ(st.refused, 5);
+    CHECK_EQ(st.other, 0);
+    CHECK(strstr(st.message, "the cache is being freed (afc_cache_free)") != NULL);
+}
+
 /* Reads the next entry of `iter` as (key, handle, ttl, weight); false at the end. */
 static bool next_handle(afc_iter *iter, const uint8_t **key, size_t *key_len, uint64_t *handle,
                         uint64_t *ttl, uint64_t *weight) {
@@ -596,6 +661,7 @@ const afc_test_case afc_handle_tests[] = {
     {"handles/iterator", test_handle_iterator},
     {"handles/full_width", test_handle_full_width},
     {"handles/release_reenters_cache", test_handle_release_reenters_cache},
+    {"handles/free_refuses_stores_from_release", test_handle_free_refuses_stores_from_release},
     {"handles/snapshot_iterator", test_handle_snapshot_iterator},
     {"handles/load", test_handle_load},
 };

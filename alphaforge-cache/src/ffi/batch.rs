@@ -138,6 +138,7 @@ pub unsafe extern "C" fn afc_cache_put_many(
     // SAFETY: per this function's contract.
     unsafe {
         with_cache(cache, Some(ValueKind::Bytes), |c| {
+            c.refuse_stores_while_freed()?;
             let keys = split_keys(keys, key_lens, n)?;
             let values = split_buffers(values, value_lens, n, ["values", "value_lens"])?;
             let options = PutOptions {

@@ -5,6 +5,7 @@ use super::config::{afc_config, afc_removal_cause, Listener};
 use super::status::{afc_status, guard, Failure, FfiResult};
 use crate::{Cache, Clock, ManualClock, PutOptions, Stats};
 use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// What a cache's values are.
@@ -21,6 +22,10 @@ pub struct afc_cache {
     pub(crate) manual: Option<ManualClock>,
     pub(crate) kind: ValueKind,
     has_listener: bool,
+    /// Set by `afc_cache_free` before it reports the remaining entries: from then on nothing can
+    /// be stored (`refuse_stores_while_freed`). Relaxed is enough: a free requires that no other
+    /// thread uses the cache, so only the freeing thread's callbacks read it.
+    closing: AtomicBool,
 }
 
 impl afc_cache {
@@ -37,6 +42,18 @@ impl afc_cache {
             afc_status::AFC_WRONG_VALUE_KIND,
             format!("{this} cannot take {other} calls"),
         ))
+    }
+
+    /// Fails while `afc_cache_free` reports the remaining entries: an entry a callback stored
+    /// then would be dropped unreported (its handle leaked). Every call that stores checks it.
+    pub(crate) fn refuse_stores_while_freed(&self) -> FfiResult {
+        if self.closing.load(Ordering::Relaxed) {
+            return Err(Failure::new(
+                afc_status::AFC_INVALID_ARGUMENT,
+                "the cache is being freed (afc_cache_free): nothing can be stored in it",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -163,29 +180,45 @@ fn build(config: &afc_config) -> Result<afc_cache, String> {
         manual,
         kind,
         has_listener: config.listener.is_some(),
+        closing: AtomicBool::new(false),
     })
 }
 
 /// Frees a cache (NULL is ignored). If it has a listener or handle release, every remaining entry
-/// is first reported as cleared, so no handle leaks.
+/// is first reported to it as `AFC_CAUSE_CLEARED`, so no handle leaks.
+///
+/// During those calls the callback may use the cache (get, remove, clear, save...) but cannot
+/// store into it: `afc_cache_put`, `afc_cache_put_weighted`, `afc_cache_put_many`,
+/// `afc_cache_put_handle`, `afc_cache_put_many_handles`, `afc_cache_load`,
+/// `afc_cache_load_handles` and `afc_cache_get_or_insert` on a miss (a hit still returns its value)
+/// fail with `AFC_INVALID_ARGUMENT` and store nothing; a handle not stored stays the caller's.
+/// The callback must not call `afc_cache_free` on this cache.
 ///
 /// # Safety
-/// `cache` must be NULL or come from `afc_cache_new`, no other thread may be using it, and it must
-/// not be used afterwards.
+/// `cache` must be NULL or come from `afc_cache_new`, and no other thread may be using it. Once
+/// this call has returned it must not be used (its callbacks may use it during the call, as
+/// above).
 #[no_mangle]
 pub unsafe extern "C" fn afc_cache_free(cache: *mut afc_cache) {
     if cache.is_null() {
         return;
     }
-    // SAFETY: a non-NULL cache came from Box::into_raw in afc_cache_new and is freed once.
-    let cache = unsafe { Box::from_raw(cache) };
-    let _ = guard(|| {
-        if cache.has_listener {
-            cache.cache.clear();
+    {
+        // SAFETY: a non-NULL cache came from Box::into_raw in afc_cache_new and is live. Only
+        // shared references to it are made until the callbacks below have returned: they reach
+        // it through the caller's pointer as shared references too (`with_cache`).
+        let shared = unsafe { &*cache };
+        shared.closing.store(true, Ordering::Relaxed);
+        if shared.has_listener {
+            let _ = guard(|| {
+                shared.cache.clear();
+                Ok(())
+            });
         }
-        drop(cache);
-        Ok(())
-    });
+    }
+    // SAFETY: the pointer came from Box::into_raw in afc_cache_new and is freed once, by this
+    // call; the callbacks have returned, so no reference to the cache is in use any more.
+    drop(unsafe { Box::from_raw(cache) });
 }
 
 /// Runs `body` on a live cache of the given value kind.
@@ -372,6 +405,7 @@ unsafe fn put(
     // SAFETY: per the caller's contract.
     unsafe {
         with_cache(cache, Some(ValueKind::Bytes), |c| {
+            c.refuse_stores_while_freed()?;
             let key = bytes(key, key_len, "key")?;
             let value = bytes(value, value_len, "value")?;
             let options = PutOptions {
@@ -703,6 +737,7 @@ pub unsafe extern "C" fn afc_cache_get_or_insert(
             require(out_len, "out_len")?;
             let compute = compute.ok_or_else(|| super::args::null("compute"))?;
             let value = c.cache.try_get_or_insert_with(key, || {
+                c.refuse_stores_while_freed()?;
                 let mut out = afc_value_out { value: None };
                 // SAFETY: the caller promised compute is callable here with user_data; key and
                 // out are valid for the call.

@@ -35,7 +35,9 @@ impl From<RemovalCause> for afc_removal_cause {
 
 /// Told of every entry of a byte cache that leaves it, after the cache's locks are released (it
 /// may call the cache). It may run on any thread that uses the cache. `key` and `value` are valid
-/// only during the call.
+/// only during the call. During `afc_cache_free` it hears each remaining entry as
+/// `AFC_CAUSE_CLEARED` and may still call the cache, but nothing can be stored then (see
+/// `afc_cache_free`).
 pub type afc_listener_fn = Option<
     unsafe extern "C" fn(
         user_data: *mut c_void,
@@ -49,7 +51,10 @@ pub type afc_listener_fn = Option<
 
 /// Told of every handle that leaves a handle cache: the caller releases what the handle stands
 /// for. Every handle stored is reported exactly once (evicted, expired, removed, replaced, cleared,
-/// or cleared by `afc_cache_free`), so none can leak.
+/// or cleared by `afc_cache_free`), so none can leak. It runs as a listener does (after the locks
+/// are released, on any thread using the cache; it may call the cache). During `afc_cache_free`
+/// nothing can be stored: a put of a handle then fails with `AFC_INVALID_ARGUMENT` and the handle
+/// stays the caller's (see `afc_cache_free`).
 pub type afc_handle_release_fn = Option<
     unsafe extern "C" fn(
         user_data: *mut c_void,
@@ -228,6 +233,7 @@ pub unsafe extern "C" fn afc_config_use_clock(
 }
 
 /// Installs a listener for a byte cache (replacing any listener or handle release set before).
+/// What it may do during `afc_cache_free`: see `afc_cache_free`.
 ///
 /// # Safety
 /// `config` must be NULL or a live configuration not used by another thread meanwhile.
@@ -251,7 +257,8 @@ pub unsafe extern "C" fn afc_config_set_listener(
 }
 
 /// Makes the cache a handle cache: its values are opaque 64-bit handles (`afc_cache_put_handle`),
-/// each reported to `release` exactly once when it leaves the cache.
+/// each reported to `release` exactly once when it leaves the cache (those still stored by
+/// `afc_cache_free`, during which `release` cannot store new ones: see `afc_cache_free`).
 ///
 /// # Safety
 /// As for `afc_config_set_listener`.

@@ -31,6 +31,7 @@ pub unsafe extern "C" fn afc_cache_put_handle(
     // SAFETY: per this function's contract.
     unsafe {
         with_cache(cache, Some(ValueKind::Handles), |c| {
+            c.refuse_stores_while_freed()?;
             let key = bytes(key, key_len, "key")?;
             let options = PutOptions {
                 ttl: ttl(ttl_ns),
@@ -149,6 +150,7 @@ pub unsafe extern "C" fn afc_cache_put_many_handles(
     // SAFETY: per this function's contract.
     unsafe {
         with_cache(cache, Some(ValueKind::Handles), |c| {
+            c.refuse_stores_while_freed()?;
             let keys = split_keys(keys, key_lens, n)?;
             let handles = array(handles, n, "handles")?;
             let weights = array(weights, n, "weights")?;
@@ -210,6 +212,7 @@ pub unsafe extern "C" fn afc_cache_load_handles(
     // SAFETY: per this function's contract.
     unsafe {
         with_cache(cache, Some(ValueKind::Handles), |c| {
+            c.refuse_stores_while_freed()?;
             let keys = split_keys(keys, key_lens, n)?;
             let handles = array(handles, n, "handles")?;
             let weights = array(weights, n, "weights")?;

@@ -151,6 +151,7 @@ pub unsafe extern "C" fn afc_cache_load(
         with_cache(cache, None, |c| {
             let path = path_arg(path)?;
             byte_cache_only(c, "loaded")?;
+            c.refuse_stores_while_freed()?;
             let expect_encoding = match expect_encoding {
                 AFC_ENCODING_ANY => None,
                 code => Some(encoding_arg(code, "expect_encoding")?),
