@@ -171,7 +171,8 @@ impl Cache {
             let (entries, file_bytes) = written.map_err(|e| write_error(e).with_path(path))?;
             SnapshotInfo::written(encoding, entries, file_bytes)
         } else {
-            // A helper thread writes each block to the file while the next is filled.
+            // A helper thread writes each block to the file while the next is filled (or, if
+            // no thread can be started, this thread writes them itself).
             let written =
                 with_writer_thread(file.writer(), |sink| Ok(self.write_snapshot(sink, options)));
             written

@@ -44,18 +44,53 @@ impl BlockSink for Offload {
     }
 }
 
-/// Runs `fill` with an [`Offload`] sink whose blocks a scoped thread writes to `out`. Returns
-/// `fill`'s result, or the thread's error if writing failed.
+/// Where the blocks of [`with_writer_thread`] go: to its writer thread, or, when no thread could
+/// be started, straight to the output on the calling thread.
+pub(crate) enum WriterSink<'a> {
+    /// Handed to the writer thread.
+    Thread(Offload),
+    /// Written by the calling thread (no thread could be started).
+    Direct(Direct<&'a mut dyn Write>),
+}
+
+impl BlockSink for WriterSink<'_> {
+    fn block(&mut self, block: Vec<u8>) -> io::Result<Vec<u8>> {
+        match self {
+            WriterSink::Thread(offload) => offload.block(block),
+            WriterSink::Direct(direct) => direct.block(block),
+        }
+    }
+}
+
+/// Runs `fill` with a sink whose blocks a scoped thread ("afc-save") writes to `out`, then
+/// flushes `out`. Returns `fill`'s result, or the write error that stopped it. When the thread
+/// cannot be started (a thread limit, no address space for its stack), `fill` writes through
+/// `out` on the calling thread instead: slower, never a failure of its own.
 pub(crate) fn with_writer_thread<W: Write + Send, R>(
     out: W,
-    fill: impl FnOnce(Offload) -> io::Result<R>,
+    fill: impl FnOnce(WriterSink<'_>) -> io::Result<R>,
+) -> io::Result<R> {
+    let builder = std::thread::Builder::new().name("afc-save".into());
+    with_writer_thread_from(builder, out, fill)
+}
+
+/// [`with_writer_thread`], its thread started by `builder` (tests pass one that fails).
+fn with_writer_thread_from<W: Write + Send, R>(
+    builder: std::thread::Builder,
+    out: W,
+    fill: impl FnOnce(WriterSink<'_>) -> io::Result<R>,
 ) -> io::Result<R> {
     std::thread::scope(|scope| {
         let (full, blocks) = sync_channel::<Vec<u8>>(1);
         let (spare, empty) = sync_channel::<Vec<u8>>(1);
-        let _ = spare.send(Vec::with_capacity(BUFFER));
-        let writer = scope.spawn(move || -> io::Result<()> {
-            let mut out = out;
+        // `out` reaches the thread through a channel once it runs: if it cannot be started,
+        // `out` is still here to be written on this thread.
+        let (hand_over, handed) = sync_channel::<W>(1);
+        let writer = builder.spawn_scoped(scope, move || -> io::Result<()> {
+            let Ok(mut out) = handed.recv() else {
+                return Ok(());
+            };
+            let _ = spare.send(Vec::with_capacity(BUFFER));
             for mut block in blocks {
                 out.write_all(&block)?;
                 block.clear();
@@ -63,7 +98,16 @@ pub(crate) fn with_writer_thread<W: Write + Send, R>(
             }
             out.flush()
         });
-        let filled = fill(Offload { full, empty });
+        let Ok(writer) = writer else {
+            let mut out = out;
+            let filled = fill(WriterSink::Direct(Direct(&mut out as &mut dyn Write)))?;
+            out.flush()?;
+            return Ok(filled);
+        };
+        // The thread waits for `out`: the send cannot fail while it runs (if it panicked, the
+        // join below reports it).
+        let _ = hand_over.send(out);
+        let filled = fill(WriterSink::Thread(Offload { full, empty }));
         let written = writer
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the snapshot's writer thread panicked")));
@@ -273,4 +317,42 @@ pub(crate) fn write_entries<S: BlockSink>(
         out.put(record.key_and_value())?;
     }
     Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs of 0, 1, 2... bytes (over three blocks in all) written to `sink`, then the trailer;
+    /// returns the file's length.
+    fn fill_some_blocks(sink: impl BlockSink) -> io::Result<u64> {
+        let mut out = ChecksumWriter::new(sink);
+        for len in 0..3 * BUFFER / 1000 {
+            out.put(&vec![len as u8; len])?;
+        }
+        let (_, written) = out.finish()?;
+        Ok(written)
+    }
+
+    fn written_with(builder: std::thread::Builder) -> (io::Result<u64>, Vec<u8>) {
+        let mut file = Vec::new();
+        let written = with_writer_thread_from(builder, &mut file, |sink| fill_some_blocks(sink));
+        (written, file)
+    }
+
+    #[test]
+    fn a_writer_thread_that_cannot_start_leaves_the_write_to_the_calling_thread() {
+        // A stack larger than any address space: the thread cannot be started.
+        let unstartable = || std::thread::Builder::new().stack_size(usize::MAX / 2);
+        assert!(
+            unstartable().spawn(|| ()).is_err(),
+            "this test needs a thread that cannot be started"
+        );
+        let (on_thread, by_thread) = written_with(std::thread::Builder::new());
+        let (on_caller, by_caller) = written_with(unstartable());
+        assert!(by_thread.len() > 2 * BUFFER);
+        assert_eq!(on_thread.unwrap(), by_thread.len() as u64);
+        assert_eq!(on_caller.unwrap(), by_caller.len() as u64);
+        assert!(by_caller == by_thread);
+    }
 }
