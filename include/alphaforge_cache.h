@@ -627,6 +627,12 @@ afc_status afc_value_out_set(afc_value_out *out, const uint8_t *value, size_t va
  one computes and the others wait for its value. Copies the value as `afc_cache_get` does.
  `AFC_COMPUTE_FAILED` if `compute` returned non-zero or set no value.
 
+ `compute` may call the cache. An `afc_cache_get_or_insert` of `key` itself from `compute`
+ (directly, or from the compute of another key it asks for on this thread) would wait for
+ itself forever: it returns `AFC_INVALID_ARGUMENT` at once instead (`compute` then usually
+ fails, and the outer call with it). Two threads whose computes each ask for the key the
+ other is computing deadlock: that cycle is not detected.
+
  # Safety
  As for `afc_cache_get`; `compute` must be callable with `user_data` on this thread.
  */

@@ -702,6 +702,14 @@ impl Cache {
     /// The value of `key`, computing and storing it with `compute` on a miss. When threads race on
     /// one key, one computes and the others wait for its value. `compute` runs with no lock held.
     /// A value too heavy for the cache is returned but not stored.
+    ///
+    /// `compute` may use the cache, but a computation that waits for itself never ends: asking
+    /// for the key being computed from `compute` (on the same thread) panics, and two threads
+    /// whose computations each ask for the other's key deadlock.
+    ///
+    /// # Panics
+    ///
+    /// If `compute` asks for `key` again (directly, or through another computation it starts).
     pub fn get_or_insert_with(
         &self,
         key: impl AsRef<[u8]>,
@@ -715,10 +723,32 @@ impl Cache {
 
     /// Like [`get_or_insert_with`](Self::get_or_insert_with) for a fallible computation: an error
     /// is returned and nothing is stored; a waiting thread then computes in its turn.
+    ///
+    /// # Panics
+    ///
+    /// If `compute` asks for `key` again, as for
+    /// [`get_or_insert_with`](Self::get_or_insert_with).
     pub fn try_get_or_insert_with<E>(
         &self,
         key: impl AsRef<[u8]>,
         compute: impl FnOnce() -> Result<Vec<u8>, E>,
+    ) -> Result<Vec<u8>, E> {
+        self.get_or_insert_refusing_reentry(key, compute, || -> E {
+            panic!(
+                "get_or_insert_with: computing a key asked for the same key again \
+                 (a reentrant computation would wait for itself forever)"
+            )
+        })
+    }
+
+    /// [`try_get_or_insert_with`](Self::try_get_or_insert_with) that, instead of panicking,
+    /// returns `reentry_error()` when `compute` asks for `key` again on the same thread (the
+    /// C ABI's version: no panic to catch, nothing printed).
+    pub(crate) fn get_or_insert_refusing_reentry<E>(
+        &self,
+        key: impl AsRef<[u8]>,
+        compute: impl FnOnce() -> Result<Vec<u8>, E>,
+        reentry_error: impl FnOnce() -> E,
     ) -> Result<Vec<u8>, E> {
         let key = key.as_ref();
         let hash = self.hash(key);
@@ -745,11 +775,9 @@ impl Cache {
                 Step::Hit(value) => return Ok(value),
                 Step::Wait(slot) => {
                     // Waiting for our own computation would never end.
-                    assert!(
-                        !slot.is_owned_by_current_thread(),
-                        "get_or_insert_with: computing a key asked for the same key again \
-                         (a reentrant computation would wait for itself forever)"
-                    );
+                    if slot.is_owned_by_current_thread() {
+                        return Err(reentry_error());
+                    }
                     slot.wait();
                 }
                 Step::Compute(slot) => break slot,
@@ -1124,5 +1152,43 @@ mod tests {
                 "key {i} is not among the last read"
             );
         }
+    }
+
+    #[test]
+    fn a_computation_asking_for_its_own_key_gets_the_reentry_error_and_nothing_is_stored() {
+        let cache = Cache::builder(16).shards(1).build().unwrap();
+        let mut inner = None;
+        let outer = cache.get_or_insert_refusing_reentry(
+            b"k",
+            || {
+                // Directly, and through the computation of another key.
+                inner = Some(cache.get_or_insert_refusing_reentry(
+                    b"k",
+                    || Ok(b"inner".to_vec()),
+                    || "asked again",
+                ));
+                let nested = cache.get_or_insert_refusing_reentry(
+                    b"other",
+                    || cache.get_or_insert_refusing_reentry(b"k", || Ok(vec![]), || "nested"),
+                    || "not this one",
+                );
+                assert_eq!(nested, Err("nested"));
+                Err("outer gave up")
+            },
+            || "not this one either",
+        );
+        assert_eq!(inner, Some(Err("asked again")));
+        assert_eq!(outer, Err("outer gave up"));
+        assert!(cache.is_empty());
+        // The pending marks are gone: the key computes normally now.
+        let value = cache.get_or_insert_refusing_reentry(b"k", || Ok(b"v".to_vec()), || "no");
+        assert_eq!(value.as_deref(), Ok(&b"v"[..]));
+    }
+
+    #[test]
+    #[should_panic(expected = "computing a key asked for the same key again")]
+    fn the_public_get_or_insert_panics_on_reentry_as_documented() {
+        let cache = Cache::builder(16).shards(1).build().unwrap();
+        cache.get_or_insert_with(b"k", || cache.get_or_insert_with(b"k", Vec::new));
     }
 }

@@ -716,6 +716,12 @@ pub unsafe extern "C" fn afc_value_out_set(
 /// one computes and the others wait for its value. Copies the value as `afc_cache_get` does.
 /// `AFC_COMPUTE_FAILED` if `compute` returned non-zero or set no value.
 ///
+/// `compute` may call the cache. An `afc_cache_get_or_insert` of `key` itself from `compute`
+/// (directly, or from the compute of another key it asks for on this thread) would wait for
+/// itself forever: it returns `AFC_INVALID_ARGUMENT` at once instead (`compute` then usually
+/// fails, and the outer call with it). Two threads whose computes each ask for the key the
+/// other is computing deadlock: that cycle is not detected.
+///
 /// # Safety
 /// As for `afc_cache_get`; `compute` must be callable with `user_data` on this thread.
 #[no_mangle]
@@ -736,24 +742,35 @@ pub unsafe extern "C" fn afc_cache_get_or_insert(
             let buf = bytes_mut(buf, buf_len, "buf")?;
             require(out_len, "out_len")?;
             let compute = compute.ok_or_else(|| super::args::null("compute"))?;
-            let value = c.cache.try_get_or_insert_with(key, || {
-                c.refuse_stores_while_freed()?;
-                let mut out = afc_value_out { value: None };
-                // SAFETY: the caller promised compute is callable here with user_data; key and
-                // out are valid for the call.
-                let code = compute(user_data, key.as_ptr(), key.len(), &mut out);
-                match (code, out.value) {
-                    (0, Some(value)) => Ok(value),
-                    (0, None) => Err(Failure::new(
-                        afc_status::AFC_COMPUTE_FAILED,
-                        "the compute callback returned 0 without calling afc_value_out_set",
-                    )),
-                    (code, _) => Err(Failure::new(
-                        afc_status::AFC_COMPUTE_FAILED,
-                        format!("the compute callback failed with code {code}"),
-                    )),
-                }
-            })?;
+            let asked_again = || {
+                Failure::new(
+                    afc_status::AFC_INVALID_ARGUMENT,
+                    "afc_cache_get_or_insert: the compute callback asked for the key it is \
+                     computing (the call would wait for itself forever)",
+                )
+            };
+            let value = c.cache.get_or_insert_refusing_reentry(
+                key,
+                || {
+                    c.refuse_stores_while_freed()?;
+                    let mut out = afc_value_out { value: None };
+                    // SAFETY: the caller promised compute is callable here with user_data; key and
+                    // out are valid for the call.
+                    let code = compute(user_data, key.as_ptr(), key.len(), &mut out);
+                    match (code, out.value) {
+                        (0, Some(value)) => Ok(value),
+                        (0, None) => Err(Failure::new(
+                            afc_status::AFC_COMPUTE_FAILED,
+                            "the compute callback returned 0 without calling afc_value_out_set",
+                        )),
+                        (code, _) => Err(Failure::new(
+                            afc_status::AFC_COMPUTE_FAILED,
+                            format!("the compute callback failed with code {code}"),
+                        )),
+                    }
+                },
+                asked_again,
+            )?;
             let mut len = 0;
             let result = copy_out(&value, buf, &mut len);
             write(out_len, len, "out_len")?;
