@@ -968,8 +968,9 @@ afc_status afc_cache_save(const afc_cache *cache,
  unchanged. Entries present before are reported to the listener as cleared; with smaller
  bounds than the saving cache's, the most recently used entries that fit are kept.
  `expect_encoding` is an `afc_value_encoding` the file must record (`AFC_SNAPSHOT_MISMATCH`
- otherwise), or `AFC_ENCODING_ANY`. Errors: `AFC_IO_ERROR` (missing path, no permission, a
- directory), `AFC_SNAPSHOT_INVALID` (not a snapshot, truncated, corrupt),
+ otherwise), or `AFC_ENCODING_ANY`. Errors: `AFC_IO_ERROR` (missing path, no permission, not a
+ regular file: a directory, a device, a pipe or a socket, refused without waiting on a FIFO),
+ `AFC_SNAPSHOT_INVALID` (not a snapshot, truncated, corrupt),
  `AFC_SNAPSHOT_UNSUPPORTED` (a newer format), `AFC_WRONG_VALUE_KIND` for a handle cache.
 
  # Safety

@@ -11,10 +11,13 @@
 
 #include "afc_test.h"
 
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef AFC_VECTORS_DIR
@@ -502,6 +505,66 @@ static void test_errors_leave_the_cache_unchanged(void) {
     }
 }
 
+/* A FIFO or a device is not a snapshot: load and verify refuse it at once. Before they did,
+ * the open of a FIFO without a writer blocked for ever; so that such a regression fails this
+ * test instead of hanging the suite, a helper thread opens the FIFO's writing end (which wakes
+ * a blocked open) every 50 ms once 2 s have passed. */
+typedef struct {
+    const char *fifo;
+    pthread_mutex_t lock;
+    bool done;
+} fifo_unblocker;
+
+static void *unblock_fifo_readers(void *arg) {
+    fifo_unblocker *u = arg;
+    const struct timespec tick = {0, 50 * 1000 * 1000};
+    unsigned ticks = 0;
+    for (;;) {
+        bool done;
+        pthread_mutex_lock(&u->lock);
+        done = u->done;
+        pthread_mutex_unlock(&u->lock);
+        if (done) return NULL;
+        if (++ticks > 40) {
+            int fd = open(u->fifo, O_WRONLY | O_NONBLOCK); /* ENXIO when nobody waits */
+            if (fd >= 0) close(fd);
+        }
+        nanosleep(&tick, NULL);
+    }
+}
+
+static void test_fifo_and_device_are_refused(void) {
+    scratch s;
+    afc_cache *cache = byte_cache(8, 0, 0);
+    fifo_unblocker u;
+    pthread_t helper;
+    const char *fifo;
+    scratch_open(&s);
+    fifo = scratch_path(&s, "fifo.afcs");
+    CHECK(mkfifo(fifo, 0600) == 0);
+    u.fifo = fifo;
+    u.done = false;
+    CHECK(pthread_mutex_init(&u.lock, NULL) == 0);
+    CHECK(pthread_create(&helper, NULL, unblock_fifo_readers, &u) == 0);
+    CHECK_OK(afc_cache_put(cache, K("keep"), K("me"), 0));
+    expect_load_fails(cache, fifo, AFC_ENCODING_ANY, AFC_IO_ERROR, "not a regular file",
+                      __LINE__);
+    CHECK_FAILS(afc_snapshot_verify(fifo, NULL), AFC_IO_ERROR, "not a regular file");
+    expect_load_fails(cache, "/dev/null", AFC_ENCODING_ANY, AFC_IO_ERROR, "not a regular file",
+                      __LINE__);
+    CHECK_FAILS(afc_snapshot_verify("/dev/zero", NULL), AFC_IO_ERROR, "not a regular file");
+    pthread_mutex_lock(&u.lock);
+    u.done = true;
+    pthread_mutex_unlock(&u.lock);
+    CHECK(pthread_join(helper, NULL) == 0);
+    pthread_mutex_destroy(&u.lock);
+    afc_cache_free(cache);
+    {
+        const char *files[] = {"fifo.afcs"};
+        scratch_close(&s, files, 1);
+    }
+}
+
 static void test_status_names(void) {
     CHECK(strcmp(afc_status_name(AFC_IO_ERROR), "AFC_IO_ERROR") == 0);
     CHECK(strcmp(afc_status_name(AFC_SNAPSHOT_INVALID), "AFC_SNAPSHOT_INVALID") == 0);
@@ -518,6 +581,7 @@ const afc_test_case afc_snapshot_tests[] = {
     {"snapshot/smaller_bounds_keep_the_newest", test_smaller_bounds_keep_the_newest},
     {"snapshot/load_replaces_entries_as_clear_does", test_load_replaces_entries_as_clear_does},
     {"snapshot/errors_leave_the_cache_unchanged", test_errors_leave_the_cache_unchanged},
+    {"snapshot/fifo_and_device_are_refused", test_fifo_and_device_are_refused},
     {"snapshot/status_names", test_status_names},
 };
 const size_t afc_snapshot_test_count = sizeof afc_snapshot_tests / sizeof afc_snapshot_tests[0];

@@ -214,7 +214,8 @@ impl Cache {
 
     /// Replaces the cache's entries with those saved in `path` (see
     /// [the module](crate::snapshot)). The whole file is checked first: on any error the cache
-    /// is unchanged.
+    /// is unchanged. `path` must name a regular file: a directory, a device, a pipe or a socket
+    /// is refused ([`SnapshotErrorKind::Io`]); [`load_from`](Self::load_from) reads any stream.
     pub fn load(&self, path: impl AsRef<Path>) -> Result<SnapshotInfo, SnapshotError> {
         self.load_with(path, LoadOptions::default())
     }
@@ -227,7 +228,7 @@ impl Cache {
     ) -> Result<SnapshotInfo, SnapshotError> {
         let path = path.as_ref();
         let (file, len) = open(path)?;
-        self.load_stream(file, len, options)
+        self.load_stream(file, Some(len), options)
             .map_err(|e| e.with_path(path))
     }
 
@@ -328,12 +329,13 @@ impl Cache {
 }
 
 /// Checks the whole snapshot at `path` without loading it: its header, every entry and the
-/// checksums. Returns what its header says.
+/// checksums. Returns what its header says. As for [`Cache::load`], `path` must name a regular
+/// file.
 pub fn verify(path: impl AsRef<Path>) -> Result<SnapshotInfo, SnapshotError> {
     let path = path.as_ref();
     let (file, len) = open(path)?;
     let check = || {
-        let reader = SnapshotReader::open(file, len)?;
+        let reader = SnapshotReader::open(file, Some(len))?;
         let header = *reader.header();
         reader.read_entries(|_, _| {})?;
         Ok(SnapshotInfo {
@@ -352,16 +354,33 @@ fn write_error(e: std::io::Error) -> SnapshotError {
     SnapshotError::io("cannot write the snapshot", e)
 }
 
-/// Opens a snapshot for reading; its length when it is a regular file.
-fn open(path: &Path) -> Result<(File, Option<u64>), SnapshotError> {
+/// Opens a snapshot for reading, with its length. Only a regular file (or a link to one) is
+/// read: a directory, a device, a pipe or a socket is refused. On Unix it is opened with
+/// `O_NONBLOCK`, so that the open of a FIFO without a writer returns (to be refused) instead of
+/// waiting for one forever; the flag changes nothing for a regular file.
+fn open(path: &Path) -> Result<(File, u64), SnapshotError> {
     let fail = |action: &str, e| SnapshotError::io(action, e).with_path(path);
-    let file = File::open(path).map_err(|e| fail("cannot open", e))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(|e| fail("cannot open", e))?;
     let meta = file.metadata().map_err(|e| fail("cannot open", e))?;
     if meta.is_dir() {
         let e = std::io::Error::other("the path is a directory");
         return Err(fail("cannot open", e));
     }
-    Ok((file, meta.is_file().then_some(meta.len())))
+    if !meta.is_file() {
+        let e = std::io::Error::other(
+            "the path is not a regular file (a device, a pipe or a socket): only a file can be \
+             read as a snapshot",
+        );
+        return Err(fail("cannot open", e));
+    }
+    Ok((file, meta.len()))
 }
 
 fn check_encoding(found: u8, options: LoadOptions) -> Result<(), SnapshotError> {
@@ -574,5 +593,74 @@ mod tests {
             .map(|(k, v, _, _)| (k, u64::from_le_bytes(v[..].try_into().unwrap())))
             .collect();
         assert_eq!(handles, [(b"b".to_vec(), 5), (b"a".to_vec(), 6)]);
+    }
+
+    /// `f()` on another thread, or `None` if it has not returned after 10 s (then `unblock` is
+    /// called, so that the thread does not stay blocked).
+    fn within_10_s<T: Send + 'static>(
+        f: impl FnOnce() -> T + Send + 'static,
+        unblock: impl FnOnce(),
+    ) -> Option<T> {
+        let (done, result) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let _ = done.send(f());
+        });
+        let returned = result.recv_timeout(Duration::from_secs(10)).ok();
+        if returned.is_none() {
+            unblock();
+        }
+        let _ = thread.join();
+        returned
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_is_refused_at_once_by_load_and_verify() {
+        let dir = std::env::temp_dir().join(format!("afc-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("snapshot.afcs");
+        let _ = std::fs::remove_file(&fifo); // left by an earlier run that failed
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|status| status.success()), "mkfifo failed");
+        // A regression blocks in open(2) until a writer comes: the writer opened here then.
+        let unblock = || {
+            let _ = std::fs::OpenOptions::new().write(true).open(&fifo);
+        };
+        let path = fifo.clone();
+        let loaded = within_10_s(
+            move || {
+                let cache = Cache::builder(16).build().unwrap();
+                cache.put(b"kept", b"as it was").unwrap();
+                (cache.load(&path).map(|_| ()), cache.len())
+            },
+            unblock,
+        );
+        let (result, len) = loaded.expect("the load of a FIFO without a writer did not return");
+        let err = result.unwrap_err();
+        assert_eq!(err.kind(), SnapshotErrorKind::Io, "{err}");
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        assert_eq!(len, 1, "the cache changed");
+        let path = fifo.clone();
+        let verified = within_10_s(move || verify(&path).map(|_| ()), unblock)
+            .expect("the verify of a FIFO without a writer did not return");
+        let err = verified.unwrap_err();
+        assert_eq!(err.kind(), SnapshotErrorKind::Io, "{err}");
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_device_is_refused_as_a_fifo_is() {
+        let cache = Cache::builder(16).build().unwrap();
+        for device in ["/dev/null", "/dev/zero"] {
+            if !Path::new(device).exists() {
+                continue;
+            }
+            for err in [cache.load(device).unwrap_err(), verify(device).unwrap_err()] {
+                assert_eq!(err.kind(), SnapshotErrorKind::Io, "{err}");
+                assert!(err.to_string().contains("not a regular file"), "{err}");
+            }
+        }
     }
 }
