@@ -4,7 +4,7 @@
 
 use super::direct_output::{self, DirectOutput};
 use super::error::SnapshotError;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -12,6 +12,51 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Distinguishes the temporary files of concurrent saves within one process.
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The longest file name, in bytes, that common file systems accept (`NAME_MAX` on Linux, and
+/// the limit of ext4, XFS, Btrfs, tmpfs, APFS...). A temporary name stays within it.
+const NAME_MAX: usize = 255;
+
+/// The temporary file's name for a target named `name`: `.NAME.PID.N.tmp`, with `NAME` cut
+/// short when the whole would be longer than [`NAME_MAX`] (a target name of 220 bytes or more).
+/// `PID.N` alone makes it unique; `NAME` only tells a person whose it is.
+fn temp_name(name: &OsStr, pid: u32, n: u64) -> OsString {
+    let suffix = format!(".{pid}.{n}.tmp");
+    let mut temp = OsString::from(".");
+    temp.push(prefix_of(name, NAME_MAX - 1 - suffix.len()));
+    temp.push(suffix);
+    temp
+}
+
+/// The longest start of `name` of at most `max_len` bytes, cut between characters when it is
+/// valid Unicode.
+fn prefix_of(name: &OsStr, max_len: usize) -> OsString {
+    if name.len() <= max_len {
+        return name.to_os_string();
+    }
+    if let Some(text) = name.to_str() {
+        let mut end = max_len;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        return OsString::from(&text[..end]);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        OsStr::from_bytes(&name.as_bytes()[..max_len]).to_os_string()
+    }
+    #[cfg(not(unix))]
+    {
+        // Not valid Unicode (unpaired surrogates on Windows): its readable part.
+        let text = name.to_string_lossy();
+        let mut end = max_len.min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        OsString::from(&text[..end])
+    }
+}
 
 /// A temporary file that becomes `target` on [`commit`](Self::commit), and is removed if dropped
 /// before that.
@@ -22,7 +67,8 @@ pub(crate) struct AtomicFile {
 }
 
 impl AtomicFile {
-    /// Creates the temporary file `.NAME.PID.N.tmp` beside `target` (never an existing file).
+    /// Creates the temporary file `.NAME.PID.N.tmp` beside `target` (never an existing file;
+    /// `NAME` cut short if needed, see [`temp_name`]).
     pub(crate) fn create(target: &Path) -> Result<AtomicFile, SnapshotError> {
         let fail = |action: &str, e| SnapshotError::io(action, e).with_path(target);
         let name = target.file_name().ok_or_else(|| {
@@ -51,14 +97,8 @@ impl AtomicFile {
             }
             _ => {}
         }
-        let mut temp_name = OsString::from(".");
-        temp_name.push(name);
-        temp_name.push(format!(
-            ".{}.{}.tmp",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let temp = target.with_file_name(temp_name);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let temp = target.with_file_name(temp_name(name, std::process::id(), n));
         // Past the page cache where the file system allows it (see direct_output).
         let created = direct_output::create_new(&temp)
             .and_then(|(file, direct)| DirectOutput::new(file, direct));
@@ -112,5 +152,74 @@ impl Drop for AtomicFile {
             drop(self.out.take());
             let _ = fs::remove_file(&self.temp);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Cache;
+
+    #[test]
+    fn temporary_names_fit_in_name_max_and_start_with_the_target_name() {
+        let names = [
+            "quotes.afcs".to_string(),
+            "q".repeat(219),
+            "q".repeat(220),
+            "q".repeat(255),
+            // Multi-byte characters across the cut: cut between characters.
+            "é".repeat(127),
+            format!("{}€€€", "x".repeat(214)),
+        ];
+        for name in &names {
+            for (pid, n) in [(1, 0), (u32::MAX, u64::MAX)] {
+                let temp = temp_name(OsStr::new(name), pid, n);
+                let temp = temp.to_str().expect("a cut between characters");
+                let suffix = format!(".{pid}.{n}.tmp");
+                assert!(temp.len() <= NAME_MAX, "{} bytes: {temp}", temp.len());
+                assert!(temp.ends_with(&suffix), "{temp}");
+                let kept = &temp[1..temp.len() - suffix.len()];
+                assert!(name.starts_with(kept), "{temp}");
+                // Cut only when needed, and then as little as possible.
+                if 1 + name.len() + suffix.len() <= NAME_MAX {
+                    assert_eq!(kept, name);
+                } else {
+                    assert!(temp.len() > NAME_MAX - 3, "cut more than needed: {temp}");
+                }
+            }
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_name_that_is_not_unicode_is_cut_by_bytes() {
+        use std::os::unix::ffi::OsStrExt;
+        let name = OsStr::from_bytes(&[0xff; 250]);
+        let temp = temp_name(name, 123, 4);
+        assert_eq!(temp.len(), NAME_MAX);
+        assert!(temp.as_bytes().ends_with(b".123.4.tmp"));
+    }
+
+    #[test]
+    fn a_save_to_the_longest_file_name_succeeds_and_leaves_no_temporary_file() {
+        let dir = std::env::temp_dir().join(format!("afc-long-name-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cache = Cache::builder(16).build().unwrap();
+        cache.put(b"k", b"v").unwrap();
+        for len in [220, 250, NAME_MAX] {
+            let path = dir.join("n".repeat(len));
+            let info = cache.save(&path);
+            assert!(info.is_ok(), "a name of {len} bytes: {}", info.unwrap_err());
+            let copy = Cache::builder(16).build().unwrap();
+            copy.load(&path).unwrap();
+            assert_eq!(copy.get(b"k").as_deref(), Some(&b"v"[..]));
+        }
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .filter(|name| name.to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
