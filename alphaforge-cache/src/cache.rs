@@ -13,7 +13,7 @@ use crate::notification::{EvictionListener, RemovalCause, Removals};
 use crate::options::{split_evenly, CacheBuilder, Config, MAX_ENTRIES_LIMIT};
 use crate::packed_keys;
 use crate::pending::PendingSlot;
-use crate::record::{Record, NO_DEADLINE};
+use crate::record::{deadline_after, Record, NO_DEADLINE};
 use crate::shard::{Hash, Shard};
 use crate::staging::Staging;
 use crate::stats::Stats;
@@ -32,7 +32,9 @@ pub const MAX_ENTRY_SIZE: u64 = (u32::MAX - 1) as u64;
 /// `len(key) + len(value)`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PutOptions {
-    /// Time to live from now; `None` uses the cache's default TTL (if any).
+    /// Time to live from now; `None` uses the cache's default TTL (if any). A deadline past the
+    /// clock's range is [`MAX_CLOCK_NANOS`](crate::MAX_CLOCK_NANOS), its last instant: the
+    /// entry still expires then (only an entry without a TTL never does).
     pub ttl: Option<Duration>,
     /// The entry's weight against `max_bytes`; `None` means `len(key) + len(value)`.
     pub weight: Option<u32>,
@@ -1055,7 +1057,7 @@ struct Admitted {
 impl Admitted {
     /// The deadline of the entry if stored at `now`.
     fn deadline(self, now: u64) -> u64 {
-        self.ttl.map_or(NO_DEADLINE, |ttl| now.saturating_add(ttl))
+        deadline_after(now, self.ttl)
     }
 }
 
@@ -1190,5 +1192,55 @@ mod tests {
     fn the_public_get_or_insert_panics_on_reentry_as_documented() {
         let cache = Cache::builder(16).shards(1).build().unwrap();
         cache.get_or_insert_with(b"k", || cache.get_or_insert_with(b"k", Vec::new));
+    }
+
+    #[test]
+    fn a_finite_ttl_whose_deadline_is_past_the_clock_ends_with_the_clock_not_never() {
+        use crate::{ManualClock, SaveOptions, MAX_CLOCK_NANOS};
+        let manual = |at: u64| {
+            let time = ManualClock::new();
+            time.set(Duration::from_nanos(at));
+            time
+        };
+        let ten_ns_left = Some(Some(Duration::from_nanos(10)));
+        // A snapshot with a TTL of 1000 ns, to be loaded near the top of the clock.
+        let early = Cache::builder(16)
+            .clock(Clock::manual(&manual(0)))
+            .build()
+            .unwrap();
+        early
+            .put_with_ttl(b"loaded", b"v", Duration::from_nanos(1_000))
+            .unwrap();
+        let mut file = Vec::new();
+        early.save_to(&mut file, SaveOptions::default()).unwrap();
+
+        let time = manual(MAX_CLOCK_NANOS - 10);
+        let cache = Cache::builder(16)
+            .shards(1)
+            .default_ttl(Duration::from_nanos(1_000))
+            .clock(Clock::manual(&time))
+            .build()
+            .unwrap();
+        cache.load_from(&file[..], Default::default()).unwrap();
+        cache
+            .put_with_ttl(b"put", b"v", Duration::from_nanos(100))
+            .unwrap();
+        cache.put(b"default", b"v").unwrap();
+        cache.get_or_insert_with(b"computed", || b"v".to_vec());
+        let options = PutOptions {
+            ttl: Some(Duration::from_nanos(u64::MAX)),
+            weight: None,
+        };
+        cache.put_entries(&[(b"batch", b"v", options)]).unwrap();
+        let keys: [&[u8]; 5] = [b"loaded", b"put", b"default", b"computed", b"batch"];
+        for key in keys {
+            let key_name = String::from_utf8_lossy(key);
+            assert_eq!(cache.remaining_ttl(key), ten_ns_left, "{key_name}");
+        }
+        time.set(Duration::from_nanos(MAX_CLOCK_NANOS));
+        for key in keys {
+            let key_name = String::from_utf8_lossy(key);
+            assert_eq!(cache.remaining_ttl(key), None, "{key_name} did not expire");
+        }
     }
 }

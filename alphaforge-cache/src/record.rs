@@ -3,10 +3,21 @@
 
 use crate::entry_bytes::EntryBytes;
 use crate::linked_slab::Vacant;
+use crate::MAX_CLOCK_NANOS;
 use std::sync::Arc;
 
 /// The deadline of an entry that never expires.
 pub(crate) const NO_DEADLINE: u64 = u64::MAX;
+
+/// The deadline of an entry stored at `now` with `ttl_ns` nanoseconds to live (`None`: it never
+/// expires). A finite TTL whose deadline lies past the clock's range ends at
+/// [`MAX_CLOCK_NANOS`], the latest time a clock reports, so that it still expires when the clock
+/// gets there: only [`NO_DEADLINE`] means "never".
+pub(crate) fn deadline_after(now: u64, ttl_ns: Option<u64>) -> u64 {
+    ttl_ns.map_or(NO_DEADLINE, |ttl| {
+        now.saturating_add(ttl).min(MAX_CLOCK_NANOS)
+    })
+}
 
 /// Key and value share one slice (`key ++ value`): an allocation of their own, or a slice of a
 /// block shared by the entries of a snapshot load; with the key's length and the weight, 24
@@ -160,6 +171,7 @@ mod tests {
         assert_eq!(r.key(), b"key");
         assert_eq!(r.value(), b"value");
         assert!(!r.is_expired(u64::MAX - 1));
+        assert!(!r.is_expired(crate::MAX_CLOCK_NANOS));
         assert!(r.replace_value(b"VALUE", 8, 10, false).is_none());
         assert_eq!(r.value(), b"VALUE");
         assert!(r.is_expired(10));

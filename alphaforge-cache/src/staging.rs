@@ -20,7 +20,7 @@ use crate::cache::shard_of;
 use crate::entry_bytes::{BlockEntry, LoadedBlock, SHARED_ENTRY_MAX};
 use crate::notification::Removals;
 use crate::options::split_evenly;
-use crate::record::{Record, NO_DEADLINE};
+use crate::record::{deadline_after, Record, NO_DEADLINE};
 use crate::shard::{Hash, Shard};
 use foldhash::fast::RandomState;
 use std::hash::BuildHasher;
@@ -188,7 +188,7 @@ impl Staging {
                 return false;
             }
         }
-        let deadline = ttl_ns.map_or(NO_DEADLINE, |ttl| self.now.saturating_add(ttl));
+        let deadline = deadline_after(self.now, ttl_ns);
         let (key, value) = entry.key_and_value();
         let hash = self.hasher.hash_one(key);
         let n = self.shards.len();
@@ -346,7 +346,7 @@ mod tests {
                 let mut out = Removals::new(false);
                 for (key, value, weight, ttl) in &rows {
                     let hash = hasher.hash_one(key);
-                    let deadline = ttl.map_or(NO_DEADLINE, |ttl| now + ttl);
+                    let deadline = deadline_after(now, *ttl);
                     let shard = &mut reference[shard_of(hash, shards)];
                     shard.put(hash, key, value, *weight, deadline, now, None, &mut out);
                 }

@@ -362,6 +362,29 @@ static void test_no_ttl_and_saturation(void) {
     afc_cache_free(cache);
 }
 
+/* A finite TTL whose deadline is past the clock's range (now + ttl >= 2^64) ends when the clock
+ * does (at UINT64_MAX - 1), instead of becoming "never expires". */
+static void test_ttl_past_the_clock_range_still_expires(void) {
+    afc_cache *cache = afc_test_cache(10, 0, 0, 1, UINT64_MAX - 10);
+    afc_status st;
+    const size_t one = 1;
+    CHECK_OK(afc_cache_put(cache, K("short"), K("v"), 100));
+    CHECK_EQ(ttl_of(cache, "short", &st), 9); /* until UINT64_MAX - 1 */
+    CHECK_OK(st);
+    CHECK_OK(afc_cache_put_many(cache, (const uint8_t *)"b", &one, (const uint8_t *)"v", &one, 1,
+                                UINT64_MAX));
+    CHECK_EQ(ttl_of(cache, "b", &st), 9);
+    CHECK_OK(afc_cache_put(cache, K("forever"), K("v"), 0)); /* no TTL at all */
+    CHECK_OK(afc_cache_clock_advance(cache, UINT64_MAX));
+    ttl_of(cache, "short", &st);
+    CHECK_ST(st, AFC_NOT_FOUND);
+    ttl_of(cache, "b", &st);
+    CHECK_ST(st, AFC_NOT_FOUND);
+    CHECK_EQ(ttl_of(cache, "forever", &st), UINT64_MAX);
+    CHECK_OK(st);
+    afc_cache_free(cache);
+}
+
 static void test_expire_counts(void) {
     afc_cache *cache = afc_test_cache(100, 0, 0, 4, 0);
     size_t expired = 999;
@@ -1098,6 +1121,7 @@ const afc_test_case afc_cache_tests[] = {
     {"cache/iterator_skips_expired", test_iterator_skips_expired},
     {"cache/ttl_manual_clock", test_ttl_manual_clock},
     {"cache/no_ttl_and_saturation", test_no_ttl_and_saturation},
+    {"cache/ttl_past_the_clock_range_still_expires", test_ttl_past_the_clock_range_still_expires},
     {"cache/expire_counts", test_expire_counts},
     {"cache/byte_bound", test_byte_bound},
     {"cache/byte_bound_across_shards", test_byte_bound_across_shards},
