@@ -285,13 +285,48 @@ impl Shard {
                 PutOutcome::Inserted
             }
         };
+        self.trim_to_budget(now, budget, out);
+        outcome
+    }
+
+    /// [`put`](Self::put) of an entry whose record is made already, its bytes an allocation the
+    /// caller hands over (a large entry of a snapshot load): stored without a copy, unless its
+    /// key is live already (then its value is copied into place, as a put does).
+    pub(crate) fn put_record(
+        &mut self,
+        hash: Hash,
+        record: Record,
+        now: u64,
+        budget: Option<&ByteBudget>,
+        out: &mut Removals,
+    ) -> PutOutcome {
+        let outcome = match self.find_live(hash, record.key(), now, budget, out) {
+            Some(idx) => {
+                let (value, weight, deadline) = (record.value(), record.weight(), record.deadline);
+                self.update(idx, value, weight, deadline, budget, out);
+                PutOutcome::Updated
+            }
+            None => {
+                while self.list.len() >= self.max_entries {
+                    // A victim nobody is told of is simply dropped: the record has its bytes.
+                    drop(self.evict_lru_for_reuse(now, budget, out));
+                }
+                self.insert(hash, record, budget);
+                PutOutcome::Inserted
+            }
+        };
+        self.trim_to_budget(now, budget, out);
+        outcome
+    }
+
+    /// After a put: evicts least recently used entries while the byte bound is exceeded, never
+    /// the entry just stored (it is at the front, so it stops at one).
+    fn trim_to_budget(&mut self, now: u64, budget: Option<&ByteBudget>, out: &mut Removals) {
         if let Some(budget) = budget {
-            // Never evict the entry just stored: it is at the front, so stop at one.
             while budget.exceeded() && self.list.len() > 1 {
                 self.evict_lru(now, Some(budget), out);
             }
         }
-        outcome
     }
 
     fn update(

@@ -45,6 +45,11 @@ pub(crate) struct Staging {
 trait StagedEntry {
     fn key_and_value(&self) -> (&[u8], &[u8]);
     fn into_record(self, weight: u32, deadline: u64) -> Record;
+    /// Whether a put (not only a bulk push) should take the record itself rather than copy the
+    /// key and value: for a record made already, whose bytes would otherwise be held twice.
+    fn put_as_record(&self) -> bool {
+        false
+    }
 }
 
 /// An entry given as borrowed bytes: its record copies them.
@@ -92,6 +97,10 @@ impl StagedEntry for Built {
     fn into_record(mut self, _weight: u32, deadline: u64) -> Record {
         self.0.deadline = deadline;
         self.0
+    }
+
+    fn put_as_record(&self) -> bool {
+        true
     }
 }
 
@@ -144,13 +153,6 @@ impl Staging {
     /// allocation of its own; so does an entry too large to share a block, whose block becomes
     /// its allocation without a copy).
     pub(crate) fn put_block(&mut self, block: LoadedBlock) {
-        if self.budget.is_some() {
-            for entry in &block.entries {
-                let (key, value) = entry_of(&block.bytes, entry);
-                self.put(key, value, entry.weight, entry.ttl_ns);
-            }
-            return;
-        }
         if let [entry] = block.entries[..] {
             let whole = entry.start == 0 && entry.len as usize == block.bytes.len();
             if whole && block.bytes.len() > SHARED_ENTRY_MAX {
@@ -161,6 +163,13 @@ impl Staging {
                 self.stage(entry.weight, entry.ttl_ns, Built(record));
                 return;
             }
+        }
+        if self.budget.is_some() {
+            for entry in &block.entries {
+                let (key, value) = entry_of(&block.bytes, entry);
+                self.put(key, value, entry.weight, entry.ttl_ns);
+            }
+            return;
         }
         let bytes = Arc::new(block.bytes);
         for entry in &block.entries {
@@ -189,8 +198,7 @@ impl Staging {
             }
         }
         let deadline = deadline_after(self.now, ttl_ns);
-        let (key, value) = entry.key_and_value();
-        let hash = self.hasher.hash_one(key);
+        let hash = self.hasher.hash_one(entry.key_and_value().0);
         let n = self.shards.len();
         let index = shard_of(hash, n);
         let shard = &mut self.shards[index];
@@ -206,7 +214,12 @@ impl Staging {
         }
         let budget = self.budget.as_ref();
         let (now, out) = (self.now, &mut self.dropped);
-        shard.put(hash, key, value, weight, deadline, now, budget, out);
+        if entry.put_as_record() {
+            shard.put_record(hash, entry.into_record(weight, deadline), now, budget, out);
+        } else {
+            let (key, value) = entry.key_and_value();
+            shard.put(hash, key, value, weight, deadline, now, budget, out);
+        }
         if let Some(budget) = budget {
             // As `Cache::trim_other_shards`: the put's own shard has already evicted all it could.
             for step in 1..n {
@@ -363,6 +376,65 @@ mod tests {
                     let found = state(&mut staged, &hasher, now);
                     let what = format!("{shards} shards, {max_entries} entries, {threads} threads");
                     assert_eq!(found, expected, "{what}");
+                }
+            }
+        }
+    }
+    #[test]
+    fn large_entries_staged_from_their_own_blocks_leave_what_puts_leave() {
+        // Entries larger than a shared block's limit become blocks of their own, whose bytes the
+        // record takes (bulk pushes, and puts once a shard is full or under a byte bound); keys
+        // come back, so some of them update a live entry.
+        use crate::entry_bytes::{BlockFiller, BLOCK_BYTES};
+        let now = 5_000;
+        let rows: Vec<Row> = (0..300u64)
+            .map(|i| {
+                let key = format!("key-{}", (i * 37) % 120).into_bytes();
+                let len = if i % 3 == 0 {
+                    SHARED_ENTRY_MAX + 1 + (i as usize) * 50
+                } else {
+                    20
+                };
+                let value = vec![i as u8; len];
+                let weight = (key.len() + value.len()) as u32;
+                (key, value, weight, (i % 4 == 0).then_some(1_000 + i))
+            })
+            .collect();
+        for shards in [1, 3] {
+            for max_entries in [500, 40] {
+                for max_bytes in [None, Some(200_000), Some(30_000)] {
+                    let hasher = RandomState::default();
+                    let new_staging =
+                        || Staging::new(max_entries, shards, max_bytes, hasher.clone(), now, 300);
+                    let mut by_puts = new_staging();
+                    for (key, value, weight, ttl) in &rows {
+                        by_puts.put(key, value, *weight, *ttl);
+                    }
+                    let mut by_blocks = new_staging();
+                    let mut filler = BlockFiller::new(BLOCK_BYTES);
+                    for (key, value, weight, ttl) in &rows {
+                        let bytes = [&key[..], &value[..]].concat();
+                        if bytes.len() > SHARED_ENTRY_MAX {
+                            let (before, own) = filler.add_own(bytes, key.len(), *weight, *ttl);
+                            before.into_iter().for_each(|b| by_blocks.put_block(b));
+                            by_blocks.put_block(own);
+                        } else if let Some(b) = filler.add(&bytes, key.len(), *weight, *ttl) {
+                            by_blocks.put_block(b);
+                        }
+                    }
+                    filler
+                        .finish()
+                        .into_iter()
+                        .for_each(|b| by_blocks.put_block(b));
+                    let (mut expected, _) = by_puts.into_parts();
+                    let (mut found, _) = by_blocks.into_parts();
+                    let what = format!("{shards} shards, {max_entries} entries, {max_bytes:?}");
+                    let expected = state(&mut expected, &hasher, now);
+                    assert!(
+                        expected.iter().any(|(rows, _, _)| !rows.is_empty()),
+                        "{what}"
+                    );
+                    assert_eq!(state(&mut found, &hasher, now), expected, "{what}");
                 }
             }
         }
