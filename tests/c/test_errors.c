@@ -319,9 +319,12 @@ static void test_batch_null_pointers(void) {
     CHECK_NULL_ARG(afc_cache_get_many(cache, keys, key_lens, 2, out, sizeof out, offsets, lens,
                                       NULL),
                    "out_needed");
-    /* n == 0: every array may be NULL (out_needed still receives 0). */
+    /* n == 0: every array may be NULL (out_needed still receives 0), whatever values_cap says. */
     needed = 99;
     CHECK_OK(afc_cache_get_many(cache, NULL, NULL, 0, NULL, 0, NULL, NULL, &needed));
+    CHECK_EQ(needed, 0);
+    needed = 99;
+    CHECK_OK(afc_cache_get_many(cache, NULL, NULL, 0, NULL, 64, NULL, NULL, &needed));
     CHECK_EQ(needed, 0);
 
     CHECK_NULL_ARG(afc_cache_put_many(NULL, keys, key_lens, values, value_lens, 2, 0), "cache");

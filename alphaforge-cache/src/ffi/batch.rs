@@ -92,6 +92,8 @@ pub unsafe extern "C" fn afc_cache_get_many(
     unsafe {
         with_cache(cache, Some(ValueKind::Bytes), |c| {
             let keys = split_keys(keys, key_lens, n)?;
+            // With no keys nothing is copied: `values` may then be NULL whatever its capacity.
+            let values_cap = if n == 0 { 0 } else { values_cap };
             let values = bytes_mut(values, values_cap, "values")?;
             let offsets = array_mut(value_offsets, n, "value_offsets")?;
             let lens = array_mut(value_lens, n, "value_lens")?;
