@@ -50,18 +50,6 @@
 #define AFC_ABI_VERSION 1
 
 /*
- The major format version this library writes and reads. A file of another major version is
- refused.
- */
-#define FORMAT_MAJOR 1
-
-/*
- The minor format version this library writes. Files of any minor version of
- [`FORMAT_MAJOR`] are read: a minor version only adds what older readers may skip.
- */
-#define FORMAT_MINOR 0
-
-/*
  The result of every fallible `afc_*` function.
  */
 typedef enum {
@@ -94,7 +82,10 @@ typedef enum {
    */
   AFC_ENTRY_TOO_HEAVY = 6,
   /*
-   A key, value or weight is above the engine's 4 GiB - 2 limit.
+   The entry does not fit the engine's 32-bit lengths: a key longer than 4294967294 bytes
+   (4 GiB - 2), a key and value longer than 4294967295 bytes together (4 GiB - 1), or a
+   weight above 4294967294 (with the default weight `key_len + value_len`, that makes key
+   and value at most 4294967294 bytes together).
    */
   AFC_ENTRY_TOO_LARGE = 7,
   /*
@@ -127,7 +118,8 @@ typedef enum {
    */
   AFC_SNAPSHOT_MISMATCH = 14,
   /*
-   A Rust panic was caught at the boundary (a bug: please report it with the message).
+   A Rust panic was caught at the boundary (a bug: please report it with the message). Rust's
+   panic hook has then also printed the panic on the process's stderr.
    */
   AFC_PANIC = 100,
 } afc_status;
@@ -178,13 +170,6 @@ typedef enum {
 } afc_value_encoding;
 
 /*
- What a snapshot's values are, as recorded in its header (byte 20). The engine stores and
- restores values as bytes whatever this says; bindings use it to refuse a file whose values
- they would misread (a Python cache in `"bytes"` mode loading pickles, say).
- */
-typedef struct ValueEncoding ValueEncoding;
-
-/*
  A cache (opaque). Create with `afc_cache_new`, free with `afc_cache_free`. Every function on
  it is thread-safe.
  */
@@ -202,8 +187,10 @@ typedef struct afc_clock afc_clock;
 typedef struct afc_config afc_config;
 
 /*
- A snapshot of the live entries (opaque): `afc_iter_new`, `afc_iter_next`, `afc_iter_free`.
- It holds copies, so the cache may change (or be freed) while it is read.
+ A snapshot of entries (opaque): made by `afc_iter_new`, `afc_snapshot_iter_new` or
+ `afc_cache_expire_keys`, read with `afc_iter_next`, freed with `afc_iter_free`. It holds
+ copies, so the cache may change (or be freed) while it is read. Unlike a cache, an iterator
+ is not thread-safe: one thread at a time may use it.
  */
 typedef struct afc_iter afc_iter;
 
@@ -256,7 +243,9 @@ typedef struct {
 
 /*
  Computes the value of `key` for `afc_cache_get_or_insert`: call `afc_value_out_set` once and
- return 0, or return non-zero for failure (nothing is stored). Runs with no lock held.
+ return 0, or return non-zero for failure (nothing is stored). Runs with no lock held, on the
+ calling thread. It must return normally: no C++ exception or `longjmp` may leave it through
+ the library (catch them inside and return non-zero), and it must not free the cache.
  */
 typedef int32_t (*afc_compute_fn)(void *user_data,
                                   const uint8_t *key,
@@ -268,7 +257,9 @@ typedef int32_t (*afc_compute_fn)(void *user_data,
  may call the cache). It may run on any thread that uses the cache. `key` and `value` are valid
  only during the call. During `afc_cache_free` it hears each remaining entry as
  `AFC_CAUSE_CLEARED` and may still call the cache, but nothing can be stored then (see
- `afc_cache_free`).
+ `afc_cache_free`). It must return normally: no C++ exception or `longjmp` may leave it
+ through the library (catch them inside), and it must not call `afc_cache_free` on its
+ cache.
  */
 typedef void (*afc_listener_fn)(void *user_data,
                                 const uint8_t *key,
@@ -283,7 +274,8 @@ typedef void (*afc_listener_fn)(void *user_data,
  or cleared by `afc_cache_free`), so none can leak. It runs as a listener does (after the locks
  are released, on any thread using the cache; it may call the cache). During `afc_cache_free`
  nothing can be stored: a put of a handle then fails with `AFC_INVALID_ARGUMENT` and the handle
- stays the caller's (see `afc_cache_free`).
+ stays the caller's (see `afc_cache_free`). As a listener, it must return normally (no C++
+ exception or `longjmp` through the library) and must not call `afc_cache_free` on its cache.
  */
 typedef void (*afc_handle_release_fn)(void *user_data,
                                       const uint8_t *key,
@@ -406,8 +398,9 @@ afc_status afc_cache_record_reads_later(const afc_cache *cache,
                                         uint64_t misses);
 
 /*
- Builds a cache from `config` (which stays the caller's). On failure `*out` is set to NULL and
- the status is `AFC_INVALID_CONFIG` with the reason in `afc_last_error()`.
+ Builds a cache from `config` (which stays the caller's). On failure `*out` is set to NULL
+ (unless `out` is NULL) and the status is `AFC_INVALID_CONFIG` with the reason in
+ `afc_last_error()`, or `AFC_NULL_POINTER` if `config` or `out` is NULL.
 
  # Safety
  `config` must be NULL or a live configuration; `out` NULL or writable.
@@ -584,7 +577,9 @@ afc_status afc_cache_expire(const afc_cache *cache, size_t *out_expired);
 afc_status afc_cache_resize(const afc_cache *cache, uint64_t max_entries);
 
 /*
- Changes the byte bound of a cache built with one, evicting beyond it.
+ Changes the byte bound of a cache built with one (`afc_config_set_max_bytes`), evicting beyond
+ it. `AFC_INVALID_ARGUMENT` for a cache built without a byte bound (one cannot be added
+ later), or for 0.
 
  # Safety
  `cache` NULL or live.
@@ -723,6 +718,8 @@ afc_status afc_config_set_default_ttl_ns(afc_config *config, uint64_t ttl_ns);
 
 /*
  Sets the shard count (1 gives exact global LRU order; the default depends on the machine).
+ It must be between 1 and min(1024, `max_entries`), so that every shard holds at least one
+ entry: `afc_cache_new` refuses another count with `AFC_INVALID_CONFIG`.
 
  # Safety
  `config` must be NULL or a live configuration not used by another thread meanwhile.
@@ -908,10 +905,10 @@ afc_status afc_snapshot_iter_new(const afc_cache *cache, afc_iter **out);
 afc_status afc_cache_expire_keys(const afc_cache *cache, afc_iter **out);
 
 /*
- Writes the next entry: pointers to its key and value (valid until the next call on this
- iterator or its free), their lengths, and its remaining TTL in nanoseconds (`UINT64_MAX` if it
- never expires). `AFC_NOT_FOUND` when there are no more entries. A handle cache's values are
- the handle's 8 little-endian bytes.
+ Writes the next entry: pointers to its key and value, their lengths, and its remaining TTL in
+ nanoseconds (`UINT64_MAX` if it never expires). The pointers are the iterator's copies and
+ stay valid until `afc_iter_free`, whatever is called meanwhile. `AFC_NOT_FOUND` when there
+ are no more entries. A handle cache's values are the handle's 8 little-endian bytes.
 
  # Safety
  `iter` NULL or live and not used by another thread meanwhile; every out-pointer writable.
@@ -928,7 +925,8 @@ afc_status afc_iter_next(afc_iter *iter,
  `afc_cache_expire_keys` gives 0). `AFC_NOT_FOUND` before the first `afc_iter_next`.
 
  # Safety
- `iter` NULL or live; `out` NULL or writable.
+ `iter` NULL or live, and not used by `afc_iter_next` on another thread meanwhile (it moves
+ the iterator on); `out` NULL or writable.
  */
 afc_status afc_iter_weight(const afc_iter *iter, uint64_t *out);
 
@@ -936,15 +934,18 @@ afc_status afc_iter_weight(const afc_iter *iter, uint64_t *out);
  Writes how many entries are left to `*out`.
 
  # Safety
- `iter` NULL or live; `out` NULL or writable.
+ `iter` NULL or live, and not used by `afc_iter_next` on another thread meanwhile; `out` NULL
+ or writable.
  */
 afc_status afc_iter_remaining(const afc_iter *iter, size_t *out);
 
 /*
- Frees an iterator (NULL is ignored).
+ Frees an iterator (NULL is ignored), and with it the keys and values its `afc_iter_next`
+ pointed to.
 
  # Safety
- `iter` NULL or from `afc_iter_new`, not used afterwards.
+ `iter` NULL or from `afc_iter_new`, `afc_snapshot_iter_new` or `afc_cache_expire_keys`, not
+ used afterwards.
  */
 void afc_iter_free(afc_iter *iter);
 
@@ -993,8 +994,11 @@ afc_status afc_cache_load(const afc_cache *cache,
 afc_status afc_snapshot_verify(const char *path, afc_snapshot_info *out_info);
 
 /*
- The message of the calling thread's last failed call ("" if none). The pointer stays valid
- until the next failing call on this thread; copy it to keep it.
+ The message of the calling thread's last failure ("" if none). Every status but `AFC_OK`,
+ `AFC_NOT_FOUND` and `AFC_BUFFER_TOO_SMALL` sets it; those three leave it as it was, so after
+ them it is an older failure's message, unrelated to the call: read it only right after a
+ call returned another status. The pointer stays valid until the next failing call on this
+ thread, and at most until the thread exits; copy the message to keep it.
 
  Called while the thread exits (from a `pthread_key_create` destructor, say), once the
  library's per-thread storage is gone, it returns the static string "(no message: the thread

@@ -31,7 +31,9 @@ pub enum Error {
         /// The cache's byte bound.
         max_bytes: u64,
     },
-    /// A key, value or weight that does not fit the engine's 32-bit length fields (4 GiB - 1).
+    /// An entry that does not fit the engine's 32-bit length fields: a key longer than
+    /// [`MAX_ENTRY_SIZE`](crate::MAX_ENTRY_SIZE) bytes, a key and value longer than
+    /// `MAX_ENTRY_SIZE + 1` bytes together, or a weight above `MAX_ENTRY_SIZE`.
     EntryTooLarge {
         /// The size or weight given.
         size: u64,
@@ -59,8 +61,10 @@ impl fmt::Display for Error {
             ),
             Error::EntryTooLarge { size } => write!(
                 f,
-                "entry size or weight {size} exceeds the limit of {} bytes",
-                u32::MAX - 1
+                "entry size or weight {size} exceeds the limit: keys and weights are at most {}, \
+                 a key and its value together at most {} bytes",
+                crate::MAX_ENTRY_SIZE,
+                crate::MAX_ENTRY_SIZE + 1
             ),
         }
     }

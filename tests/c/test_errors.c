@@ -538,9 +538,11 @@ static void test_entry_too_large_and_too_heavy(void) {
     uint8_t buf[16];
     size_t len = 0;
 
-    /* A weight above 2^32 - 2 is too large for any cache. */
+    /* A weight above 2^32 - 2 is too large for any cache; the message gives the real limits. */
     CHECK_FAILS(afc_cache_put_weighted(unbounded, K("k"), K("v"), 0, 0xFFFFFFFFull),
-                AFC_ENTRY_TOO_LARGE, "exceeds the limit");
+                AFC_ENTRY_TOO_LARGE,
+                "exceeds the limit: keys and weights are at most 4294967294, a key and its value "
+                "together at most 4294967295 bytes");
     CHECK_FAILS(afc_cache_put_weighted(unbounded, K("k"), K("v"), 0, UINT64_MAX),
                 AFC_ENTRY_TOO_LARGE, NULL);
     CHECK_OK(afc_cache_put_weighted(unbounded, K("k"), K("v"), 0, 0xFFFFFFFEull));

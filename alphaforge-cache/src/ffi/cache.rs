@@ -97,8 +97,9 @@ impl From<Stats> for afc_stats {
     }
 }
 
-/// Builds a cache from `config` (which stays the caller's). On failure `*out` is set to NULL and
-/// the status is `AFC_INVALID_CONFIG` with the reason in `afc_last_error()`.
+/// Builds a cache from `config` (which stays the caller's). On failure `*out` is set to NULL
+/// (unless `out` is NULL) and the status is `AFC_INVALID_CONFIG` with the reason in
+/// `afc_last_error()`, or `AFC_NULL_POINTER` if `config` or `out` is NULL.
 ///
 /// # Safety
 /// `config` must be NULL or a live configuration; `out` NULL or writable.
@@ -586,7 +587,9 @@ pub unsafe extern "C" fn afc_cache_resize(cache: *const afc_cache, max_entries: 
     }
 }
 
-/// Changes the byte bound of a cache built with one, evicting beyond it.
+/// Changes the byte bound of a cache built with one (`afc_config_set_max_bytes`), evicting beyond
+/// it. `AFC_INVALID_ARGUMENT` for a cache built without a byte bound (one cannot be added
+/// later), or for 0.
 ///
 /// # Safety
 /// `cache` NULL or live.
@@ -683,7 +686,9 @@ pub struct afc_value_out {
 }
 
 /// Computes the value of `key` for `afc_cache_get_or_insert`: call `afc_value_out_set` once and
-/// return 0, or return non-zero for failure (nothing is stored). Runs with no lock held.
+/// return 0, or return non-zero for failure (nothing is stored). Runs with no lock held, on the
+/// calling thread. It must return normally: no C++ exception or `longjmp` may leave it through
+/// the library (catch them inside and return non-zero), and it must not free the cache.
 pub type afc_compute_fn = Option<
     unsafe extern "C" fn(
         user_data: *mut c_void,

@@ -37,7 +37,9 @@ impl From<RemovalCause> for afc_removal_cause {
 /// may call the cache). It may run on any thread that uses the cache. `key` and `value` are valid
 /// only during the call. During `afc_cache_free` it hears each remaining entry as
 /// `AFC_CAUSE_CLEARED` and may still call the cache, but nothing can be stored then (see
-/// `afc_cache_free`).
+/// `afc_cache_free`). It must return normally: no C++ exception or `longjmp` may leave it
+/// through the library (catch them inside), and it must not call `afc_cache_free` on its
+/// cache.
 pub type afc_listener_fn = Option<
     unsafe extern "C" fn(
         user_data: *mut c_void,
@@ -54,7 +56,8 @@ pub type afc_listener_fn = Option<
 /// or cleared by `afc_cache_free`), so none can leak. It runs as a listener does (after the locks
 /// are released, on any thread using the cache; it may call the cache). During `afc_cache_free`
 /// nothing can be stored: a put of a handle then fails with `AFC_INVALID_ARGUMENT` and the handle
-/// stays the caller's (see `afc_cache_free`).
+/// stays the caller's (see `afc_cache_free`). As a listener, it must return normally (no C++
+/// exception or `longjmp` through the library) and must not call `afc_cache_free` on its cache.
 pub type afc_handle_release_fn = Option<
     unsafe extern "C" fn(
         user_data: *mut c_void,
@@ -181,6 +184,8 @@ pub unsafe extern "C" fn afc_config_set_default_ttl_ns(
 }
 
 /// Sets the shard count (1 gives exact global LRU order; the default depends on the machine).
+/// It must be between 1 and min(1024, `max_entries`), so that every shard holds at least one
+/// entry: `afc_cache_new` refuses another count with `AFC_INVALID_CONFIG`.
 ///
 /// # Safety
 /// `config` must be NULL or a live configuration not used by another thread meanwhile.

@@ -5,8 +5,10 @@ use super::cache::{afc_cache, with_cache};
 use super::status::{afc_status, guard, Failure};
 use crate::record::{Record, NO_DEADLINE};
 
-/// A snapshot of the live entries (opaque): `afc_iter_new`, `afc_iter_next`, `afc_iter_free`.
-/// It holds copies, so the cache may change (or be freed) while it is read.
+/// A snapshot of entries (opaque): made by `afc_iter_new`, `afc_snapshot_iter_new` or
+/// `afc_cache_expire_keys`, read with `afc_iter_next`, freed with `afc_iter_free`. It holds
+/// copies, so the cache may change (or be freed) while it is read. Unlike a cache, an iterator
+/// is not thread-safe: one thread at a time may use it.
 pub struct afc_iter {
     entries: Vec<IterEntry>,
     next: usize,
@@ -116,10 +118,10 @@ pub unsafe extern "C" fn afc_cache_expire_keys(
     }
 }
 
-/// Writes the next entry: pointers to its key and value (valid until the next call on this
-/// iterator or its free), their lengths, and its remaining TTL in nanoseconds (`UINT64_MAX` if it
-/// never expires). `AFC_NOT_FOUND` when there are no more entries. A handle cache's values are
-/// the handle's 8 little-endian bytes.
+/// Writes the next entry: pointers to its key and value, their lengths, and its remaining TTL in
+/// nanoseconds (`UINT64_MAX` if it never expires). The pointers are the iterator's copies and
+/// stay valid until `afc_iter_free`, whatever is called meanwhile. `AFC_NOT_FOUND` when there
+/// are no more entries. A handle cache's values are the handle's 8 little-endian bytes.
 ///
 /// # Safety
 /// `iter` NULL or live and not used by another thread meanwhile; every out-pointer writable.
@@ -161,7 +163,8 @@ pub unsafe extern "C" fn afc_iter_next(
 /// `afc_cache_expire_keys` gives 0). `AFC_NOT_FOUND` before the first `afc_iter_next`.
 ///
 /// # Safety
-/// `iter` NULL or live; `out` NULL or writable.
+/// `iter` NULL or live, and not used by `afc_iter_next` on another thread meanwhile (it moves
+/// the iterator on); `out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn afc_iter_weight(iter: *const afc_iter, out: *mut u64) -> afc_status {
     guard(|| {
@@ -181,7 +184,8 @@ pub unsafe extern "C" fn afc_iter_weight(iter: *const afc_iter, out: *mut u64) -
 /// Writes how many entries are left to `*out`.
 ///
 /// # Safety
-/// `iter` NULL or live; `out` NULL or writable.
+/// `iter` NULL or live, and not used by `afc_iter_next` on another thread meanwhile; `out` NULL
+/// or writable.
 #[no_mangle]
 pub unsafe extern "C" fn afc_iter_remaining(iter: *const afc_iter, out: *mut usize) -> afc_status {
     guard(|| {
@@ -192,14 +196,17 @@ pub unsafe extern "C" fn afc_iter_remaining(iter: *const afc_iter, out: *mut usi
     })
 }
 
-/// Frees an iterator (NULL is ignored).
+/// Frees an iterator (NULL is ignored), and with it the keys and values its `afc_iter_next`
+/// pointed to.
 ///
 /// # Safety
-/// `iter` NULL or from `afc_iter_new`, not used afterwards.
+/// `iter` NULL or from `afc_iter_new`, `afc_snapshot_iter_new` or `afc_cache_expire_keys`, not
+/// used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn afc_iter_free(iter: *mut afc_iter) {
     if !iter.is_null() {
-        // SAFETY: a non-NULL iter came from Box::into_raw in afc_iter_new and is freed once.
+        // SAFETY: a non-NULL iter came from Box::into_raw in `give` (afc_iter_new,
+        // afc_snapshot_iter_new, afc_cache_expire_keys) and is freed once.
         drop(unsafe { Box::from_raw(iter) });
     }
 }

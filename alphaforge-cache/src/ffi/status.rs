@@ -23,7 +23,10 @@ pub enum afc_status {
     AFC_INVALID_CONFIG = 5,
     /// The entry is heavier than the cache's `max_bytes`; the cache is unchanged.
     AFC_ENTRY_TOO_HEAVY = 6,
-    /// A key, value or weight is above the engine's 4 GiB - 2 limit.
+    /// The entry does not fit the engine's 32-bit lengths: a key longer than 4294967294 bytes
+    /// (4 GiB - 2), a key and value longer than 4294967295 bytes together (4 GiB - 1), or a
+    /// weight above 4294967294 (with the default weight `key_len + value_len`, that makes key
+    /// and value at most 4294967294 bytes together).
     AFC_ENTRY_TOO_LARGE = 7,
     /// A byte-value call on a handle cache, or a handle call on a byte cache.
     AFC_WRONG_VALUE_KIND = 8,
@@ -40,7 +43,8 @@ pub enum afc_status {
     AFC_SNAPSHOT_UNSUPPORTED = 13,
     /// The snapshot's value encoding is not the one `afc_cache_load` was told to expect.
     AFC_SNAPSHOT_MISMATCH = 14,
-    /// A Rust panic was caught at the boundary (a bug: please report it with the message).
+    /// A Rust panic was caught at the boundary (a bug: please report it with the message). Rust's
+    /// panic hook has then also printed the panic on the process's stderr.
     AFC_PANIC = 100,
 }
 
@@ -137,8 +141,11 @@ pub(crate) fn guard(body: impl FnOnce() -> FfiResult) -> afc_status {
     }
 }
 
-/// The message of the calling thread's last failed call ("" if none). The pointer stays valid
-/// until the next failing call on this thread; copy it to keep it.
+/// The message of the calling thread's last failure ("" if none). Every status but `AFC_OK`,
+/// `AFC_NOT_FOUND` and `AFC_BUFFER_TOO_SMALL` sets it; those three leave it as it was, so after
+/// them it is an older failure's message, unrelated to the call: read it only right after a
+/// call returned another status. The pointer stays valid until the next failing call on this
+/// thread, and at most until the thread exits; copy the message to keep it.
 ///
 /// Called while the thread exits (from a `pthread_key_create` destructor, say), once the
 /// library's per-thread storage is gone, it returns the static string "(no message: the thread
