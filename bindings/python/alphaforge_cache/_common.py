@@ -198,9 +198,10 @@ def key_bytes(key: Any) -> bytes:
     if type(key) is bytes:
         return key
     if isinstance(key, str):
-        return key.encode("utf-8")
+        return str.encode(key, "utf-8")  # a subclass's own encode() is not asked
     if isinstance(key, (bytes, bytearray, memoryview)):
-        return bytes(key)
+        # Exact bytes whatever the type (a subclass's __bytes__ is not asked).
+        return bytes(memoryview(key))
     raise TypeError(f"a cache key must be bytes-like or str, not {type(key).__name__}")
 
 

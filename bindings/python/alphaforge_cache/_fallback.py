@@ -69,7 +69,7 @@ class Cache(CacheBase):
         self._origin = time.monotonic_ns()
         self._counters = [0] * 7  # hits misses inserts updates evictions expirations removals
         # The table of gets is never replaced (a load refills it in place): get binds it once.
-        self.get = bound_get(self)  # type: ignore[method-assign]
+        self.get = self._get_bytes = bound_get(self)  # type: ignore[method-assign]
 
     # ----- time and storage ------------------------------------------------------------------
 

@@ -211,6 +211,7 @@ class Cache(CacheBase):
                 int(ffi.cast("uintptr_t", ffi.addressof(lib, "afcpy_removals"))),
             )
             self.get = self._reader.get  # type: ignore[method-assign]
+            self._get_bytes = self._reader.get  # type: ignore[method-assign]
             if type(self).get_many is Cache.get_many:
                 # get_many in one C call too (a list of keys on a cache without deadlines;
                 # anything else through Cache.get_many).

@@ -496,6 +496,10 @@ static PyObject *Reader_check(Reader *self, PyObject *key, PyObject *value,
    when Python must decide (absent, expired, not a (value, deadline) pair, unhashable); NULL
    with an exception on an error. */
 static PyObject *Reader_lookup(Reader *self, PyObject *key) {
+    /* Only an exact `bytes` key is served and buffered here: hashing and comparing it runs no
+       Python code, now or when the buffer is replayed under the cache's lock. Python converts
+       any other key first (a TypeError for one that is not a key). */
+    if (!PyBytes_CheckExact(key)) return NULL;
     PyObject *value = Mirror_lookup((Mirror *)self->mirror, key); /* borrowed */
     if (value != NULL) {
         if (self->horizon == NO_HORIZON) return Reader_serve(self, key, value);

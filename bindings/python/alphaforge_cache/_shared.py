@@ -62,6 +62,7 @@ from ._common import (
 )
 
 _MISSING: Any = object()
+_BYTES_ONLY = frozenset((bytes,))
 _loads = pickle.loads
 _D = TypeVar("_D")
 
@@ -139,16 +140,17 @@ def bound_get(cache: "CacheBase") -> Callable[..., Any]:
     )
 
     def get(key: Key, default: Any = None) -> Any:
-        try:
+        # Only an exact ``bytes`` key is looked up here and buffered: hashing it runs no user
+        # code, now or when the buffer is replayed under the lock (any other key is converted
+        # first, on the other path).
+        if type(key) is bytes:
             stored = mirror_get(key, ABSENT)
-        except TypeError:  # unhashable (bytearray): normalized on the other path
-            stored = ABSENT
-        if stored is ABSENT:
-            return other(key, default)
-        reads.append(key)
-        if len(reads) > 256:  # FLUSH_AT, inlined
-            flush()
-        return stored
+            if stored is not ABSENT:
+                reads.append(key)
+                if len(reads) > 256:  # FLUSH_AT, inlined
+                    flush()
+                return stored
+        return other(key, default)
 
     get.__doc__ = CacheBase.get.__doc__
     return get
@@ -628,44 +630,45 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
 
     def get(self, key: Key, default: Any = None) -> Any:
         """The value of ``key`` (which becomes the most recently used), or ``default``."""
-        try:
+        # Only an exact ``bytes`` key is served and buffered here (see bound_get).
+        if type(key) is bytes:
             stored = self._mirror.get(key, ABSENT)
-        except TypeError:  # unhashable (bytearray): normalized on the other path
-            stored = ABSENT
-        if stored is ABSENT:
-            return self._get_other(key, default)
-        reads = self._reads
-        reads.append(key)
-        if len(reads) > 256:  # FLUSH_AT, inlined
-            self._flush()
-        return stored
+            if stored is not ABSENT:
+                reads = self._reads
+                reads.append(key)
+                if len(reads) > 256:  # FLUSH_AT, inlined
+                    self._flush()
+                return stored
+        return self._get_other(key, default)
 
     def __getitem__(self, key: Key) -> Any:
-        try:
+        if type(key) is bytes:
             stored = self._mirror.get(key, ABSENT)
-        except TypeError:
-            stored = ABSENT
+            if stored is not ABSENT:
+                reads = self._reads
+                reads.append(key)
+                if len(reads) > 256:  # FLUSH_AT, inlined
+                    self._flush()
+                return stored
+        stored = self._get_other(key, ABSENT)
         if stored is ABSENT:
-            stored = self._get_other(key, ABSENT)
-            if stored is ABSENT:
-                raise KeyError(key)
-            return stored
-        reads = self._reads
-        reads.append(key)
-        if len(reads) > 256:  # FLUSH_AT, inlined
-            self._flush()
+            raise KeyError(key)
         return stored
+
+    def _get_bytes(self, key: bytes, default: Any) -> Any:
+        """``get`` of a key already converted to ``bytes``: the cache's own get, never a
+        subclass's override (a backend with a get of its own sets this attribute to it)."""
+        return CacheBase.get(self, key, default)
 
     def _get_other(self, key: Any, default: Any) -> Any:
         """A get the plain mirror cannot serve: an entry to check first, another key type, or a
         miss."""
-        try:
-            entry = self._timed.get(key)
-        except TypeError:
-            entry = None
+        if type(key) is not bytes:
+            # Converted before any table sees it (TypeError for a non-key): the tables and the
+            # read buffer only ever hash and compare exact ``bytes``, which runs no user code.
+            return self._get_bytes(key_bytes(key), default)
+        entry = self._timed.get(key)
         if entry is None:
-            if type(key) is not bytes:
-                return self.get(key_bytes(key), default)
             self._check_open()
             self._read_miss(key)
             return default
@@ -681,15 +684,12 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
 
     def _peeked(self, key: Any) -> Any:
         """The stored value of a live key, or ``ABSENT``; recency and counters unchanged."""
-        try:
-            stored = self._mirror.get(key, ABSENT)
-            # With a horizon, an entry with a deadline is in both dicts: _timed tells.
-            entry = self._timed.get(key) if stored is ABSENT or self._dated_in_mirror else None
-        except TypeError:
-            return self._peeked(key_bytes(key))
+        if type(key) is not bytes:
+            key = key_bytes(key)  # before any table sees it, as in _get_other
+        stored = self._mirror.get(key, ABSENT)
+        # With a horizon, an entry with a deadline is in both dicts: _timed tells.
+        entry = self._timed.get(key) if stored is ABSENT or self._dated_in_mirror else None
         if entry is None:
-            if stored is ABSENT and type(key) is not bytes:
-                return self._peeked(key_bytes(key))
             if stored is ABSENT:
                 self._check_open()
             return stored
@@ -723,28 +723,25 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         # A copy even of a list: the reads below go over the keys more than once, and the
         # caller's list may change meanwhile (another thread, or a key's own __hash__).
         keys = list(keys)
-        if not self._timed:
-            try:
-                # A str key makes the join raise: such calls take the general path below.
-                joined = b"".join(keys)  # type: ignore[arg-type]
-                values = list(map(self._mirror.get, keys, repeat(default, len(keys))))
-            except TypeError:
-                pass
+        # Only exact ``bytes`` keys are served and buffered here (see bound_get); any other
+        # key is converted first, on the general path below.
+        if not self._timed and set(map(type, keys)) <= _BYTES_ONLY:
+            joined = b"".join(keys)  # type: ignore[arg-type]
+            values = list(map(self._mirror.get, keys, repeat(default, len(keys))))
+            self._check_open()
+            n = len(keys)
+            key_len = self._key_len
+            if key_len == -2 or (
+                len(joined) == n * key_len and max(map(len, keys), default=key_len) == key_len
+            ):
+                reads = self._reads
+                reads.extend(keys)
+                if len(reads) > FLUSH_AT:
+                    self._flush()
             else:
-                self._check_open()
-                n = len(keys)
-                key_len = self._key_len
-                if key_len == -2 or (
-                    len(joined) == n * key_len and max(map(len, keys), default=key_len) == key_len
-                ):
-                    reads = self._reads
-                    reads.extend(keys)
-                    if len(reads) > FLUSH_AT:
-                        self._flush()
-                else:
-                    for key in keys:
-                        self._read_miss(key)
-                return values
+                for key in keys:
+                    self._read_miss(key)
+            return values
         raws = [key_bytes(key) for key in keys]  # every key is checked before any is read
         return [self.get(raw, default) for raw in raws]
 
