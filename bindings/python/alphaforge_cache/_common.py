@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Protocol, Union
+from typing import Any, Callable, NoReturn, Optional, Protocol, Union
 
 __all__ = [
     "CacheError",
@@ -203,6 +203,16 @@ def key_bytes(key: Any) -> bytes:
         # Exact bytes whatever the type (a subclass's __bytes__ is not asked).
         return bytes(memoryview(key))
     raise TypeError(f"a cache key must be bytes-like or str, not {type(key).__name__}")
+
+
+def refuse_copy(kind: str, instead: str) -> NoReturn:
+    """The error of ``copy.copy``, ``copy.deepcopy`` or pickling of a cache: a cache owns its
+    engine, lock and entries, which a copy cannot share (it would corrupt both) and which
+    pickling cannot carry."""
+    raise TypeError(
+        f"alphaforge_cache.{kind} objects cannot be copied or pickled (each owns its engine, "
+        f"lock and entries): {instead}"
+    )
 
 
 def check_int(value: Any, name: str, low: int, high: int) -> int:

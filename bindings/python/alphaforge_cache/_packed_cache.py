@@ -5,7 +5,7 @@ engine's byte cache called without a lock; ``_packed_fallback.py``, the pure-Pyt
 from __future__ import annotations
 
 import os
-from typing import Any, Optional, Union
+from typing import Any, NoReturn, Optional, Union
 
 from ._common import (
     CacheClosedError,
@@ -14,6 +14,7 @@ from ._common import (
     SnapshotInfo,
     Stats,
     check_settings,
+    refuse_copy,
     seconds_to_nanos,
 )
 from ._packed import Packed, PackedHits
@@ -152,6 +153,20 @@ class PackedCacheBase:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    _NO_COPY = "use save()/load() for a copy on disk, or build a new PackedCache"
+
+    def __copy__(self) -> NoReturn:
+        refuse_copy("PackedCache", self._NO_COPY)
+
+    def __deepcopy__(self, memo: Any) -> NoReturn:
+        refuse_copy("PackedCache", self._NO_COPY)
+
+    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        refuse_copy("PackedCache", self._NO_COPY)
+
+    def __reduce__(self) -> NoReturn:
+        refuse_copy("PackedCache", self._NO_COPY)
 
     def __repr__(self) -> str:
         try:

@@ -39,6 +39,7 @@ from typing import (
     Iterator,
     List,
     Mapping,
+    NoReturn,
     Optional,
     Tuple,
     TypeVar,
@@ -58,6 +59,7 @@ from ._common import (
     SnapshotInfo,
     check_weight,
     key_bytes,
+    refuse_copy,
     seconds_to_nanos,
 )
 
@@ -949,3 +951,21 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         return self is other
 
     __hash__ = object.__hash__
+
+    # ----- copies ------------------------------------------------------------------------------
+
+    _NO_COPY = (
+        "use save()/load() for a copy on disk, or build a new cache and put_many(cache.items())"
+    )
+
+    def __copy__(self) -> NoReturn:
+        refuse_copy("Cache", self._NO_COPY)
+
+    def __deepcopy__(self, memo: Any) -> NoReturn:
+        refuse_copy("Cache", self._NO_COPY)
+
+    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        refuse_copy("Cache", self._NO_COPY)
+
+    def __reduce__(self) -> NoReturn:
+        refuse_copy("Cache", self._NO_COPY)
