@@ -108,6 +108,55 @@ def test_ttl_and_exceptions(backend: Any) -> None:
     assert calls == [1, 1, -1, -1], "exceptions are not cached"
 
 
+@pytest.mark.parametrize("kind", ["function", "coroutine"])
+def test_an_expired_result_is_computed_once_and_leaves_no_orphan(backend: Any, kind: str) -> None:
+    # The call that finds its result expired reclaims the entry (on_evict drops the argument's
+    # mapping) and stores the new result under the same token: the mapping must come back, or
+    # the next call computes again under a new token and the old entry stays, orphaned.
+    clock = ManualClock()
+    calls: List[str] = []
+
+    def compute(symbol: str) -> int:
+        calls.append(symbol)
+        return len(calls)
+
+    if kind == "function":
+        price: Any = cached(10, ttl=1.0, timer=clock, cache_type=backend)(compute)
+        call = price
+    else:
+
+        async def fetch(symbol: str) -> int:
+            return compute(symbol)
+
+        price = cached(10, ttl=1.0, timer=clock, cache_type=backend)(fetch)
+
+        def call(symbol: str) -> int:
+            return int(asyncio.run(price(symbol)))
+
+    assert call("AAPL") == 1
+    for cycle in range(1, 4):
+        clock.advance(2.0)
+        assert [call("AAPL"), call("AAPL"), call("AAPL")] == [cycle + 1] * 3
+        assert len(calls) == cycle + 1, "one computation per expiry"
+        info = price.cache_info()
+        assert info.currsize == 1, "no orphan entry"
+        assert len(price.cache.keys()) == 1
+    assert (info.hits, info.misses) == (6, 4)
+
+
+def test_a_result_too_heavy_to_store_is_returned_each_time(backend: Any) -> None:
+    calls: List[int] = []
+
+    @cached(4, max_bytes=10, getsizeof=len, cache_type=backend)
+    def rows(n: int) -> bytes:
+        calls.append(n)
+        return b"x" * n
+
+    assert [rows(20), rows(20), rows(3), rows(3)] == [b"x" * 20, b"x" * 20, b"xxx", b"xxx"]
+    assert calls == [20, 20, 3], "the heavy result is computed again, the light one kept"
+    assert rows.cache_info().currsize == 1  # type: ignore[attr-defined]
+
+
 def test_threads_compute_once(backend: Any) -> None:
     calls: List[int] = []
     start = threading.Barrier(6)

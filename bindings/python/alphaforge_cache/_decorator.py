@@ -93,27 +93,45 @@ def cached(
                     keys[token] = key
                 return token
 
-        def drop_if_absent(token: bytes) -> None:
-            if token not in cache:
+        def settle(key: Hashable, token: bytes) -> None:
+            """After a call that may have stored under ``token``: the mapping ``key -> token``
+            holds while the cache holds ``token``, and only then. An entry that expired is
+            reclaimed by the call's own lookup, and ``forget`` drops its mapping before the
+            call stores the new result under the same token: the mapping comes back here
+            (without it the next call would compute again, under a new token, and leave the
+            stored result behind as an orphan entry)."""
+            orphan = False
+            with lock:
+                if token not in keys:
+                    if key not in tokens:
+                        tokens[key] = token
+                        keys[token] = key
+                    else:  # another call mapped the key to a new token meanwhile
+                        orphan = True
+            if orphan:
+                cache.pop(token, None)
+            elif token not in cache:  # not stored (an error, too heavy), or evicted since
                 forget(token, None, "removed")
 
         if inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                token = token_of(_make_key(args, kwargs, typed))
+                key = _make_key(args, kwargs, typed)
+                token = token_of(key)
                 found = cache.get(token, _ABSENT)
                 if found is not _ABSENT:
                     return found
                 try:
                     value = await func(*args, **kwargs)
                 except BaseException:
-                    drop_if_absent(token)
+                    settle(key, token)
                     raise
                 try:
                     cache.put(token, value)
                 except ValueError:
-                    drop_if_absent(token)
+                    pass  # too heavy to store: returned, not kept (settle drops the mapping)
+                settle(key, token)
                 return value
 
             wrapper: Any = async_wrapper
@@ -121,14 +139,17 @@ def cached(
 
             @functools.wraps(func)
             def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-                token = token_of(_make_key(args, kwargs, typed))
+                key = _make_key(args, kwargs, typed)
+                token = token_of(key)
                 try:
                     value = cache.get_or_set(token, lambda: func(*args, **kwargs))
                 except BaseException:
-                    drop_if_absent(token)
+                    settle(key, token)
                     raise
-                if max_bytes is not None:
-                    drop_if_absent(token)  # a result too heavy to store was returned, not kept
+                if max_bytes is not None or token not in keys:
+                    # A result too heavy to store was returned, not kept; or the call reclaimed
+                    # an expired entry, which dropped the mapping (a hit needs neither).
+                    settle(key, token)
                 return value
 
             wrapper = sync_wrapper
