@@ -1118,6 +1118,45 @@ def test_get_or_set_ttl(make_cache: Any, clock: ManualClock) -> None:
     assert cache.ttl_of(b"k") == 100.0
 
 
+@pytest.mark.parametrize("stored", [False, True], ids=["miss", "hit"])
+@pytest.mark.parametrize("ttl", [0, -1, 0.0, float("nan"), "60", True], ids=repr)
+def test_get_or_set_refuses_a_bad_ttl_as_put_does(make_cache: Any, ttl: Any, stored: bool) -> None:
+    # Checked before the factory runs, hit or miss, with put's exception and message: a
+    # mistyped ttl=0 must not silently turn the cache off (the value never stored).
+    cache = make_cache()
+    if stored:
+        cache.put(b"k", b"v")
+    with pytest.raises((TypeError, ValueError)) as from_put:
+        cache.put(b"other", b"v", ttl=ttl)
+    with pytest.raises(type(from_put.value)) as raised:
+        cache.get_or_set(b"k", lambda: pytest.fail("factory called"), ttl=ttl)
+    assert str(raised.value) == str(from_put.value)
+    assert cache.keys() == ([b"k"] if stored else [])
+
+
+def test_get_or_set_raises_a_listener_error_as_other_operations_do(make_cache: Any) -> None:
+    # The value is stored (the listener ran for the entry it evicted); the listener's error is
+    # raised afterwards, as put raises it (CONTRACT, eviction listener), even a ValueError.
+    def listener(key: bytes, value: Any, cause: str) -> None:
+        raise ValueError(f"listener failed on {key!r}")
+
+    cache = make_cache(1, on_evict=listener)
+    cache[b"a"] = b"1"
+    with pytest.raises(ValueError, match="listener failed on b'a'"):
+        cache.get_or_set(b"b", lambda: b"2")
+    assert cache.items() == [(b"b", b"2")]
+    with pytest.raises(ValueError, match="listener failed on b'b'"):
+        cache.put(b"c", b"3")
+
+
+def test_get_or_set_returns_a_value_too_heavy_to_store(make_cache: Any) -> None:
+    cache = make_cache(max_bytes=8)
+    assert cache.get_or_set(b"k", lambda: b"x" * 20) == b"x" * 20
+    assert b"k" not in cache
+    with pytest.raises(EntryTooHeavyError):
+        cache.put(b"k", b"x" * 20)
+
+
 @pytest.mark.parametrize("mode", ["object", "pickle", "bytes"])
 def test_get_or_set_racing_threads_compute_once(make_cache: Any, mode: str) -> None:
     cache = make_cache(mode=mode)

@@ -66,6 +66,12 @@ class EntryTooHeavyError(CacheError, ValueError):
     """An entry heavier than the cache's ``max_bytes`` on its own; the cache is unchanged."""
 
 
+class EntryTooLargeError(ValueError):
+    """An entry beyond the engine's limit for a key or a weight (``MAX_ENTRY_SIZE``); the cache
+    is unchanged. A ``ValueError`` as any other bad argument; its own class so that
+    ``get_or_set`` can tell it (a value it returns without storing) from other errors."""
+
+
 class SnapshotError(CacheError):
     """A snapshot could not be written or read."""
 

@@ -14,7 +14,7 @@ import itertools
 import threading
 from typing import Any, Callable, Dict, Hashable, NamedTuple, Optional, TypeVar, cast
 
-from ._common import ManualClock
+from ._common import EntryTooHeavyError, EntryTooLargeError, ManualClock
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -129,7 +129,7 @@ def cached(
                     raise
                 try:
                     cache.put(token, value)
-                except ValueError:
+                except (EntryTooHeavyError, EntryTooLargeError):
                     pass  # too heavy to store: returned, not kept (settle drops the mapping)
                 settle(key, token)
                 return value

@@ -42,6 +42,7 @@ from ._common import (
     CacheClosedError,
     CacheError,
     EntryTooHeavyError,
+    EntryTooLargeError,
     ManualClock,
     Stats,
     check_int,
@@ -99,7 +100,9 @@ def _error(status: int) -> Exception:
     message = ffi.string(lib.afc_last_error()).decode("utf-8", "replace")
     if status == lib.AFC_ENTRY_TOO_HEAVY:
         return EntryTooHeavyError(message)
-    if status in (lib.AFC_INVALID_ARGUMENT, lib.AFC_INVALID_CONFIG, lib.AFC_ENTRY_TOO_LARGE):
+    if status == lib.AFC_ENTRY_TOO_LARGE:
+        return EntryTooLargeError(message)
+    if status in (lib.AFC_INVALID_ARGUMENT, lib.AFC_INVALID_CONFIG):
         return ValueError(message)
     name = ffi.string(lib.afc_status_name(status)).decode("ascii", "replace")
     if status == lib.AFC_PANIC:
@@ -414,7 +417,9 @@ class Cache(CacheBase):
         if self._plain_objects and ttl is None:  # object mode, weight 1, no byte bound
             stored, weight, ttl_nanos = value, 1, self._settings.ttl_nanos
             if len(key) > MAX_ENTRY_SIZE:
-                raise ValueError(f"key of {len(key)} bytes exceeds the limit of {MAX_ENTRY_SIZE}")
+                raise EntryTooLargeError(
+                    f"key of {len(key)} bytes exceeds the limit of {MAX_ENTRY_SIZE}"
+                )
         else:
             stored, weight, ttl_nanos = self._admit(key, value, ttl)
         with self._lock:

@@ -53,6 +53,7 @@ from ._common import (
     CacheClosedError,
     Codec,
     EntryTooHeavyError,
+    EntryTooLargeError,
     Key,
     Settings,
     SnapshotError,
@@ -444,9 +445,11 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
             getsizeof = self._settings.getsizeof
             stored, weight = value, (1 if getsizeof is None else check_weight(getsizeof(value)))
         if len(key) > MAX_ENTRY_SIZE:
-            raise ValueError(f"key of {len(key)} bytes exceeds the limit of {MAX_ENTRY_SIZE}")
+            raise EntryTooLargeError(
+                f"key of {len(key)} bytes exceeds the limit of {MAX_ENTRY_SIZE}"
+            )
         if weight > MAX_ENTRY_SIZE:
-            raise ValueError(f"entry weight {weight} exceeds the limit of {MAX_ENTRY_SIZE}")
+            raise EntryTooLargeError(f"entry weight {weight} exceeds the limit of {MAX_ENTRY_SIZE}")
         max_bytes = self._max_bytes
         if max_bytes is not None and weight > max_bytes:
             raise EntryTooHeavyError(
@@ -785,6 +788,8 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         A value too heavy to store is returned but not stored. A factory asking for its own key
         again raises ``RuntimeError`` (it would wait for itself)."""
         raw = key_bytes(key)
+        if ttl is not None:
+            seconds_to_nanos(ttl, "ttl")  # checked as put checks it, before anything runs
         while True:
             value = self.get(raw, _MISSING)
             if value is not _MISSING:
@@ -805,7 +810,7 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
             value = factory()
             try:
                 self._put(raw, value, ttl)
-            except ValueError:
+            except (EntryTooHeavyError, EntryTooLargeError):
                 pass  # too heavy or too large to store: returned, not cached (documented)
             return value
         finally:
