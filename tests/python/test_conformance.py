@@ -224,6 +224,47 @@ def test_bad_key_types(make_cache: Any, bad: Any) -> None:
     assert (s.hits, s.misses, s.inserts) == (0, 0, 1)
 
 
+class LooksLikeAKey:
+    """Not a key (not bytes-like, not str), though it hashes and compares as the stored b"a"."""
+
+    def __hash__(self) -> int:
+        return hash(b"a")
+
+    def __eq__(self, other: object) -> bool:
+        return other == b"a"
+
+
+@pytest.mark.parametrize("ttl", [None, 60.0], ids=["no ttl", "ttl"])
+def test_an_object_equal_to_a_stored_key_is_not_a_key(make_cache: Any, ttl: Any) -> None:
+    # It used to be served by the mirror before any type check; on native, buffered as it
+    # was, it then broke the next put ("sequence item 0: expected a bytes-like object") and
+    # the hit was lost, while the fallback counted it.
+    cache = make_cache(ttl=ttl)
+    cache.put(b"a", b"1")
+    bad = LooksLikeAKey()
+    message = "a cache key must be bytes-like or str, not LooksLikeAKey"
+    calls = {
+        "get": lambda: cache.get(bad),
+        "getitem": lambda: cache[bad],
+        "peek": lambda: cache.peek(bad),
+        "get_many": lambda: cache.get_many([bad]),
+        "get_or_set": lambda: cache.get_or_set(bad, lambda: b"2"),
+        "setdefault": lambda: cache.setdefault(bad, b"2"),
+        "pop": lambda: cache.pop(bad),
+        "ttl_of": lambda: cache.ttl_of(bad),
+        "put": lambda: cache.put(bad, b"2"),
+    }
+    for name, call in calls.items():
+        with pytest.raises(TypeError) as raised:
+            call()
+        assert str(raised.value) == message, name
+    assert (bad in cache) is False
+    cache.put(b"b", b"2")  # the next put works
+    assert cache.items() == [(b"b", b"2"), (b"a", b"1")]
+    s = cache.stats()
+    assert (s.hits, s.misses, s.inserts) == (0, 0, 2)
+
+
 # ----------------------------------------------------------------------------------------------
 # Modes
 # ----------------------------------------------------------------------------------------------

@@ -632,3 +632,15 @@ def test_saving_where_it_cannot_fails_clearly_and_keeps_the_old_file(
         finally:
             os.chmod(tmp_path, 0o700)
             assert target.read_bytes() == before
+
+
+def test_a_non_key_is_refused_as_cache_refuses_it(packed_cache: Any) -> None:
+    cache = packed_cache(4)
+    cache.put(b"a", b"1")
+    for bad in (1, None, 1.5, (b"a",)):
+        assert (bad in cache) is False
+        for call in (cache.get, cache.peek, cache.remove):
+            with pytest.raises(TypeError, match="a cache key must be bytes-like or str"):
+                call(bad)
+    assert cache.get(b"a") == b"1"
+    cache.close()

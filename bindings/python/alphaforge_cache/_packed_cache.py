@@ -121,7 +121,10 @@ class PackedCacheBase:
         raise NotImplementedError
 
     def __contains__(self, key: object) -> bool:
-        return self.peek(key) is not None
+        try:
+            return self.peek(key) is not None
+        except TypeError:  # not a key: never in the cache (as Cache answers)
+            return False
 
     def __len__(self) -> int:
         raise NotImplementedError
