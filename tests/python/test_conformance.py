@@ -1695,3 +1695,52 @@ def test_repr(make_cache: Any) -> None:
     text = repr(cache)
     assert "max_entries=5" in text and "max_bytes=50" in text and "pickle" in text
     assert cache.backend in text
+
+
+# ----------------------------------------------------------------------------------------------
+# Subclasses
+# ----------------------------------------------------------------------------------------------
+
+
+def test_a_subclass_s_own_methods_are_called_on_every_backend(backend: Any) -> None:
+    # A backend's fast paths (the fallback's get closure, the native C get and put) are
+    # instance attributes: they must step aside for a subclass's own get or put, which every
+    # call then reaches, get_or_set's lookup included.
+    calls: List[Any] = []
+
+    class Audited(backend):  # type: ignore[misc,valid-type]
+        def get(self, key: Any, default: Any = None) -> Any:
+            calls.append(("get", key))
+            return super().get(key, default)
+
+        def put(self, key: Any, value: Any, ttl: Any = None) -> None:
+            calls.append(("put", key))
+            super().put(key, value, ttl)
+
+        def get_many(self, keys: Any, default: Any = None) -> List[Any]:
+            calls.append(("get_many", list(keys)))
+            return super().get_many(keys, default)
+
+    cache = Audited(10, shards=1)
+    cache.put(b"a", b"1")
+    assert cache.get(b"a") == b"1"
+    assert cache.get_or_set(b"b", lambda: b"2") == b"2"
+    assert cache.get_many([b"a"]) == [b"1"]
+    assert calls == [("put", b"a"), ("get", b"a"), ("get", b"b"), ("get_many", [b"a"])]
+    cache.close()
+
+
+def test_a_subclass_s_own_put_is_called_when_get_is_the_backend_s(backend: Any) -> None:
+    calls: List[Any] = []
+
+    class AuditedPuts(backend):  # type: ignore[misc,valid-type]
+        def put(self, key: Any, value: Any, ttl: Any = None) -> None:
+            calls.append(key)
+            super().put(key, value, ttl)
+
+    cache = AuditedPuts(10, shards=1)
+    cache.put(b"a", b"1")
+    cache[b"b"] = b"2"  # __setitem__ is its own method: not routed through put
+    assert calls == [b"a"]
+    assert cache.get(b"a") == b"1" and cache.get(b"b") == b"2"
+    cache.close()

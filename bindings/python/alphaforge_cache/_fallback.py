@@ -68,8 +68,10 @@ class Cache(CacheBase):
         self._weight = 0
         self._origin = time.monotonic_ns()
         self._counters = [0] * 7  # hits misses inserts updates evictions expirations removals
-        # The table of gets is never replaced (a load refills it in place): get binds it once.
-        self.get = self._get_bytes = bound_get(self)  # type: ignore[method-assign]
+        # The table of gets is never replaced (a load refills it in place): get binds it once,
+        # unless a subclass has a get of its own (an instance attribute would hide it).
+        if type(self).get is Cache.get:
+            self.get = self._get_bytes = bound_get(self)  # type: ignore[method-assign]
 
     # ----- time and storage ------------------------------------------------------------------
 

@@ -236,7 +236,8 @@ class Cache(CacheBase):
                     plain,
                     settings.ttl_nanos or 0,
                 )
-                self.put = self._reader.put_plain  # type: ignore[method-assign]
+                if type(self).put is Cache.put:  # a subclass's own put is not hidden
+                    self.put = self._reader.put_plain  # type: ignore[method-assign]
                 self._setitem = self._reader.put_plain
                 # put_many too (a list of pairs in one C call, the engine's work outside the
                 # GIL if the batch is large; anything else through CacheBase.put_many).
