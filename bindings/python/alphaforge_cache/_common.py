@@ -7,6 +7,7 @@ pure-Python backends accept and refuse exactly the same things, with the same me
 from __future__ import annotations
 
 import math
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, NoReturn, Optional, Protocol, Union
@@ -219,6 +220,16 @@ def refuse_copy(kind: str, instead: str) -> NoReturn:
         f"alphaforge_cache.{kind} objects cannot be copied or pickled (each owns its engine, "
         f"lock and entries): {instead}"
     )
+
+
+#: A snapshot's path, as ``save`` and ``load`` take it.
+SnapshotPath = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+
+
+def snapshot_path(path: Any) -> str:
+    """A snapshot's path as ``str``: ``str``, ``bytes`` (decoded as the file system does) or
+    an ``os.PathLike`` of either; ``TypeError`` for anything else (``os.fspath``'s)."""
+    return os.fsdecode(os.fspath(path))
 
 
 def check_int(value: Any, name: str, low: int, high: int) -> int:

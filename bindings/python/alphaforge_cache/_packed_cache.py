@@ -4,14 +4,14 @@ engine's byte cache called without a lock; ``_packed_fallback.py``, the pure-Pyt
 
 from __future__ import annotations
 
-import os
-from typing import Any, NoReturn, Optional, Union
+from typing import Any, NoReturn, Optional
 
 from ._common import (
     CacheClosedError,
     ManualClock,
     Settings,
     SnapshotInfo,
+    SnapshotPath,
     Stats,
     check_settings,
     refuse_copy,
@@ -103,7 +103,7 @@ class PackedCacheBase:
         """Removes ``key``; whether it was there."""
         raise NotImplementedError
 
-    def save(self, path: "Union[str, os.PathLike[str]]") -> SnapshotInfo:
+    def save(self, path: SnapshotPath) -> SnapshotInfo:
         """Saves every live entry, with its remaining TTL, in recency order, to ``path``, in
         the snapshot format every backend shares (``docs/snapshot-format.md``; values encoded
         as bytes, so ``Cache(mode="bytes")`` loads it too): written to a temporary file in the
@@ -111,7 +111,7 @@ class PackedCacheBase:
         (kind ``"io"``) if the file cannot be written; a previous file at ``path`` stays."""
         raise NotImplementedError
 
-    def load(self, path: "Union[str, os.PathLike[str]]") -> SnapshotInfo:
+    def load(self, path: SnapshotPath) -> SnapshotInfo:
         """Replaces the entries with those saved in ``path`` (by any backend's bytes cache),
         restoring their recency order and remaining TTLs; with smaller bounds than the saving
         cache's, the most recently used entries that fit are kept. The whole file is checked

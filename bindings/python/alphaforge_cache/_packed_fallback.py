@@ -3,11 +3,10 @@ form. One exact LRU whatever the shard count, as the fallback ``Cache`` is."""
 
 from __future__ import annotations
 
-import os
 from array import array
-from typing import Any, List, Optional, Union
+from typing import Any, List, Optional
 
-from ._common import Settings, SnapshotInfo, Stats, key_bytes
+from ._common import Settings, SnapshotInfo, SnapshotPath, Stats, key_bytes
 from ._fallback import Cache
 from ._packed import MISSING, Packed, PackedHits, _given
 from ._packed_cache import PackedCacheBase, check_packed, ttl_nanos
@@ -72,10 +71,10 @@ class PackedCache(PackedCacheBase):
     def remove(self, key: Any) -> bool:
         return self._cache.pop(key_bytes(key), None) is not None
 
-    def save(self, path: "Union[str, os.PathLike[str]]") -> SnapshotInfo:
+    def save(self, path: SnapshotPath) -> SnapshotInfo:
         return self._cache.save(path)
 
-    def load(self, path: "Union[str, os.PathLike[str]]") -> SnapshotInfo:
+    def load(self, path: SnapshotPath) -> SnapshotInfo:
         return self._cache.load(path)
 
     def __len__(self) -> int:

@@ -9,11 +9,19 @@ the pointer returns (``ffi.gc``), so a call racing ``close`` never touches freed
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Optional, Tuple, Union
+from typing import Any, Callable, Optional, Tuple
 
 from . import _snapshot_format as _fmt
 from ._alphaforge_cache_cffi import ffi, lib  # type: ignore[import-not-found,unused-ignore]
-from ._common import CacheClosedError, Settings, SnapshotInfo, Stats, key_bytes
+from ._common import (
+    CacheClosedError,
+    Settings,
+    SnapshotInfo,
+    SnapshotPath,
+    Stats,
+    key_bytes,
+    snapshot_path,
+)
 from ._native import _check, _error, _NativeClock, from_struct
 from ._packed import MISSING, HitParts, Packed, PackedHits, _given
 from ._packed_cache import PackedCacheBase, check_packed, ttl_nanos
@@ -243,17 +251,17 @@ class PackedCache(PackedCacheBase):
 
     # ----- snapshots ---------------------------------------------------------------------------
 
-    def save(self, path: "Union[str, os.PathLike[str]]") -> SnapshotInfo:
+    def save(self, path: SnapshotPath) -> SnapshotInfo:
         return self._snapshot(lib.afc_cache_save, path, writing=True)
 
-    def load(self, path: "Union[str, os.PathLike[str]]") -> SnapshotInfo:
+    def load(self, path: SnapshotPath) -> SnapshotInfo:
         return self._snapshot(lib.afc_cache_load, path, writing=False)
 
     def _snapshot(
-        self, call: Callable[..., int], path: "Union[str, os.PathLike[str]]", *, writing: bool
+        self, call: Callable[..., int], path: SnapshotPath, *, writing: bool
     ) -> SnapshotInfo:
         """``afc_cache_save`` or ``afc_cache_load`` (bytes encoding) of ``path``."""
-        name = os.fspath(path)
+        name = snapshot_path(path)
         info = ffi.new("afc_snapshot_info *")
         status = call(self._cache(), _path_bytes(name), _BYTES_ENCODING, info)
         if status:

@@ -58,10 +58,12 @@ from ._common import (
     Settings,
     SnapshotError,
     SnapshotInfo,
+    SnapshotPath,
     check_weight,
     key_bytes,
     refuse_copy,
     seconds_to_nanos,
+    snapshot_path,
 )
 
 _MISSING: Any = object()
@@ -821,9 +823,7 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
 
     # ----- snapshots ---------------------------------------------------------------------------
 
-    def save(
-        self, path: "Union[str, os.PathLike[str]]", *, codec: Optional[Codec] = None
-    ) -> SnapshotInfo:
+    def save(self, path: SnapshotPath, *, codec: Optional[Codec] = None) -> SnapshotInfo:
         """Saves every live entry, with its remaining TTL and weight, in recency order, to
         ``path`` (``docs/snapshot-format.md``): written to a temporary file in the same
         directory, flushed to disk and renamed over ``path``, so a previous file there stays
@@ -831,6 +831,7 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         as they are; an ``"object"`` cache encodes each value with ``codec`` (``dumps``; pickle
         by default), after the cache's lock is released. ``SnapshotError`` if a value cannot be
         encoded (naming its key) or the file cannot be written."""
+        path = snapshot_path(path)  # str, bytes or PathLike, as load takes them
         how = _SnapshotCodec(self._mode, codec)
         rows: List[Any] = self._saved_entries()  # bytes and pickle modes: written as they are
         if how.dumps is not None:
@@ -846,9 +847,7 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
             header.file_len,
         )
 
-    def load(
-        self, path: "Union[str, os.PathLike[str]]", *, codec: Optional[Codec] = None
-    ) -> SnapshotInfo:
+    def load(self, path: SnapshotPath, *, codec: Optional[Codec] = None) -> SnapshotInfo:
         """Replaces the entries with those saved in ``path``, restoring their recency order
         and remaining TTLs. The whole file is read and checked (and, in ``"object"`` mode,
         every value decoded with ``codec.loads``) before the cache changes: on any error it is
@@ -856,6 +855,7 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         than the saving cache's, the most recently used entries that fit are kept. Raises
         ``SnapshotError`` (``SnapshotFileError`` with a ``kind`` for a bad file, including one
         whose value encoding does not match this cache's mode)."""
+        path = snapshot_path(path)  # messages name a str path, as save's do
         how = _SnapshotCodec(self._mode, codec)
         self._check_open()
         name = os.fspath(path)
