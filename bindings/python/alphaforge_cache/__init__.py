@@ -10,7 +10,7 @@ buffers, run without the GIL: the throughput API for many threads) follows the s
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional, Type
 
 from ._common import (
     CAUSES,
@@ -24,7 +24,7 @@ from ._common import (
     SnapshotInfo,
     Stats,
 )
-from ._decorator import CacheInfo, cached
+from ._decorator import CachedFunction, CacheInfo, cached
 from ._fallback import Cache as PythonCache
 from ._packed import MISSING, Packed, PackedHits
 from ._packed_fallback import PackedCache as PythonPackedCache
@@ -38,6 +38,7 @@ __all__ = [
     "CacheClosedError",
     "CacheError",
     "CacheInfo",
+    "CachedFunction",
     "Codec",
     "EntryTooHeavyError",
     "MISSING",
@@ -63,13 +64,18 @@ _POLICY = os.environ.get("ALPHAFORGE_CACHE_BACKEND", "").strip().lower()
 if _POLICY not in ("", "native", "python"):
     raise ImportError(f"ALPHAFORGE_CACHE_BACKEND must be 'native' or 'python', not {_POLICY!r}")
 
-NativeCache = None
-NativePackedCache = None
+if TYPE_CHECKING:
+    from ._native import Cache as _NativeCacheType
+    from ._packed_native import PackedCache as _NativePackedCacheType
+
+#: The native backend's classes, or None when the extension is not built.
+NativeCache: "Optional[Type[_NativeCacheType]]" = None
+NativePackedCache: "Optional[Type[_NativePackedCacheType]]" = None
 _native_error: "Exception | None" = None
 if _POLICY != "python":
     try:
-        from ._native import Cache as NativeCache  # type: ignore[assignment]
-        from ._packed_native import PackedCache as NativePackedCache  # type: ignore[assignment]
+        from ._native import Cache as NativeCache
+        from ._packed_native import PackedCache as NativePackedCache
     except ImportError as error:  # the extension was not built (no Rust toolchain at install)
         _native_error = error
         if _POLICY == "native":

@@ -23,7 +23,7 @@ import random
 import sys
 import threading
 import time
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Type
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Type, cast
 
 from . import NativeCache, NativePackedCache, Packed, PythonCache, PythonPackedCache
 from . import _snapshot_format as fmt
@@ -32,7 +32,7 @@ from . import _snapshot_format as fmt
 def _backends(choice: str) -> List[Type[PythonCache]]:
     # Both classes have the same constructor and interface; the fallback's is the typed one.
     available: Dict[str, Optional[Type[PythonCache]]] = {
-        "native": NativeCache,
+        "native": cast("Optional[Type[PythonCache]]", NativeCache),
         "python": PythonCache,
     }
     names = ["native", "python"] if choice == "all" else [choice]

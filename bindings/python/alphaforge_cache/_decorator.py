@@ -12,11 +12,26 @@ import functools
 import inspect
 import itertools
 import threading
-from typing import Any, Callable, Dict, Hashable, NamedTuple, Optional, TypeVar, cast
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Hashable,
+    NamedTuple,
+    Optional,
+    Protocol,
+    TypeVar,
+    cast,
+)
 
 from ._common import EntryTooHeavyError, EntryTooLargeError, ManualClock
 
-_F = TypeVar("_F", bound=Callable[..., Any])
+if TYPE_CHECKING:
+    from ._shared import CacheBase
+
+_T = TypeVar("_T")
+_T_co = TypeVar("_T_co", covariant=True)
 
 
 class CacheInfo(NamedTuple):
@@ -40,6 +55,32 @@ def _make_key(args: tuple, kwargs: Dict[str, Any], typed: bool) -> Hashable:  # 
 _KWARGS_MARK = object()
 
 
+class CachedFunction(Protocol[_T_co]):
+    """What ``@cached`` makes of a function returning ``_T_co``, for type checkers: typed as
+    typeshed types ``functools.lru_cache``'s wrapper (the arguments are any hashables; a
+    coroutine function's ``_T_co`` is its coroutine)."""
+
+    __name__: str
+    __qualname__: str
+    #: The ``Cache`` that holds the results.
+    cache: "CacheBase"
+
+    @property
+    def __wrapped__(self) -> Callable[..., _T_co]:
+        """The function memoized."""
+        ...
+
+    def __call__(self, *args: Hashable, **kwargs: Hashable) -> _T_co: ...
+
+    def cache_info(self) -> CacheInfo:
+        """Hits, misses, ``max_entries`` and the entries held, as ``functools``' ``CacheInfo``."""
+        ...
+
+    def cache_clear(self) -> None:
+        """Removes every result and sets the statistics to zero."""
+        ...
+
+
 def cached(
     max_entries: int = 128,
     *,
@@ -49,7 +90,7 @@ def cached(
     getsizeof: Optional[Callable[[Any], int]] = None,
     timer: Optional[ManualClock] = None,
     cache_type: Optional[Callable[..., Any]] = None,
-) -> Callable[[_F], _F]:
+) -> Callable[[Callable[..., _T]], CachedFunction[_T]]:
     """Memoizes a function: ``@alphaforge_cache.cached(1024, ttl=60)``.
 
     The wrapper has ``cache_info()``, ``cache_clear()`` and ``cache`` (the underlying
@@ -61,7 +102,7 @@ def cached(
 
     make_cache = Cache if cache_type is None else cache_type
 
-    def decorator(func: _F) -> _F:
+    def decorator(func: Callable[..., _T]) -> CachedFunction[_T]:
         tokens: Dict[Hashable, bytes] = {}
         keys: Dict[bytes, Hashable] = {}
         lock = threading.Lock()
@@ -165,7 +206,7 @@ def cached(
         wrapper.cache_info = cache_info
         wrapper.cache_clear = cache_clear
         wrapper.cache = cache
-        return cast(_F, wrapper)
+        return cast("CachedFunction[_T]", wrapper)
 
     return decorator
 

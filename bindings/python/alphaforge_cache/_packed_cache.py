@@ -4,7 +4,7 @@ engine's byte cache called without a lock; ``_packed_fallback.py``, the pure-Pyt
 
 from __future__ import annotations
 
-from typing import Any, NoReturn, Optional
+from typing import Any, NoReturn, Optional, TypeVar
 
 from ._common import (
     CacheClosedError,
@@ -18,6 +18,8 @@ from ._common import (
     seconds_to_nanos,
 )
 from ._packed import Packed, PackedHits
+
+_P = TypeVar("_P", bound="PackedCacheBase")
 
 
 def check_packed(value: Any, name: str) -> Packed:
@@ -151,7 +153,7 @@ class PackedCacheBase:
         harmless. A call already running in another thread finishes first."""
         raise NotImplementedError
 
-    def __enter__(self) -> "PackedCacheBase":
+    def __enter__(self: _P) -> _P:
         return self
 
     def __exit__(self, *exc: object) -> None:

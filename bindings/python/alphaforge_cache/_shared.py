@@ -59,6 +59,7 @@ from ._common import (
     SnapshotError,
     SnapshotInfo,
     SnapshotPath,
+    Stats,
     check_weight,
     key_bytes,
     refuse_copy,
@@ -70,6 +71,7 @@ _MISSING: Any = object()
 _BYTES_ONLY = frozenset((bytes,))
 _loads = pickle.loads
 _D = TypeVar("_D")
+_C = TypeVar("_C", bound="CacheBase")
 
 
 class Notifications:
@@ -127,6 +129,13 @@ ABSENT: Any = object()
 
 #: The deadline of a ``_timed`` entry that never expires (a pickle cache's entry without TTL).
 NEVER = 2**64 - 1
+
+
+#: What ``put_many`` takes: a mapping (a ``dict`` of ``bytes`` or of ``str`` keys: ``Mapping``
+#: is invariant in its key type, so each is named) or an iterable of ``(key, value)`` pairs.
+PutManyItems = Union[
+    Mapping[bytes, Any], Mapping[str, Any], Mapping[Key, Any], Iterable[Tuple[Key, Any]]
+]
 
 
 def _pair(stored: Any, deadline: int) -> Tuple[Any, int]:
@@ -503,6 +512,47 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         raises ``CacheClosedError``. Closing twice is harmless."""
         raise NotImplementedError
 
+    # ----- the rest of the public interface, each backend's (declared here for type checkers)
+
+    def clear(self) -> None:
+        """Removes every entry (``on_evict`` hears them as cleared, or expired)."""
+        raise NotImplementedError
+
+    def expire(self) -> List[bytes]:
+        """Reclaims every expired entry now; returns their keys, most recently used first."""
+        raise NotImplementedError
+
+    def resize(self, max_entries: int) -> None:
+        """Changes the entry bound, evicting least recently used entries beyond it."""
+        raise NotImplementedError
+
+    def set_max_bytes(self, max_bytes: int) -> None:
+        """Changes the byte bound (the cache must have been built with one)."""
+        raise NotImplementedError
+
+    def stats(self) -> Stats:
+        """The statistics (expired entries are reclaimed first)."""
+        raise NotImplementedError
+
+    def reset_stats(self) -> None:
+        """Sets every counter back to zero."""
+        raise NotImplementedError
+
+    @property
+    def weight(self) -> int:
+        """The total weight of the live entries."""
+        raise NotImplementedError
+
+    @property
+    def max_entries(self) -> int:
+        """The entry bound."""
+        raise NotImplementedError
+
+    @property
+    def max_bytes(self) -> Optional[int]:
+        """The byte (weight) bound, if any."""
+        raise NotImplementedError
+
     # ----- the mirror and the read buffer ------------------------------------------------------
 
     def _take_reads(self) -> Tuple[List[Any], int]:
@@ -762,11 +812,7 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
     def __setitem__(self, key: Key, value: Any) -> None:
         self._put(key if type(key) is bytes else key_bytes(key), value, None)
 
-    def put_many(
-        self,
-        items: Union[Mapping[Key, Any], Iterable[Tuple[Key, Any]]],
-        ttl: Optional[float] = None,
-    ) -> None:
+    def put_many(self, items: PutManyItems, ttl: Optional[float] = None) -> None:
         """Stores many entries in one call, in order: all of them, or (on an error) none."""
         pairs = items.items() if isinstance(items, Mapping) else items
         self._put_many([(k if type(k) is bytes else key_bytes(k), v) for k, v in pairs], ttl)
@@ -859,7 +905,7 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         how = _SnapshotCodec(self._mode, codec)
         self._check_open()
         name = os.fspath(path)
-        max_entries, max_bytes = self.max_entries, self.max_bytes  # type: ignore[attr-defined]
+        max_entries, max_bytes = self.max_entries, self.max_bytes
         getsizeof = self._settings.getsizeof
         loads = how.loads
         stored: Any = None
@@ -941,14 +987,14 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         nanos = self._settings.ttl_nanos
         return None if nanos is None else nanos / NANOS
 
-    def __enter__(self) -> "CacheBase":
+    def __enter__(self: _C) -> _C:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
-        bounds = f"max_entries={self.max_entries}, max_bytes={self.max_bytes}"  # type: ignore[attr-defined]
+        bounds = f"max_entries={self.max_entries}, max_bytes={self.max_bytes}"
         rest = f"ttl={self.ttl}, mode={self._mode!r}, backend={self.backend!r}"
         return f"alphaforge_cache.Cache({bounds}, {rest})"
 

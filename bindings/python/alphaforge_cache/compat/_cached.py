@@ -17,11 +17,23 @@ from __future__ import annotations
 
 import functools
 import types
-from typing import Any, Callable, Dict, Hashable, NamedTuple, Set, TypeVar
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Hashable,
+    Literal,
+    NamedTuple,
+    Protocol,
+    Set,
+    TypeVar,
+    overload,
+)
 
 from . import keys
 
-_F = TypeVar("_F", bound=Callable[..., Any])
+_T = TypeVar("_T")
+_T_co = TypeVar("_T_co", covariant=True)
 
 
 class CacheInfo(NamedTuple):
@@ -33,6 +45,31 @@ class CacheInfo(NamedTuple):
     misses: int
     maxsize: Any
     currsize: Any
+
+
+class CachedWrapper(Protocol[_T_co]):
+    """What ``cached`` makes of a function returning ``_T_co``, for type checkers (as the
+    typeshed stubs of cachetools type it: the arguments are any values)."""
+
+    __name__: str
+    __qualname__: str
+    cache: Any
+    cache_key: Callable[..., Hashable]
+    cache_lock: Any
+    cache_condition: Any
+
+    @property
+    def __wrapped__(self) -> Callable[..., _T_co]: ...
+
+    def __call__(self, *args: Any, **kwargs: Any) -> _T_co: ...
+
+    def cache_clear(self) -> None: ...
+
+
+class CachedInfoWrapper(CachedWrapper[_T_co], Protocol[_T_co]):
+    """What ``cached(..., info=True)`` makes of a function: with ``cache_info()``."""
+
+    def cache_info(self) -> "CacheInfo": ...
 
 
 def make_info(cache: Any, hits: int, misses: int) -> CacheInfo:
@@ -238,13 +275,44 @@ class _ConditionInfo(_InfoWrapper):
                 cond.notify_all()
 
 
+@overload
+def cached(
+    cache: Any,
+    key: Callable[..., Hashable] = ...,
+    lock: Any = ...,
+    condition: Any = ...,
+    *,
+    info: Literal[True],
+) -> Callable[[Callable[..., _T]], CachedInfoWrapper[_T]]: ...
+
+
+@overload
+def cached(
+    cache: Any,
+    key: Callable[..., Hashable],
+    lock: Any,
+    condition: Any,
+    info: Literal[True],
+) -> Callable[[Callable[..., _T]], CachedInfoWrapper[_T]]: ...
+
+
+@overload
+def cached(
+    cache: Any,
+    key: Callable[..., Hashable] = ...,
+    lock: Any = ...,
+    condition: Any = ...,
+    info: bool = ...,
+) -> Callable[[Callable[..., _T]], CachedWrapper[_T]]: ...
+
+
 def cached(
     cache: Any,
     key: Callable[..., Hashable] = keys.hashkey,
     lock: Any = None,
     condition: Any = None,
     info: bool = False,
-) -> Callable[[_F], _F]:
+) -> Callable[[Callable[..., _T]], CachedWrapper[_T]]:
     """Decorator to wrap a function with a memoizing callable that saves results in a cache
     (``cachetools.cached``).
 
@@ -257,7 +325,7 @@ def cached(
     if cache is None:
         raise TypeError("cache must not be None")
 
-    def decorator(func: _F) -> _F:
+    def decorator(func: Callable[..., _T]) -> CachedWrapper[_T]:
         wrapper: _Wrapper
         if condition is not None:
             cls = _ConditionInfo if info else _Condition

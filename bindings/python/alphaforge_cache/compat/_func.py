@@ -5,13 +5,21 @@ from __future__ import annotations
 import math
 import time
 from threading import Condition
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Callable, Dict, Optional, Protocol, TypeVar, Union, overload
 
 from . import keys
-from ._cached import cached
+from ._cached import CachedInfoWrapper, cached
 from ._ttl import TTLCache
 
-_F = TypeVar("_F", bound=Callable[..., Any])
+_T = TypeVar("_T")
+_T_co = TypeVar("_T_co", covariant=True)
+
+
+class TTLCacheWrapper(CachedInfoWrapper[_T_co], Protocol[_T_co]):
+    """What ``ttl_cache`` makes of a function returning ``_T_co``, for type checkers: a
+    ``cached(..., info=True)`` wrapper with ``cache_parameters()``."""
+
+    def cache_parameters(self) -> Dict[str, Any]: ...
 
 
 class _UnboundTTLCache(TTLCache[Any, Any]):
@@ -28,16 +36,36 @@ class _UnboundTTLCache(TTLCache[Any, Any]):
         return None
 
 
-def _cache(cache: Any, maxsize: Optional[int], typed: bool) -> Callable[[_F], _F]:
-    def decorator(func: _F) -> _F:
+def _cache(
+    cache: Any, maxsize: Optional[int], typed: bool
+) -> Callable[[Callable[..., _T]], TTLCacheWrapper[_T]]:
+    def decorator(func: Callable[..., _T]) -> TTLCacheWrapper[_T]:
         # Like functools.lru_cache this must be thread-safe; the condition also makes
         # concurrent calls with one key wait for a single computation.
         key = keys.typedkey if typed else keys.hashkey
         wrapper = cached(cache=cache, key=key, condition=Condition(), info=True)(func)
         wrapper.cache_parameters = lambda: {"maxsize": maxsize, "typed": typed}  # type: ignore[attr-defined]
-        return wrapper
+        return wrapper  # type: ignore[return-value]
 
     return decorator
+
+
+@overload
+def ttl_cache(
+    maxsize: Callable[..., _T],
+    ttl: Any = ...,
+    timer: Callable[[], Any] = ...,
+    typed: bool = ...,
+) -> TTLCacheWrapper[_T]: ...
+
+
+@overload
+def ttl_cache(
+    maxsize: Optional[float] = ...,
+    ttl: Any = ...,
+    timer: Callable[[], Any] = ...,
+    typed: bool = ...,
+) -> Callable[[Callable[..., _T]], TTLCacheWrapper[_T]]: ...
 
 
 def ttl_cache(
@@ -45,7 +73,7 @@ def ttl_cache(
     ttl: Any = 600,
     timer: Callable[[], Any] = time.monotonic,
     typed: bool = False,
-) -> Any:
+) -> Union[TTLCacheWrapper[Any], Callable[[Callable[..., Any]], TTLCacheWrapper[Any]]]:
     """Decorator to wrap a function with a memoizing callable that saves up to ``maxsize``
     results based on a Least Recently Used (LRU) algorithm with a per-item time-to-live
     (``ttl``, measured by ``timer``), as ``cachetools.func.ttl_cache``.

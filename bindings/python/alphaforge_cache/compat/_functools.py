@@ -27,11 +27,12 @@ from __future__ import annotations
 import functools
 import itertools
 from collections import OrderedDict
-from typing import Any, Callable, Dict, Hashable, Tuple, TypeVar, Union, overload
+from typing import Any, Callable, Dict, Hashable, Protocol, Tuple, TypeVar, Union, overload
 
 from ._core import ACCELERATED
 
-_F = TypeVar("_F", bound=Callable[..., Any])
+_T = TypeVar("_T")
+_T_co = TypeVar("_T_co", covariant=True)
 
 #: ``functools``' own CacheInfo type, so that ``cache_info()`` results are the very same type.
 CacheInfo = functools._CacheInfo
@@ -237,12 +238,34 @@ def _lru_cache_wrapper(
     return _CLRUWrapper(user_function, maxsize, bool(typed), cache, _make_key, _finish, CacheInfo)
 
 
-@overload
-def lru_cache(maxsize: _F, typed: bool = False) -> _F: ...
+class LRUCacheWrapper(Protocol[_T_co]):
+    """What ``lru_cache`` makes of a function returning ``_T_co``, for type checkers: the
+    members typeshed gives ``functools._lru_cache_wrapper`` (so that code checked against
+    ``functools.lru_cache`` checks the same against this one)."""
+
+    __name__: str
+    __qualname__: str
+
+    @property
+    def __wrapped__(self) -> Callable[..., _T_co]: ...
+
+    def __call__(self, *args: Hashable, **kwargs: Hashable) -> _T_co: ...
+
+    def cache_info(self) -> CacheInfo: ...
+
+    def cache_clear(self) -> None: ...
+
+    def cache_parameters(self) -> Dict[str, Any]: ...
 
 
 @overload
-def lru_cache(maxsize: Union[int, None] = 128, typed: bool = False) -> Callable[[_F], _F]: ...
+def lru_cache(maxsize: Callable[..., _T], typed: bool = False) -> LRUCacheWrapper[_T]: ...
+
+
+@overload
+def lru_cache(
+    maxsize: Union[int, None] = 128, typed: bool = False
+) -> Callable[[Callable[..., _T]], LRUCacheWrapper[_T]]: ...
 
 
 def lru_cache(maxsize: Any = 128, typed: Any = False) -> Any:
@@ -264,7 +287,7 @@ def lru_cache(maxsize: Any = 128, typed: Any = False) -> Any:
     elif maxsize is not None:
         raise TypeError("Expected first argument to be an integer, a callable, or None")
 
-    def decorating_function(user_function: _F) -> _F:
+    def decorating_function(user_function: Callable[..., _T]) -> LRUCacheWrapper[_T]:
         return _decorate(user_function, maxsize, typed)  # type: ignore[return-value]
 
     return decorating_function
@@ -284,6 +307,6 @@ def _decorate(user_function: Callable[..., Any], maxsize: Any, typed: Any) -> Ca
     return cached
 
 
-def cache(user_function: _F) -> _F:
+def cache(user_function: Callable[..., _T]) -> LRUCacheWrapper[_T]:
     """Simple lightweight unbounded cache, as ``functools.cache``: ``lru_cache(maxsize=None)``."""
     return lru_cache(maxsize=None)(user_function)
