@@ -1676,9 +1676,9 @@ def test_mutable_mapping(make_cache: Any) -> None:
     assert cache.setdefault(b"d", b"4") == b"4"
     assert cache[b"d"] == b"4"
     assert dict(cache) == {b"a": b"1", b"b": b"2", b"c": b"3", b"d": b"4"}
-    expected = cache.items()[0]  # (dict(cache) made every key recent in turn)
+    expected = cache.items()[-1]  # (dict(cache) made every key recent in turn)
     key, value = cache.popitem()
-    assert (key, value) == expected  # the most recently used first
+    assert (key, value) == expected  # the least recently used first, as cachetools
     assert key not in cache and len(cache) == 3
     assert set(cache.keys()) == {b"a", b"b", b"c", b"d"} - {key}
     assert cache == cache
@@ -1688,6 +1688,40 @@ def test_mutable_mapping(make_cache: Any) -> None:
     cache.clear()
     with pytest.raises(KeyError):
         cache.popitem()
+
+
+@pytest.mark.parametrize("mode", ["bytes", "pickle", "object"])
+def test_popitem_removes_the_least_recently_used_entry(
+    make_cache: Any, clock: ManualClock, recorder: Recorder, mode: str
+) -> None:
+    # As cachetools' LRU caches (and compat.LRUCache) do; the inherited MutableMapping.popitem
+    # took next(iter(c)), the most recently used, from a snapshot of the whole cache.
+    cache = make_cache(5, mode=mode, timer=clock, on_evict=recorder)
+    cache.put(b"old", b"0", ttl=1.0)  # the least recent, but expired: passed over
+    for key in (b"a", b"b", b"c"):
+        cache[key] = key.upper()
+    cache.get(b"a")  # b is now the least recently used live entry
+    clock.advance(1.0)
+    assert cache.popitem() == (b"b", b"B")
+    assert cache.keys() == [b"a", b"c"]  # recency of the others unchanged
+    assert cache.popitem() == (b"c", b"C")
+    assert cache.popitem() == (b"a", b"A")
+    with pytest.raises(KeyError):
+        cache.popitem()
+    assert recorder.take() == [(k, k.upper(), "removed") for k in (b"b", b"c", b"a")]
+    s = cache.stats()
+    assert (s.removals, s.hits, s.entries) == (3, 1, 0)
+
+
+def test_mapping_equality_is_identity_and_views_are_lists(make_cache: Any) -> None:
+    # Documented (docs/python-api.md, "The mapping interface"): a cache equals only itself,
+    # and keys(), values() and items() are snapshots as lists, most recently used first.
+    cache = make_cache()
+    cache[b"a"] = b"1"
+    assert cache == cache and cache != {b"a": b"1"} and cache != make_cache()
+    assert dict(cache) == {b"a": b"1"}
+    assert cache.keys() == [b"a"] and cache.values() == [b"1"]
+    assert cache.items() == [(b"a", b"1")]
 
 
 def test_repr(make_cache: Any) -> None:

@@ -242,6 +242,20 @@ class Cache(CacheBase):
         out.deliver()
         return (False, None) if stored is _GONE else (True, self._decode(stored))
 
+    def _pop_lru(self) -> Tuple[bool, bytes, Any]:
+        out = Notifications(self)
+        with self._lock:
+            self._begin()
+            now, timed = self._now(), self._timed
+            found: Tuple[bool, bytes, Any] = (False, b"", None)
+            for key, stored in self._order.items():
+                if stored is ABSENT and now >= timed[key][1]:
+                    continue  # expired: passed over, as the engine's snapshot does
+                found = (True, key, self._take(key, "removed", out))
+                break
+        out.deliver()
+        return found
+
     def _take_all(self, out: Notifications) -> None:
         """Removes every entry, most recently used first, each told as cleared (or expired)."""
         now = self._now()

@@ -539,6 +539,27 @@ class Cache(CacheBase):
         self._finish(code, removed)
         return found
 
+    def _pop_lru(self) -> Tuple[bool, bytes, Any]:
+        key: Optional[bytes] = None
+        with self._lock:
+            self._begin()
+            # The live entries, least recently used first: only the first one's key is read.
+            drained = lib.afcpy_snapshot_order(self._ptr)
+            code = drained.code
+            if not code & _ERR and drained.count:
+                key_len = _WEIGHED_ENTRY.unpack_from(ffi.buffer(drained.data, 32))[0]
+                key = ffi.buffer(drained.data + 32, key_len)[:]
+            removed = self._removed(code)  # none: a snapshot reclaims nothing
+            if key is not None:
+                code = lib.afcpy_remove(self._ptr, key, len(key))
+                removed += self._removed(code)
+        found: Tuple[bool, bytes, Any] = (False, b"", None)
+        for k, stored, cause in removed:
+            if cause == _REMOVED and k == key:
+                found = (True, k, stored)
+        self._finish(code, removed)
+        return found
+
     def clear(self) -> None:
         """Removes every entry (``on_evict`` hears them as cleared, or expired)."""
         self._call(lib.afcpy_clear)

@@ -489,6 +489,12 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
     def _snapshot(self) -> List[Tuple[bytes, Any, Optional[int]]]:
         raise NotImplementedError
 
+    def _pop_lru(self) -> Tuple[bool, bytes, Any]:
+        """Removes the least recently used live entry (told and counted as removed), in one
+        locked step: (found, key, its stored value). Expired entries are passed over, left
+        for their reclaiming."""
+        raise NotImplementedError
+
     def _saved_entries(self) -> List[SavedEntry]:
         """The live entries as a snapshot lists them, least recently used first (one atomic
         view, the TTLs from one reading of the clock): (key, stored value, nanoseconds left or
@@ -829,6 +835,14 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         if default is _MISSING:
             raise KeyError(key)
         return default
+
+    def popitem(self) -> Tuple[bytes, Any]:
+        """Removes and returns the least recently used ``(key, value)``, as cachetools' LRU
+        caches do (``KeyError`` when empty); told to ``on_evict`` and counted as removed."""
+        found, key, stored = self._pop_lru()
+        if not found:
+            raise KeyError("popitem(): the cache is empty")
+        return key, self._decode(stored)
 
     def get_or_set(self, key: Key, factory: Callable[[], Any], ttl: Optional[float] = None) -> Any:
         """The value of ``key``; on a miss, ``factory()`` computes it (no lock held) and it is
