@@ -1493,6 +1493,52 @@ def test_failing_listener(make_cache: Any) -> None:
     assert cache.get(b"x") == b"1"
 
 
+@pytest.mark.parametrize("exception", [KeyboardInterrupt, SystemExit, GeneratorExit])
+def test_a_listener_raising_a_base_exception_loses_no_other_notification(
+    make_cache: Any, exception: Any
+) -> None:
+    # CONTRACT: a failing listener cannot lose other notifications; a BaseException (Ctrl-C
+    # in a listener) used to stop the delivery of the rest.
+    heard: List[Any] = []
+
+    def listener(key: bytes, value: Any, cause: str) -> None:
+        heard.append((key, cause))
+        if key == b"a":
+            raise exception("listener stopped")
+
+    cache = make_cache(1, on_evict=listener)
+    cache[b"a"] = b"1"
+    with pytest.raises(exception):
+        cache.put_many([(b"b", b"2"), (b"c", b"3")])  # evicts a, then b
+    assert heard == [(b"a", "evicted"), (b"b", "evicted")]
+    assert cache.items() == [(b"c", b"3")]
+    cache.put(b"d", b"4")  # the cache works on
+    assert heard[-1] == (b"c", "evicted")
+
+
+@pytest.mark.parametrize("mode", ["bytes", "pickle", "object"])
+def test_a_failing_listener_does_not_lose_the_value_pop_removed(make_cache: Any, mode: str) -> None:
+    # pop is atomic: the entry is gone once it returns or raises. When the listener raises,
+    # its exception comes out (as for every operation) carrying the removed pair as .popped.
+    def listener(key: bytes, value: Any, cause: str) -> None:
+        raise ZeroDivisionError("listener failed")
+
+    cache = make_cache(5, mode=mode, on_evict=listener)
+    cache[b"k"] = b"precious"
+    with pytest.raises(ZeroDivisionError) as raised:
+        cache.pop(b"k")
+    assert raised.value.popped == (b"k", b"precious")  # type: ignore[attr-defined]
+    assert b"k" not in cache
+    cache.put_many([(b"a", b"1"), (b"b", b"2")])
+    with pytest.raises(ZeroDivisionError) as raised:
+        cache.popitem()
+    assert raised.value.popped == (b"a", b"1")  # type: ignore[attr-defined]
+    with pytest.raises(ZeroDivisionError) as raised:
+        del cache["b"]
+    assert raised.value.popped == (b"b", b"2")  # type: ignore[attr-defined]
+    assert len(cache) == 0 and cache.stats().removals == 3
+
+
 def test_listener_raising_on_some_only(make_cache: Any) -> None:
     told = []
 

@@ -23,7 +23,15 @@ from ._common import (
     check_resize,
     check_settings,
 )
-from ._shared import ABSENT, NEVER, CacheBase, Notifications, SavedEntry, bound_get
+from ._shared import (
+    ABSENT,
+    NEVER,
+    CacheBase,
+    Notifications,
+    SavedEntry,
+    attach_popped,
+    bound_get,
+)
 
 #: ``_order.get``'s answer for a key that is not stored (``ABSENT`` is a stored key's marker).
 _GONE: Any = object()
@@ -239,7 +247,12 @@ class Cache(CacheBase):
             stored = self._find_live(key, self._now(), out)
             if stored is not _GONE:
                 self._take(key, "removed", out)
-        out.deliver()
+        try:
+            out.deliver()
+        except BaseException as error:
+            if stored is not _GONE:
+                attach_popped(error, key, lambda: self._decode(stored))
+            raise
         return (False, None) if stored is _GONE else (True, self._decode(stored))
 
     def _pop_lru(self) -> Tuple[bool, bytes, Any]:
@@ -253,7 +266,12 @@ class Cache(CacheBase):
                     continue  # expired: passed over, as the engine's snapshot does
                 found = (True, key, self._take(key, "removed", out))
                 break
-        out.deliver()
+        try:
+            out.deliver()
+        except BaseException as error:
+            if found[0]:
+                attach_popped(error, found[1], lambda: self._decode(found[2]))
+            raise
         return found
 
     def _take_all(self, out: Notifications) -> None:

@@ -48,7 +48,7 @@ from ._common import (
     check_int,
     check_settings,
 )
-from ._shared import ABSENT, CacheBase, Notifications, SavedEntry
+from ._shared import ABSENT, CacheBase, Notifications, SavedEntry, attach_popped
 
 try:  # the read path in C (absent on PyPy, or when it could not be built): _shared.py otherwise
     from ._reads import CacheLock as _CacheLock  # type: ignore[import-not-found,unused-ignore]
@@ -532,12 +532,17 @@ class Cache(CacheBase):
             self._begin()
             code = lib.afcpy_remove(self._ptr, key, len(key))
             removed = self._removed(code)
-        found: Tuple[bool, Any] = (False, None)
+        taken: Any = ABSENT
         for k, stored, cause in removed:
             if cause == _REMOVED and k == key:
-                found = (True, self._decode(stored))
-        self._finish(code, removed)
-        return found
+                taken = stored
+        try:
+            self._finish(code, removed)
+        except BaseException as error:
+            if taken is not ABSENT:
+                attach_popped(error, key, lambda: self._decode(taken))
+            raise
+        return (False, None) if taken is ABSENT else (True, self._decode(taken))
 
     def _pop_lru(self) -> Tuple[bool, bytes, Any]:
         key: Optional[bytes] = None
@@ -557,7 +562,12 @@ class Cache(CacheBase):
         for k, stored, cause in removed:
             if cause == _REMOVED and k == key:
                 found = (True, k, stored)
-        self._finish(code, removed)
+        try:
+            self._finish(code, removed)
+        except BaseException as error:
+            if found[0]:
+                attach_popped(error, found[1], lambda: self._decode(found[2]))
+            raise
         return found
 
     def clear(self) -> None:

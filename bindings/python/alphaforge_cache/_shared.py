@@ -106,12 +106,27 @@ class Notifications:
         for key, stored, cause in self._items:
             try:
                 listener(key, self._cache._decode(stored), cause)
-            except Exception as error:  # noqa: BLE001 - re-raised below, after the others
+            except BaseException as error:  # noqa: BLE001 - re-raised below, after the others
+                # Any exception, KeyboardInterrupt and SystemExit too: the other removals are
+                # told all the same (the contract), then the first exception is raised.
                 if first is None:
                     first = error
         self._items.clear()
         if first is not None:
             raise first
+
+
+def attach_popped(error: BaseException, key: bytes, value: Callable[[], Any]) -> None:
+    """A listener's ``error``, raised by a ``pop`` (or ``popitem``, ``del``) that removed
+    ``key``, carries the removed pair as ``error.popped`` (``value()`` gives the value), so
+    that the value is not lost (a note says so where exceptions have notes)."""
+    try:
+        error.popped = (key, value())  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - an exception that takes no attributes: raised as it is
+        return
+    add_note = getattr(error, "add_note", None)  # Python 3.11+
+    if add_note is not None:
+        add_note(f"alphaforge_cache: {key!r} was removed all the same; its value is error.popped")
 
 
 class _Computation:
