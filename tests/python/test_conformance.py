@@ -783,6 +783,28 @@ def test_huge_ttl_never_expires(make_cache: Any, clock: ManualClock) -> None:
     assert cache.keys() == [b"big", b"inf"]
 
 
+@pytest.mark.parametrize("huge", [math.inf, 1e300, 1e20, 2**200, 10**20], ids=repr)
+def test_a_ttl_too_long_to_represent_means_never_on_every_path(
+    make_cache: Any, clock: ManualClock, huge: Any
+) -> None:
+    # Every duration too long to count in nanoseconds saturates as math.inf does (1e300 used
+    # to raise OverflowError from round(), while inf and 2**200 were accepted), and the
+    # cache's ttl reads math.inf for it, not 18446744073.7.
+    cache = make_cache(timer=clock, ttl=huge)
+    assert cache.ttl == math.inf
+    cache.put(b"default", b"v")
+    cache.put(b"given", b"v", ttl=huge)
+    cache.put_many([(b"many", b"v")], ttl=huge)
+    assert cache.get_or_set(b"computed", lambda: b"v", ttl=huge) == b"v"
+    assert cache.ttl_of(b"given") is None and cache.ttl_of(b"default") is None
+    clock.advance(huge)  # the clock saturates too
+    assert sorted(cache.keys()) == [b"computed", b"default", b"given", b"many"]
+    later = alphaforge_cache.ManualClock(huge)
+    later.set(huge)
+    assert later.now() == clock.now()
+    assert make_cache(ttl=1.0).ttl == 1.0
+
+
 @pytest.mark.parametrize(
     "bad, error", [(0, ValueError), (-1, ValueError), (NAN, ValueError), ("1", TypeError)]
 )

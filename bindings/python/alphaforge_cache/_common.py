@@ -50,6 +50,10 @@ MAX_SHARDS = 1024
 #: Nanoseconds in a second.
 NANOS = 1_000_000_000
 
+#: A duration too long to represent in nanoseconds (``math.inf`` seconds, say), as
+#: ``seconds_to_nanos`` saturates it: a TTL that long never expires.
+SATURATED = 2**64 - 1
+
 #: The latest time a clock reports, in nanoseconds (2**64 - 2, as in the engine).
 MAX_CLOCK_NANOS = 2**64 - 2
 
@@ -183,7 +187,8 @@ class ManualClock:
 
 
 def seconds_to_nanos(seconds: Any, name: str, *, allow_zero: bool = False) -> int:
-    """Checks a duration in seconds and converts it to whole nanoseconds (saturating at 2**64-1)."""
+    """Checks a duration in seconds and converts it to whole nanoseconds, saturating at
+    2**64-1 (``SATURATED``: ``math.inf``, or any duration too long to represent)."""
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
         raise TypeError(f"{name} must be a number of seconds, not {type(seconds).__name__}")
     if math.isnan(seconds):
@@ -192,7 +197,9 @@ def seconds_to_nanos(seconds: Any, name: str, *, allow_zero: bool = False) -> in
         raise ValueError(
             f"{name} must be {'>= 0' if allow_zero else '> 0'} seconds, got {seconds!r}"
         )
-    if math.isinf(seconds):
+    if isinstance(seconds, float) and seconds * NANOS >= 2.0**64:
+        # Infinity, or a float too long to count in nanoseconds (1e300 overflowed round()):
+        # saturated, as ints are below; a TTL that long never expires.
         return 2**64 - 1
     nanos = round(seconds * NANOS) if isinstance(seconds, float) else seconds * NANOS
     if nanos == 0 and not allow_zero:

@@ -24,6 +24,7 @@ which is what makes the lock-free read path safe.
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import threading
@@ -50,6 +51,7 @@ from . import _snapshot_format as _fmt
 from ._common import (
     MAX_ENTRY_SIZE,
     NANOS,
+    SATURATED,
     CacheClosedError,
     Codec,
     EntryTooHeavyError,
@@ -1012,9 +1014,12 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
 
     @property
     def ttl(self) -> Optional[float]:
-        """The default TTL in seconds, if any."""
+        """The default TTL in seconds, if any: ``math.inf`` for one too long to represent
+        (``math.inf`` itself, or ``1e300``), whose entries never expire."""
         nanos = self._settings.ttl_nanos
-        return None if nanos is None else nanos / NANOS
+        if nanos is None:
+            return None
+        return math.inf if nanos >= SATURATED else nanos / NANOS
 
     def __enter__(self: _C) -> _C:
         return self
