@@ -177,3 +177,48 @@ def test_threads_compute_once(backend: Any) -> None:
     for t in threads:
         t.join()
     assert calls == [7]
+
+
+def test_bare_cached_uses_the_defaults(backend: Any, monkeypatch: Any) -> None:
+    # As @functools.lru_cache: the function came as max_entries. It used to be taken for
+    # the decorator's argument, and f became the inner decorator: f(1) then raised
+    # "max_entries must be an int, not function".
+    monkeypatch.setattr(alphaforge_cache, "Cache", backend)  # the backend @cached builds
+    calls: List[int] = []
+
+    @cached
+    def double(x: int) -> int:
+        calls.append(x)
+        return 2 * x
+
+    assert [double(1), double(1), double(2)] == [2, 2, 4]
+    assert calls == [1, 2]
+    assert double.__name__ == "double"
+    assert double.cache_info() == alphaforge_cache.CacheInfo(1, 2, 128, 2)
+    assert type(double.cache) is backend
+
+
+def _deepest(decorate: Any) -> int:
+    """The deepest recursion a function decorated by ``decorate`` reaches from here."""
+    low, high = 1, 5000
+    while low < high:
+        mid = (low + high + 1) // 2
+
+        @decorate
+        def down(n: int) -> int:
+            return 0 if n == 0 else down(n - 1) + 1
+
+        try:
+            down(mid)
+            low = mid
+        except RecursionError:
+            high = mid - 1
+    return low
+
+
+def test_a_memoized_recursion_costs_three_frames_a_level(backend: Any) -> None:
+    # Each level is the wrapper, get_or_set and the function (a lambda around the call made it
+    # four: recursive memoized functions failed at a quarter of the plain depth).
+    plain = _deepest(lambda f: f)
+    memoized = _deepest(cached(100_000, cache_type=backend))
+    assert memoized * 3 >= plain - 60, (memoized, plain)

@@ -52,6 +52,12 @@ def main(folder: str) -> None:
     instrument.cache_clear()
     assert instrument.cache.stats().hits == 0
 
+    @afc.cached  # bare, as @functools.lru_cache
+    def bare_cached(n: int) -> int:
+        return n
+
+    assert bare_cached(2) == 2 and bare_cached.cache_info().maxsize == 128
+
     @afc.cached()
     async def fetch(symbol: str) -> str:
         return symbol.lower()
@@ -116,6 +122,7 @@ def main(folder: str) -> None:
         assert_type(inner, afc.Cache)
         assert_type(packed, afc.PackedCache)
         assert_type(instrument("X"), int)
+        assert_type(bare_cached(1), int)
         assert_type(fetch, afc.CachedFunction[Coroutine[Any, Any, str]])
         assert_type(fib(3), int)
         assert_type(quote("X"), float)

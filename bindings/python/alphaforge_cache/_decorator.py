@@ -23,6 +23,7 @@ from typing import (
     Protocol,
     TypeVar,
     cast,
+    overload,
 )
 
 from ._common import EntryTooHeavyError, EntryTooLargeError, ManualClock
@@ -81,6 +82,11 @@ class CachedFunction(Protocol[_T_co]):
         ...
 
 
+@overload
+def cached(max_entries: Callable[..., _T]) -> CachedFunction[_T]: ...
+
+
+@overload
 def cached(
     max_entries: int = 128,
     *,
@@ -90,14 +96,36 @@ def cached(
     getsizeof: Optional[Callable[[Any], int]] = None,
     timer: Optional[ManualClock] = None,
     cache_type: Optional[Callable[..., Any]] = None,
-) -> Callable[[Callable[..., _T]], CachedFunction[_T]]:
-    """Memoizes a function: ``@alphaforge_cache.cached(1024, ttl=60)``.
+) -> Callable[[Callable[..., _T]], CachedFunction[_T]]: ...
+
+
+def cached(
+    max_entries: Any = 128,
+    *,
+    ttl: Optional[float] = None,
+    typed: bool = False,
+    max_bytes: Optional[int] = None,
+    getsizeof: Optional[Callable[[Any], int]] = None,
+    timer: Optional[ManualClock] = None,
+    cache_type: Optional[Callable[..., Any]] = None,
+) -> Any:
+    """Memoizes a function: ``@alphaforge_cache.cached(1024, ttl=60)``, or ``@cached``
+    without parentheses (the defaults, as ``@functools.lru_cache``).
 
     The wrapper has ``cache_info()``, ``cache_clear()`` and ``cache`` (the underlying
     ``Cache``; ``cache_type`` picks another class, e.g. ``PythonCache``). Concurrent calls with
     the same arguments compute once (threads); a coroutine function's results are cached when
     awaited.
     """
+    if callable(max_entries):  # @cached without parentheses: the function came as max_entries
+        return cached(
+            ttl=ttl,
+            typed=typed,
+            max_bytes=max_bytes,
+            getsizeof=getsizeof,
+            timer=timer,
+            cache_type=cache_type,
+        )(max_entries)
     from . import Cache  # the selected backend
 
     make_cache = Cache if cache_type is None else cache_type
@@ -183,7 +211,9 @@ def cached(
                 key = _make_key(args, kwargs, typed)
                 token = token_of(key)
                 try:
-                    value = cache.get_or_set(token, lambda: func(*args, **kwargs))
+                    # A partial, not a lambda: one Python frame less per level of a
+                    # recursive memoized function (the recursion limit comes later).
+                    value = cache.get_or_set(token, functools.partial(func, *args, **kwargs))
                 except BaseException:
                     settle(key, token)
                     raise
