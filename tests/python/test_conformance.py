@@ -1189,6 +1189,55 @@ def test_put_many_forms_order_and_ttl(make_cache: Any, clock: ManualClock) -> No
     assert len(cache) == 3
 
 
+@pytest.mark.parametrize(
+    "items, error, message",
+    [
+        ([b"ab", b"cd"], TypeError, "put_many takes (key, value) pairs: item 0 is a bytes"),
+        ([(b"a", b"1"), "ab"], TypeError, "put_many takes (key, value) pairs: item 1 is a str"),
+        ([(b"a", b"1"), 3], TypeError, "put_many takes (key, value) pairs: item 1 is a int"),
+        ([(b"a", b"1", 3)], ValueError, "put_many takes (key, value) pairs: item 0 has 3 elem"),
+        ([(b"a",)], ValueError, "put_many takes (key, value) pairs: item 0 has 1 elements"),
+        (lambda: iter([(b"a", b"1"), b"xy"]), TypeError, "item 1 is a bytes, not a pair"),
+        ([[b"a", b"1"], "ab"], TypeError, "item 1 is a str, not a pair"),
+        ("ab", TypeError, "put_many takes a mapping or an iterable of (key, value) pairs, not"),
+        (b"ab", TypeError, "put_many takes a mapping or an iterable of (key, value) pairs, not"),
+        (3, TypeError, "put_many takes a mapping or an iterable of (key, value) pairs, not int"),
+    ],
+    ids=[
+        "bytes items",
+        "str item",
+        "int item",
+        "triple",
+        "single",
+        "iterator",
+        "list pair",
+        "str",
+        "bytes",
+        "int",
+    ],
+)
+def test_put_many_of_what_is_not_pairs_says_so(
+    make_cache: Any, items: Any, error: type, message: str
+) -> None:
+    # It used to fail inside the unpacking ("not enough values to unpack", or a bytes item
+    # unpacked into two ints: "a cache key must be bytes-like or str, not int").
+    cache = make_cache(mode="object")  # where a 2-character str would unpack as a pair
+    with pytest.raises(error) as raised:
+        cache.put_many(items() if callable(items) else items)
+    assert message in str(raised.value)
+    assert len(cache) == 0  # all or none
+
+
+@pytest.mark.parametrize("keys", ["ab", b"ab", bytearray(b"ab"), memoryview(b"ab")], ids=repr)
+def test_get_many_of_one_key_says_so(make_cache: Any, keys: Any) -> None:
+    # A str used to be read as its characters: get_many("ab") looked up "a" and "b".
+    cache = make_cache()
+    cache.put_many([(b"a", b"1"), (b"ab", b"2")])
+    with pytest.raises(TypeError, match="get_many takes an iterable of keys, not one"):
+        cache.get_many(keys)
+    assert cache.stats().misses == 0 and cache.stats().hits == 0
+
+
 def test_put_many_duplicate_keys_last_wins(make_cache: Any) -> None:
     cache = make_cache()
     cache.put_many([(b"a", b"1"), (b"b", b"2"), (b"a", b"3")])

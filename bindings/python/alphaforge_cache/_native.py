@@ -48,7 +48,14 @@ from ._common import (
     check_int,
     check_settings,
 )
-from ._shared import ABSENT, CacheBase, Notifications, SavedEntry, attach_popped
+from ._shared import (
+    ABSENT,
+    CacheBase,
+    Notifications,
+    SavedEntry,
+    _key_iterable,
+    attach_popped,
+)
 
 try:  # the read path in C (absent on PyPy, or when it could not be built): _shared.py otherwise
     from ._reads import CacheLock as _CacheLock  # type: ignore[import-not-found,unused-ignore]
@@ -261,7 +268,7 @@ class Cache(CacheBase):
         """The values of many keys in one call (``default`` for a miss), in order."""
         reader = self._reader
         if reader is not None and not self._timed:
-            keys = keys if type(keys) is list else list(keys)
+            keys = keys if type(keys) is list else list(_key_iterable(keys))
             self._check_open()
             values = reader.get_many(keys, default, self._key_len, self._misses)
             if values is not None:

@@ -155,6 +155,63 @@ PutManyItems = Union[
 ]
 
 
+_ONE_KEY = (str, bytes, bytearray, memoryview)
+_TUPLES_ONLY = frozenset((tuple,))
+
+
+def _key_iterable(keys: Any) -> Any:
+    """``get_many``'s ``keys``, refused when it is one key (a ``str`` would be read as its
+    characters)."""
+    if isinstance(keys, _ONE_KEY):
+        raise TypeError(
+            f"get_many takes an iterable of keys, not one {type(keys).__name__} key: "
+            "get_many([key]), or get(key)"
+        )
+    return keys
+
+
+def _pair_list(items: Any) -> Any:
+    """``put_many``'s ``items`` when not a mapping: a list or tuple as it is, any other iterable
+    as a list (gone over twice when an item turns out not to be a pair)."""
+    if type(items) is list or type(items) is tuple:
+        return items
+    if isinstance(items, _ONE_KEY):
+        raise TypeError(
+            "put_many takes a mapping or an iterable of (key, value) pairs, not a "
+            f"{type(items).__name__}"
+        )
+    try:
+        return list(items)
+    except TypeError:
+        raise TypeError(
+            "put_many takes a mapping or an iterable of (key, value) pairs, not "
+            f"{type(items).__name__}"
+        ) from None
+
+
+def _check_pairs(pairs: Iterable[Any]) -> None:
+    """Raises a clear error for the first item of ``pairs`` that is not a (key, value) pair
+    (``TypeError``, or ``ValueError`` for a sequence of another length, as ``dict()`` does);
+    returns if every item is one."""
+    for index, item in enumerate(pairs):
+        if isinstance(item, _ONE_KEY):
+            raise TypeError(
+                f"put_many takes (key, value) pairs: item {index} is a {type(item).__name__}, "
+                "not a pair"
+            )
+        try:
+            length = len(item)
+        except TypeError:
+            raise TypeError(
+                f"put_many takes (key, value) pairs: item {index} is a {type(item).__name__}, "
+                "not a pair"
+            ) from None
+        if length != 2:
+            raise ValueError(
+                f"put_many takes (key, value) pairs: item {index} has {length} elements, not 2"
+            )
+
+
 def _pair(stored: Any, deadline: int) -> Tuple[Any, int]:
     return (stored, deadline)
 
@@ -802,7 +859,7 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         """The values of many keys in one call (``default`` for a miss), in order."""
         # A copy even of a list: the reads below go over the keys more than once, and the
         # caller's list may change meanwhile (another thread, or a key's own __hash__).
-        keys = list(keys)
+        keys = list(_key_iterable(keys))
         # Only exact ``bytes`` keys are served and buffered here (see bound_get); any other
         # key is converted first, on the general path below.
         if not self._timed and set(map(type, keys)) <= _BYTES_ONLY:
@@ -837,8 +894,18 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
 
     def put_many(self, items: PutManyItems, ttl: Optional[float] = None) -> None:
         """Stores many entries in one call, in order: all of them, or (on an error) none."""
-        pairs = items.items() if isinstance(items, Mapping) else items
-        self._put_many([(k if type(k) is bytes else key_bytes(k), v) for k, v in pairs], ttl)
+        if isinstance(items, Mapping):
+            pairs: Any = items.items()
+        else:
+            pairs = _pair_list(items)
+            if not set(map(type, pairs)) <= _TUPLES_ONLY:
+                _check_pairs(pairs)  # not only tuples: a str "ab" must not pass as a pair
+        try:
+            raws = [(k if type(k) is bytes else key_bytes(k), v) for k, v in pairs]
+        except (TypeError, ValueError):
+            _check_pairs(pairs)  # a clear error for an item that is not a (key, value) pair
+            raise
+        self._put_many(raws, ttl)
 
     def __delitem__(self, key: Key) -> None:
         if not self._remove(key_bytes(key))[0]:
