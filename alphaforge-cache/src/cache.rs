@@ -32,9 +32,10 @@ pub const MAX_ENTRY_SIZE: u64 = (u32::MAX - 1) as u64;
 /// `len(key) + len(value)`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PutOptions {
-    /// Time to live from now; `None` uses the cache's default TTL (if any). A deadline past the
-    /// clock's range is [`MAX_CLOCK_NANOS`](crate::MAX_CLOCK_NANOS), its last instant: the
-    /// entry still expires then (only an entry without a TTL never does).
+    /// Time to live from now; `None` uses the cache's default TTL (if any). `Duration::MAX` (any
+    /// TTL of `u64::MAX` ns or more) means the entry never expires. Any other TTL whose deadline
+    /// lies past the clock's range ends at [`MAX_CLOCK_NANOS`](crate::MAX_CLOCK_NANOS), its last
+    /// instant: the entry still expires then.
     pub ttl: Option<Duration>,
     /// The entry's weight against `max_bytes`; `None` means `len(key) + len(value)`.
     pub weight: Option<u32>,
@@ -1227,11 +1228,24 @@ mod tests {
             .unwrap();
         cache.put(b"default", b"v").unwrap();
         cache.get_or_insert_with(b"computed", || b"v".to_vec());
-        let options = PutOptions {
-            ttl: Some(Duration::from_nanos(u64::MAX)),
+        let options = |ttl: u64| PutOptions {
+            ttl: Some(Duration::from_nanos(ttl)),
             weight: None,
         };
-        cache.put_entries(&[(b"batch", b"v", options)]).unwrap();
+        let batch: [(&[u8], &[u8], PutOptions); 3] = [
+            (b"batch", b"v", options(u64::MAX - 1)),
+            // The endless TTL (u64::MAX ns, what Duration::MAX saturates to) never expires.
+            (b"endless", b"v", options(u64::MAX)),
+            (
+                b"endless-too",
+                b"v",
+                PutOptions {
+                    ttl: Some(Duration::MAX),
+                    weight: None,
+                },
+            ),
+        ];
+        cache.put_entries(&batch).unwrap();
         let keys: [&[u8]; 5] = [b"loaded", b"put", b"default", b"computed", b"batch"];
         for key in keys {
             let key_name = String::from_utf8_lossy(key);
@@ -1241,6 +1255,9 @@ mod tests {
         for key in keys {
             let key_name = String::from_utf8_lossy(key);
             assert_eq!(cache.remaining_ttl(key), None, "{key_name} did not expire");
+        }
+        for key in [&b"endless"[..], b"endless-too"] {
+            assert_eq!(cache.remaining_ttl(key), Some(None));
         }
     }
 }

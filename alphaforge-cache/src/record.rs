@@ -9,14 +9,19 @@ use std::sync::Arc;
 /// The deadline of an entry that never expires.
 pub(crate) const NO_DEADLINE: u64 = u64::MAX;
 
-/// The deadline of an entry stored at `now` with `ttl_ns` nanoseconds to live (`None`: it never
-/// expires). A finite TTL whose deadline lies past the clock's range ends at
-/// [`MAX_CLOCK_NANOS`], the latest time a clock reports, so that it still expires when the clock
-/// gets there: only [`NO_DEADLINE`] means "never".
+/// The TTL that means "never expires": `u64::MAX` ns, what a TTL too long to count in
+/// nanoseconds saturates to (`Duration::MAX`; Python's `math.inf`).
+pub(crate) const ENDLESS_TTL: u64 = u64::MAX;
+
+/// The deadline of an entry stored at `now` with `ttl_ns` nanoseconds to live (`None` or
+/// [`ENDLESS_TTL`]: it never expires). Any other TTL whose deadline lies past the clock's range
+/// ends at [`MAX_CLOCK_NANOS`], the latest time a clock reports, so that it still expires when
+/// the clock gets there.
 pub(crate) fn deadline_after(now: u64, ttl_ns: Option<u64>) -> u64 {
-    ttl_ns.map_or(NO_DEADLINE, |ttl| {
-        now.saturating_add(ttl).min(MAX_CLOCK_NANOS)
-    })
+    match ttl_ns {
+        None | Some(ENDLESS_TTL) => NO_DEADLINE,
+        Some(ttl) => now.saturating_add(ttl).min(MAX_CLOCK_NANOS),
+    }
 }
 
 /// Key and value share one slice (`key ++ value`): an allocation of their own, or a slice of a

@@ -347,9 +347,10 @@ pub unsafe extern "C" fn afc_cache_contains(
 }
 
 /// Stores `key -> value` as the most recently used entry. `ttl_ns` is the time to live in
-/// nanoseconds, 0 for the cache's default; a deadline past the clock's range is its last
-/// instant, `UINT64_MAX - 1` (the entry still expires then: only an entry without a TTL never
-/// does). `AFC_ENTRY_TOO_HEAVY` leaves the cache unchanged.
+/// nanoseconds, 0 for the cache's default, `UINT64_MAX` for never (an endless TTL, as for the
+/// default TTL of `afc_config_set_default_ttl_ns`); any other deadline past the clock's range is
+/// its last instant, `UINT64_MAX - 1` (the entry still expires then). `AFC_ENTRY_TOO_HEAVY`
+/// leaves the cache unchanged.
 ///
 /// # Safety
 /// `cache` NULL or live; `key`/`value` NULL (if their length is 0) or readable for their length.

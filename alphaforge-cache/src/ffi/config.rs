@@ -170,7 +170,7 @@ pub unsafe extern "C" fn afc_config_set_max_bytes(
 }
 
 /// Gives entries put without a TTL of their own this time to live, in nanoseconds (0 is refused
-/// by `afc_cache_new`).
+/// by `afc_cache_new`; `UINT64_MAX` is endless: such entries never expire).
 ///
 /// # Safety
 /// `config` must be NULL or a live configuration not used by another thread meanwhile.
