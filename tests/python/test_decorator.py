@@ -222,3 +222,33 @@ def test_a_memoized_recursion_costs_three_frames_a_level(backend: Any) -> None:
     plain = _deepest(lambda f: f)
     memoized = _deepest(cached(100_000, cache_type=backend))
     assert memoized * 3 >= plain - 60, (memoized, plain)
+
+
+def test_an_argument_whose_hash_and_eq_call_the_memoized_function_does_not_hang(
+    backend: Any,
+) -> None:
+    # The decorator's own lock guards its map of arguments to entries; an argument's
+    # __hash__ or __eq__ that calls the memoized function (user code) must not wait for it.
+    class Arg:
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        def __hash__(self) -> int:
+            return square(self.n % 3) if self.n >= 10 else self.n
+
+        def __eq__(self, other: object) -> bool:
+            square(1)
+            return isinstance(other, Arg) and other.n == self.n
+
+    @cached(16, cache_type=backend)
+    def square(x: Any) -> int:
+        return x.n * x.n if isinstance(x, Arg) else x * x
+
+    results: List[int] = []
+    worker = threading.Thread(
+        target=lambda: results.extend(square(Arg(n)) for n in (10, 11, 10, 11)), daemon=True
+    )
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "a memoized call waited for itself"
+    assert results == [100, 121, 100, 121]

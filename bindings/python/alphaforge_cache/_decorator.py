@@ -133,7 +133,9 @@ def cached(
     def decorator(func: Callable[..., _T]) -> CachedFunction[_T]:
         tokens: Dict[Hashable, bytes] = {}
         keys: Dict[bytes, Hashable] = {}
-        lock = threading.Lock()
+        # Re-entrant: the maps below hash and compare the caller's arguments under it, and an
+        # argument's __hash__ or __eq__ (user code) may call the memoized function itself.
+        lock = threading.RLock()
         counter = itertools.count()
 
         def forget(token: bytes, _value: object, cause: str) -> None:
