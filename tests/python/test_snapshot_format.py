@@ -19,6 +19,8 @@ import zlib
 from typing import Any, Dict, List
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from alphaforge_cache import SnapshotError
 from alphaforge_cache import _snapshot_format as fmt
@@ -304,6 +306,35 @@ def test_a_process_killed_while_writing_never_leaves_a_partial_snapshot(tmp_path
                 os.unlink(str(tmp_path / name))
     assert kills >= 5
     assert mid_write > 0, "no kill landed during a write"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=200), st.binary(max_size=5000), st.integers(0, 2**32 - 1))
+@example(b"", b"", 0)
+@example(b"header", b"", 0)
+@example(b"", b"body", 0)
+def test_crc32_combine_is_the_crc_of_the_concatenation(a: bytes, b: bytes, start: int) -> None:
+    # (``start``: a CRC carried on from earlier bytes, as zlib.crc32's second argument.)
+    crc_a = zlib.crc32(a, start)
+    assert fmt._crc32_combine(crc_a, zlib.crc32(b), len(b)) == zlib.crc32(b, crc_a)
+
+
+crcs = st.integers(0, 2**32 - 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(crcs, crcs, crcs, st.integers(0, 2**58), st.integers(0, 2**58))
+def test_crc32_combine_of_long_pieces_agrees_with_zlib_and_with_itself(
+    c1: int, c2: int, c3: int, n: int, m: int
+) -> None:
+    # Lengths far beyond what a test can checksum: the combine is associative, so a piece of
+    # n + m bytes is the same as one of n followed by one of m, whatever the split.
+    assert fmt._crc32_combine(fmt._crc32_combine(c1, c2, n), c3, m) == fmt._crc32_combine(
+        c1, fmt._crc32_combine(c2, c3, m), n + m
+    )
+    # And runs of zeros up to a few MiB long, against zlib itself.
+    zeros = bytes(n % (3 << 20))
+    assert fmt._crc32_combine(c1, zlib.crc32(zeros), len(zeros)) == zlib.crc32(zeros, c1)
 
 
 # ----- bad input: a clear error ------------------------------------------------------------

@@ -244,6 +244,52 @@ def _check_entry(index: int, entry: Entry) -> Tuple[bytes, bytes, Optional[int],
     return key, value, ttl_ns, weight
 
 
+# CRC-32 of two pieces put together (zlib's crc32_combine, which Python's zlib module lacks): a
+# writer that learns the header only after the body (an object cache's save) checksums the body
+# alone, and then gets the trailer's CRC of header and body from the two CRCs and the body's
+# length. Arithmetic on polynomials over GF(2), bit-reflected as the CRC is: appending n zero
+# bytes to a message multiplies its CRC's polynomial by x^(8n) modulo the CRC's polynomial.
+
+_CRC32_POLY = 0xEDB88320  # the polynomial, reflected (x^0 is bit 31)
+
+
+def _crc32_multiply(a: int, b: int) -> int:
+    """``a * b`` modulo the CRC-32 polynomial (reflected: bit 31 is x^0)."""
+    product = 0
+    bit = 1 << 31
+    while a:
+        if a & bit:
+            product ^= b
+            a ^= bit
+        bit >>= 1
+        b = (b >> 1) ^ _CRC32_POLY if b & 1 else b >> 1
+    return product
+
+
+def _crc32_powers() -> List[int]:
+    """x^(2^k) modulo the CRC-32 polynomial, for k in 0..63."""
+    powers = [1 << 30]  # x^1
+    for _ in range(63):
+        powers.append(_crc32_multiply(powers[-1], powers[-1]))
+    return powers
+
+
+_CRC32_POWERS = _crc32_powers()
+
+
+def _crc32_combine(crc1: int, crc2: int, len2: int) -> int:
+    """The CRC-32 of ``a + b``, from ``crc1 = zlib.crc32(a)``, ``crc2 = zlib.crc32(b)`` and
+    ``len2 = len(b)`` (a length below 2^61)."""
+    shift = 1 << 31  # x^0: the product of x^(8 * len2) is built below
+    bits, k = len2, 3  # 8 * len2 = len2 * 2^3
+    while bits:
+        if bits & 1:
+            shift = _crc32_multiply(_CRC32_POWERS[k], shift)
+        bits >>= 1
+        k += 1
+    return _crc32_multiply(shift, crc1) ^ crc2
+
+
 def _encode_header(value_encoding: int, entry_count: int, body_len: int) -> bytes:
     fixed = (
         _PREFIX.pack(MAGIC, FORMAT_MAJOR, FORMAT_MINOR, _HEADER_LEN)
