@@ -12,9 +12,10 @@ import pickle
 import stat
 import struct
 import threading
+import tracemalloc
 import weakref
 import zlib
-from typing import Any, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 
@@ -844,3 +845,90 @@ def test_putting_after_a_load_evicts_in_the_loaded_order(
     assert recorder.calls == [(b"c", b"1", "evicted")]
     assert target.keys() == [b"d", b"b", b"a"]
     assert target.stats().hits == 1
+
+
+# ----- memory: large values and many entries are streamed, never held twice -----------------
+
+MIB = 1 << 20
+#: The large value of the memory tests: many times every buffer of a save or a load (1 MiB).
+LARGE = 24 * MIB
+
+
+def traced_peak(action: Callable[..., Any], *args: Any) -> int:
+    """The peak of the memory Python allocated while ``action(*args)`` ran (``tracemalloc``;
+    the native engine's own memory is not counted, but a native cache's values are Python's)."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        action(*args)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("mode", ["bytes", "object"])
+def test_a_large_value_is_loaded_without_a_copy(make_cache: Any, tmp_path: Any, mode: str) -> None:
+    """A load reads the value into the bytes object the cache keeps ("bytes" mode) or that the
+    codec decodes ("object" mode, where the encoded value and the decoded one exist together
+    for a moment): its memory peak is that, plus buffers."""
+    value = os.urandom(LARGE)
+    source = make_cache(4, mode=mode)
+    source.put("before", b"1")
+    source.put("large", value)
+    source.put("after", b"2")
+    path = tmp_path / "large.afcs"
+    source.save(path)
+    source.close()
+    target = make_cache(4, mode=mode)
+    peak = traced_peak(target.load, path)
+    copies = 1 if mode == "bytes" else 2
+    assert peak < copies * LARGE + LARGE // 4 + 4 * MIB, f"{peak / MIB:.1f} MiB"
+    assert target.peek("large") == value and target.keys() == [b"after", b"large", b"before"]
+
+
+def test_a_huge_claimed_length_allocates_nothing_for_it_in_a_load(
+    make_cache: Any, tmp_path: Any
+) -> None:
+    """A file whose one entry claims a 4 GiB value (and one whose body claims 1 TiB too), from
+    a file and from a pipe (whose length a load cannot know, so it reads until the data ends):
+    refused, and never more than a few MiB allocated for it."""
+    data = bytearray(encode([fmt.Entry(b"k", b"v" * 100)]))
+    struct.pack_into("<I", data, 69, 2**32 - 4)
+    value_only = reseal(bytes(data))
+    struct.pack_into("<Q", data, 32, 1 << 40)
+    body_too = reseal(bytes(data))
+    cache = make_cache(4)
+    cache.put("keep", b"me")
+    kinds = []
+
+    def load(path: str) -> None:
+        with pytest.raises(SnapshotFileError) as info:
+            cache.load(path)
+        kinds.append(info.value.kind)
+
+    for data in (value_only, body_too):
+        before = state(cache)
+        path = write_bytes(tmp_path / "claim.afcs", data)
+        assert traced_peak(load, path) < 4 * MIB
+        assert state(cache) == before
+    assert kinds == ["corrupt", "truncated"]
+    if not hasattr(os, "mkfifo"):
+        return
+    pipe = str(tmp_path / "pipe")
+    os.mkfifo(pipe)
+
+    def feed() -> None:
+        try:
+            with open(pipe, "wb") as f:
+                f.write(body_too)
+        except OSError:  # the load gave up first
+            pass
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    before = state(cache)
+    try:
+        assert traced_peak(load, pipe) < 4 * MIB
+    finally:
+        feeder.join(10)
+    assert kinds[-1] == "truncated" and state(cache) == before

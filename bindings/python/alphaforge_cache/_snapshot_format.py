@@ -493,9 +493,14 @@ def _fsync_directory(directory: str, target: str) -> None:
 
 
 class _Input:
-    """A buffered reader that computes the CRC-32 of every byte consumed so far."""
+    """A buffered reader that computes the CRC-32 of every byte consumed so far.
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    ``known_len``: how many bytes the stream has from its start, when that is known (a regular
+    file, whose length the reader has checked against the header's); a key or value larger
+    than the buffer is then read straight into the ``bytes`` object that keeps it.
+    """
+
+    def __init__(self, stream: IO[bytes], known_len: Optional[int] = None) -> None:
         self._stream = stream
         self._buf = b""
         self._pos = 0
@@ -503,6 +508,8 @@ class _Input:
         self._crc = 0
         #: The file offset of the next byte to consume.
         self.offset = 0
+        self._known_len = known_len
+        self._seekable: Optional[bool] = None  # asked of the stream the first time it matters
 
     def _flush_crc(self) -> None:
         if self._pos > self._crc_from:
@@ -514,9 +521,10 @@ class _Input:
         self._flush_crc()
         return self._crc
 
-    def _read(self, want: int) -> bytes:
-        """Up to ``want`` more bytes from the stream, read in bounded steps."""
-        parts: List[bytes] = []
+    def _read(self, want: int, parts: List[bytes]) -> int:
+        """Up to ``want`` more bytes from the stream, read in steps of at most ``_CHUNK``
+        bytes (so that a length field claiming more than there is costs only what there is)
+        and appended to ``parts``; returns how many."""
         got = 0
         while got < want:
             part = self._stream.read(min(want - got, _CHUNK))
@@ -524,7 +532,7 @@ class _Input:
                 break
             parts.append(part)
             got += len(part)
-        return b"".join(parts)
+        return got
 
     def take(self, n: int) -> Optional[bytes]:
         """The next ``n`` bytes, or ``None`` if the stream ends first."""
@@ -534,9 +542,12 @@ class _Input:
             self.offset += n
             return self._buf[end - n : end]
         self._flush_crc()
+        if n > _CHUNK:
+            return self._take_large(n)
         rest = self._buf[self._pos :]
-        more = self._read(max(n - len(rest), _CHUNK) if n <= _CHUNK else n - len(rest))
-        self._buf = rest + more
+        parts = [rest] if rest else []  # (one part is joined without a copy)
+        self._read(max(n - len(rest), _CHUNK), parts)
+        self._buf = b"".join(parts)
         self._pos = 0
         self._crc_from = 0
         if len(self._buf) < n:
@@ -544,6 +555,45 @@ class _Input:
         self._pos = n
         self.offset += n
         return self._buf[:n]
+
+    def _take_large(self, n: int) -> Optional[bytes]:
+        """``take(n)`` of more than the buffer holds (the CRC flushed): the bytes object made
+        once, by one read of exactly ``n`` bytes from where they start, when the stream's
+        length is known to hold them and it can seek back over what is buffered; otherwise
+        (a pipe) read in steps and joined, so that it exists twice for a moment."""
+        buffered = len(self._buf) - self._pos
+        parts: List[bytes] = []
+        if self._known_len is not None and self.offset + n <= self._known_len:
+            if self._seekable is None:
+                self._seekable = self._stream.seekable()
+            if self._seekable:
+                if buffered:
+                    self._stream.seek(-buffered, os.SEEK_CUR)
+                    self._buf, self._pos, buffered = b"", 0, 0
+                part = self._stream.read(n)
+                if len(part) == n:
+                    self._buf, self._pos, self._crc_from = b"", 0, 0
+                    self._crc = zlib.crc32(part, self._crc)
+                    self.offset += n
+                    return part
+                if part:  # a short read: the rest in steps, as from a pipe
+                    parts.append(part)
+        if buffered:
+            parts.insert(0, self._buf[self._pos :])
+            self._buf, self._pos = b"", 0
+        got = sum(map(len, parts))
+        got += self._read(n - got, parts)
+        data = b"".join(parts)
+        del parts
+        self._pos = 0
+        self._crc_from = 0
+        if got < n:
+            self._buf = data
+            return None  # nothing consumed: the bytes there are stay buffered
+        self._buf = b""
+        self._crc = zlib.crc32(data, self._crc)
+        self.offset += n
+        return data
 
     def buffered(self) -> bytes:
         """Bytes read but not consumed."""
@@ -583,7 +633,7 @@ class Reader:
     def __init__(
         self, stream: IO[bytes], file_len: Optional[int] = None, *, name: Optional[str] = None
     ) -> None:
-        self._input = _Input(stream)
+        self._input = _Input(stream, file_len)
         self._name = name
         with _naming(name):
             self.header = self._read_header(file_len)
@@ -870,13 +920,16 @@ class Reader:
                     f"claims {size} bytes of key and value, but only "
                     f"{max(body_end - data_start, 0)} remain before the end of the body",
                 )
-            data = take(size)
-            if data is None:
+            # The key and the value each read into the bytes object that keeps it.
+            whole_key = take(key_len)
+            value = None if whole_key is None else take(value_len)
+            if whole_key is None or value is None:
                 raise truncated(data_start, what)
             if rows:
-                append((data[:key_len], data[key_len:], ttl_ns, effective))
+                append((whole_key, value, ttl_ns, effective))
             else:
-                append(Entry(data[:key_len], data[key_len:], ttl_ns, weight))
+                append(Entry(whole_key, value, ttl_ns, weight))
+            del whole_key, value  # (only the batch holds them)
             index += 1
             buf, pos = inp._buf, inp._pos
             base = inp.offset - pos
