@@ -886,6 +886,19 @@ def test_a_large_value_is_loaded_without_a_copy(make_cache: Any, tmp_path: Any, 
     assert target.peek("large") == value and target.keys() == [b"after", b"large", b"before"]
 
 
+def test_a_large_value_is_saved_without_a_copy(make_cache: Any, tmp_path: Any) -> None:
+    """A save writes the stored value object itself, between chunks: its memory peak is a few
+    buffers, whatever the value's size."""
+    cache = make_cache(4)
+    cache.put("before", b"1")
+    cache.put("large", os.urandom(LARGE))
+    cache.put("after", b"2")
+    path = tmp_path / "large.afcs"
+    peak = traced_peak(cache.save, path)
+    assert peak < LARGE // 4 + 4 * MIB, f"{peak / MIB:.1f} MiB"
+    assert fmt.read(path)[1][1] == fmt.Entry(b"large", cache.peek("large"))
+
+
 def test_a_huge_claimed_length_allocates_nothing_for_it_in_a_load(
     make_cache: Any, tmp_path: Any
 ) -> None:

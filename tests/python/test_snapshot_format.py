@@ -217,6 +217,31 @@ def test_entries_the_format_cannot_hold_are_refused_before_writing(
         assert os.listdir(str(tmp_path)) == ["snap.afcs"]
 
 
+class Recording(io.BytesIO):
+    """A stream that keeps every object written to it too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.objects: List[Any] = []
+
+    def write(self, data: Any) -> int:
+        self.objects.append(data)
+        return super().write(data)
+
+
+def test_keys_and_values_of_a_chunk_or_more_are_written_as_they_are() -> None:
+    # Not copied into a chunk: the very objects are handed to the stream (and checksummed).
+    key, value = os.urandom(1 << 20), os.urandom((1 << 20) + 5)
+    entries = [fmt.Entry(b"a", b"1"), fmt.Entry(b"k", value, 7), fmt.Entry(key, b"", None, 3)]
+    for packer in ROW_PACKERS:
+        out = Recording()
+        fmt.write_to(out, list(entries), packer=packer)
+        assert any(obj is value for obj in out.objects), packer
+        assert any(obj is key for obj in out.objects), packer
+        assert max(len(obj) for obj in out.objects if obj is not value and obj is not key) < 100
+        assert parse(out.getvalue()) == entries
+
+
 def test_writing_to_a_directory_or_a_missing_directory_fails_clearly(tmp_path: Any) -> None:
     with pytest.raises(fmt.SnapshotFileError, match="directory") as info:
         fmt.write(str(tmp_path), SMALL)

@@ -230,17 +230,50 @@ def test_written_bytes_are_the_python_writers_whatever_the_rows(rows: List[Any])
         assert written(rows, PACKER) == written(rows, None)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.binary(max_size=20),
+            st.binary(max_size=40),
+            st.one_of(st.none(), st.integers(1, 2**64 - 1)),
+            st.one_of(st.none(), st.integers(0, 2**32 - 2)),
+        ),
+        max_size=8,
+    ),
+    st.integers(1, 24),
+)
+def test_keys_and_values_of_a_chunk_or_more_are_written_the_same_both_ways(
+    rows: List[Any], chunk: int
+) -> None:
+    # A chunk of a few bytes: many entries have a key and value of a chunk or more, which
+    # both writers hand over as they are, between chunks.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fmt, "_CHUNK", chunk)
+        data = written(rows, PACKER)
+        assert data == written(rows, None)
+    assert data == written(rows, None)
+
+
 def test_rows_are_packed_in_chunks_in_order() -> None:
     rows: List[Any] = [
-        (b"k%06d" % i, b"v" * (i % 50), i or None, i % 7 or None) for i in range(5000)
+        (b"k%06d" % i, b"v" * (i % 50) * (100 if i % 1000 == 999 else 1), i or None, i % 7 or None)
+        for i in range(5000)
     ]
     body = _reads.measure_rows(rows, 2**32 - 2)
-    chunks, start = [], 0
+    chunks, start, wholes = [], 0, 0
     while start < len(rows):
-        chunk, after = _reads.pack_rows(rows, start, 4096, 2**32 - 2)
-        assert after > start and (len(chunk) >= 4096 or after == len(rows))
+        chunk, after, whole = _reads.pack_rows(rows, start, 4096, 2**32 - 2)
+        assert after > start and (len(chunk) >= 4096 or after == len(rows) or whole)
         chunks.append(chunk)
+        if whole:  # the last row's key and value, 4,096 bytes or more, are the caller's
+            key, value = rows[after - 1][:2]
+            assert len(key) + len(value) >= 4096
+            assert all(len(k) + len(v) < 4096 for k, v, _, _ in rows[start : after - 1])
+            chunks += [key, value]
+            wholes += 1
         start = after
+    assert wholes == 5
     assert len(b"".join(chunks)) == body
     assert written(rows, PACKER) == written(rows, None)
     assert _reads.measure_rows([(b"k", "not bytes", None, None)], 2**32 - 2) is None

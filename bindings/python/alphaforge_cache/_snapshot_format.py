@@ -105,8 +105,10 @@ class RowPacker(NamedTuple):
     #: ``measure(rows, limit)``: the body length, or None when a row is not one it writes.
     measure: Callable[[List[Any], int], Optional[int]]
     #: ``pack(rows, start, chunk, limit)``: the bytes of rows from ``start`` on, ``chunk``
-    #: bytes or a little more, and the index of the first row not packed.
-    pack: Callable[[List[Any], int, int, int], Tuple[bytes, int]]
+    #: bytes or a little more, the index of the first row not packed, and whether the last
+    #: row packed is one whose key and value are ``chunk`` bytes or more together: the bytes
+    #: then end with its fixed fields, and its key and value are written as they are.
+    pack: Callable[[List[Any], int, int, int], Tuple[bytes, int, bool]]
 
 
 _PREFIX = struct.Struct("<8sHHI")
@@ -367,16 +369,21 @@ def _write_snapshot(
 
 
 def _chunks_packed_by(packer: RowPacker, rows: List[Any]) -> Iterator[bytes]:
-    """The body of ``rows`` (which ``packer`` measured), in chunks of about ``_CHUNK`` bytes."""
+    """The body of ``rows`` (which ``packer`` measured), in chunks of about ``_CHUNK`` bytes,
+    and the keys and values of ``_CHUNK`` bytes or more as they are."""
     start = 0
     while start < len(rows):
-        chunk, start = packer.pack(rows, start, _CHUNK, _MAX_ENTRY_SIZE)
+        chunk, start, whole = packer.pack(rows, start, _CHUNK, _MAX_ENTRY_SIZE)
         yield chunk
+        if whole:
+            yield rows[start - 1][0]
+            yield rows[start - 1][1]
 
 
 def _chunks_of(checked: List[Tuple[bytes, bytes, Optional[int], Optional[int]]]) -> Iterator[bytes]:
     """The body of entries in canonical form (``_check_entry``'s), in chunks of about
-    ``_CHUNK`` bytes (the last one possibly empty)."""
+    ``_CHUNK`` bytes (the last one possibly empty), and the keys and values of entries whose
+    key and value are ``_CHUNK`` bytes or more as they are (never copied into a chunk)."""
     pieces: List[bytes] = []
     pending = 0
     pack_fixed, pack_u64, pack_u32 = _ENTRY_FIXED.pack, _U64.pack, _U32.pack
@@ -391,9 +398,17 @@ def _chunks_of(checked: List[Tuple[bytes, bytes, Optional[int], Optional[int]]])
                 add(pack_u64(ttl_ns))
             if weight is not None:
                 add(pack_u32(weight))
+        size = len(key) + len(value)
+        if size >= _CHUNK:
+            yield b"".join(pieces)
+            pieces.clear()
+            pending = 0
+            yield key
+            yield value
+            continue
         add(key)
         add(value)
-        pending += 21 + len(key) + len(value)
+        pending += 21 + size
         if pending >= _CHUNK:
             yield b"".join(pieces)
             pieces.clear()

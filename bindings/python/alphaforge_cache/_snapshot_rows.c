@@ -361,8 +361,9 @@ static int plain_row(PyObject *row, unsigned long long limit, PlainRow *out) {
     return 1;
 }
 
-/* Writes the body bytes of `r` at `p`; returns the end. */
-static unsigned char *pack_row(unsigned char *p, const PlainRow *r) {
+/* Writes the fixed fields of `r` (flags, lengths, TTL, weight) at `p`, and its key and value
+   unless `fixed_only`; returns the end. */
+static unsigned char *pack_row(unsigned char *p, const PlainRow *r, int fixed_only) {
     uint32_t key_len = (uint32_t)PyBytes_Size(r->key), value_len = (uint32_t)PyBytes_Size(r->value);
     *p++ = (unsigned char)((r->ttl ? HAS_TTL : 0) | (r->weight >= 0 ? HAS_WEIGHT : 0));
     for (int b = 0; b < 4; b++) p[b] = (unsigned char)(key_len >> (8 * b));
@@ -376,6 +377,7 @@ static unsigned char *pack_row(unsigned char *p, const PlainRow *r) {
         for (int b = 0; b < 4; b++) p[b] = (unsigned char)((uint64_t)r->weight >> (8 * b));
         p += 4;
     }
+    if (fixed_only) return p;
     memcpy(p, PyBytes_AsString(r->key), key_len);
     p += key_len;
     memcpy(p, PyBytes_AsString(r->value), value_len);
@@ -406,10 +408,13 @@ static PyObject *measure_rows(PyObject *module, PyObject *args) {
 }
 
 PyDoc_STRVAR(pack_rows_doc,
-             "pack_rows(rows, start, chunk, limit) -> (bytes, int)\n--\n\n"
+             "pack_rows(rows, start, chunk, limit) -> (bytes, int, bool)\n--\n\n"
              "The body bytes of ``rows[start:]`` (rows measure_rows took), as many rows as make "
-             "``chunk`` bytes or more, and the index of the first row not packed. ValueError "
-             "when a row is no longer one measure_rows takes.");
+             "``chunk`` bytes or more, the index of the first row not packed, and whether the "
+             "last row packed is one whose key and value are ``chunk`` bytes or more together: "
+             "the bytes then end with its fixed fields only (flags, lengths, TTL, weight), and "
+             "the caller writes its key and value objects as they are, never copied. "
+             "ValueError when a row is no longer one measure_rows takes.");
 
 static PyObject *pack_rows(PyObject *module, PyObject *args) {
     PyObject *rows;
@@ -427,14 +432,21 @@ static PyObject *pack_rows(PyObject *module, PyObject *args) {
     /* The size first (no Python code runs in between: the rows cannot change). */
     Py_ssize_t end = start;
     uint64_t total = 0;
+    int whole = 0; /* the last row's key and value are left to the caller */
     while (end < n && total < (uint64_t)chunk) {
         if (!plain_row(PyList_GetItem(rows, end), limit, &r)) {
             PyErr_Format(PyExc_ValueError, "pack_rows: row %zd is not one measure_rows takes",
                          end);
             return NULL;
         }
-        total += r.bytes;
         end++;
+        uint64_t data = (uint64_t)PyBytes_Size(r.key) + (uint64_t)PyBytes_Size(r.value);
+        if (data >= (uint64_t)chunk) {
+            total += r.bytes - data;
+            whole = 1;
+            break;
+        }
+        total += r.bytes;
     }
     if (total > (uint64_t)PY_SSIZE_T_MAX) return PyErr_NoMemory();
     PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
@@ -442,9 +454,9 @@ static PyObject *pack_rows(PyObject *module, PyObject *args) {
     unsigned char *p = (unsigned char *)PyBytes_AsString(out);
     for (Py_ssize_t i = start; i < end; i++) {
         plain_row(PyList_GetItem(rows, i), limit, &r);
-        p = pack_row(p, &r);
+        p = pack_row(p, &r, whole && i == end - 1);
     }
-    PyObject *result = Py_BuildValue("(On)", out, end);
+    PyObject *result = Py_BuildValue("(OnO)", out, end, whole ? Py_True : Py_False);
     Py_DECREF(out);
     return result;
 }
