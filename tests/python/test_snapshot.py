@@ -9,6 +9,7 @@ import io
 import json
 import os
 import pickle
+import random
 import stat
 import struct
 import threading
@@ -897,6 +898,85 @@ def test_a_large_value_is_saved_without_a_copy(make_cache: Any, tmp_path: Any) -
     peak = traced_peak(cache.save, path)
     assert peak < LARGE // 4 + 4 * MIB, f"{peak / MIB:.1f} MiB"
     assert fmt.read(path)[1][1] == fmt.Entry(b"large", cache.peek("large"))
+
+
+def test_an_object_cache_encodes_while_it_writes(make_cache: Any, tmp_path: Any) -> None:
+    """8,000 values of 4 KiB: each run of encoded values is written and dropped before the next
+    is encoded, so a save's memory peak is a small part of the file (the whole encoded body
+    was in memory at once before)."""
+    cache = make_cache(10_000, mode="object")
+    for i in range(8000):
+        cache.put(b"k%d" % i, os.urandom(4096))
+    path = tmp_path / "many.afcs"
+    peak = traced_peak(cache.save, path)
+    size = os.path.getsize(path)
+    assert size > 30 * MIB
+    assert peak < 8 * MIB, f"{peak / MIB:.1f} MiB for a file of {size / MIB:.1f} MiB"
+    target = make_cache(10_000, mode="object")
+    assert target.load(path).entries_kept == 8000 and target.items() == cache.items()
+
+
+def test_an_object_cache_saves_the_bytes_of_its_encoded_entries(
+    make_cache: Any, tmp_path: Any
+) -> None:
+    # Many runs of entries of every size, with TTLs and weights: the bytes of the entries
+    # encoded first and written at once (the header written last must be the same).
+    rng = random.Random(5)
+    clock = ManualClock(100)
+    cache = make_cache(30_000, mode="object", timer=clock, getsizeof=len)
+    expected = []
+    for i in range(20_000):
+        value = bytes(rng.randrange(256) for _ in range(rng.choice([0, 3, 40, 700])))
+        ttl = rng.choice([None, 5, 1000])
+        cache.put(b"k%d" % i, value, ttl=ttl)
+        expected.append(
+            fmt.Entry(
+                b"k%d" % i,
+                pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL),
+                None if ttl is None else ttl * 10**9,
+                len(value),
+            )
+        )
+    path = tmp_path / "encoded.afcs"
+    cache.save(path)
+    assert read_bytes(path) == encode(expected, fmt.ENCODING_PICKLE)
+
+
+def test_a_value_that_cannot_be_encoded_after_runs_were_written_leaves_nothing(
+    make_cache: Any, tmp_path: Any
+) -> None:
+    path = tmp_path / "keep.afcs"
+    cache = make_cache(8000, mode="object")
+    cache.put("old", 1)
+    cache.save(path)
+    before = read_bytes(path)
+    lock = threading.Lock()
+    for i in range(6000):
+        cache.put(b"k%d" % i, "v" * 400 if i != 5000 else lock)
+    temp_sizes = []
+
+    class Watching:
+        """pickle, noting what the temporary file holds when the lock comes."""
+
+        @staticmethod
+        def dumps(obj: Any) -> bytes:
+            if obj is lock:
+                temp_sizes.extend(
+                    os.path.getsize(tmp_path / name)
+                    for name in os.listdir(tmp_path)
+                    if name.endswith(".tmp")
+                )
+            return pickle.dumps(obj)
+
+        loads = staticmethod(pickle.loads)
+
+    for codec in (None, Watching):
+        with pytest.raises(
+            SnapshotError, match=r"key b'k5000'.*codec cannot encode lock.*nothing was written"
+        ):
+            cache.save(path, codec=codec)  # type: ignore[arg-type]
+        assert read_bytes(path) == before and os.listdir(tmp_path) == ["keep.afcs"]
+    assert temp_sizes and min(temp_sizes) > 1 * MIB, "the runs before were written"
 
 
 def test_a_huge_claimed_length_allocates_nothing_for_it_in_a_load(

@@ -242,6 +242,86 @@ def test_keys_and_values_of_a_chunk_or_more_are_written_as_they_are() -> None:
         assert parse(out.getvalue()) == entries
 
 
+class NoSeek(io.BytesIO):
+    """A stream that cannot seek (as a pipe)."""
+
+    def seekable(self) -> bool:
+        return False
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        raise io.UnsupportedOperation("seek")
+
+
+def reverse_values(entries: List[Any]) -> List[Any]:
+    """An ``encode``: each value's bytes reversed (so that the stream shows it ran)."""
+    return [(e[0], e[1][::-1], e[2], e[3]) for e in entries]
+
+
+def written_encoding(entries: List[Any], packer: Any, stream: Any, prefix: bytes = b"") -> bytes:
+    """What write_to with ``encode`` writes after ``prefix`` on ``stream``, its Header checked."""
+    stream.write(prefix)
+    header = fmt.write_to(stream, entries, packer=packer, encode=reverse_values)
+    data = stream.getvalue()
+    assert data[: len(prefix)] == prefix
+    assert header.file_len == len(data) - len(prefix)
+    return data[len(prefix) :]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.binary(max_size=12),
+            st.binary(max_size=300),
+            st.one_of(st.none(), st.integers(1, 2**64 - 1)),
+            st.one_of(st.none(), st.integers(0, 2**32 - 2)),
+        ),
+        max_size=40,
+    ),
+    st.sampled_from([1 << 20, 64, 1]),
+    st.sampled_from([4096, 3, 1]),
+)
+def test_encoding_while_writing_writes_the_bytes_of_encoding_first(
+    entries: List[Any], chunk: int, most: int
+) -> None:
+    # The header written again at the end, the trailer's CRC combined: the same bytes as the
+    # entries encoded first and written at once, in runs of any size, through both writers,
+    # from any position of a stream; a stream that cannot seek gets them encoded first.
+    expected = encode([fmt.Entry(*e) for e in reverse_values(entries)])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fmt, "_CHUNK", chunk)
+        patch.setattr(fmt, "_ENCODE_RUN_MOST", most)
+        for packer in ROW_PACKERS:
+            assert written_encoding(list(entries), packer, io.BytesIO()) == expected
+            assert written_encoding(list(entries), packer, io.BytesIO(), b"before") == expected
+            assert written_encoding(list(entries), packer, NoSeek()) == expected
+    assert [(e.key, e.value, e.ttl_ns, e.effective_weight) for e in parse(expected)] == [
+        (e.key, e.value, e.ttl_ns, e.effective_weight)
+        for e in map(fmt.Entry._make, reverse_values(entries))
+    ]
+
+
+def test_encoding_while_writing_runs_grow_to_about_a_chunk() -> None:
+    runs: List[int] = []
+
+    def encode_counting(entries: List[Any]) -> List[Any]:
+        runs.append(len(entries))
+        return entries
+
+    entries = [fmt.Entry(b"%05d" % i, b"v" * 1000) for i in range(6000)]  # 1,014 body bytes
+    fmt.write_to(io.BytesIO(), entries, encode=encode_counting)
+    assert sum(runs) == 6000
+    assert runs[:11] == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]  # doubling...
+    assert set(runs[11:-1]) == {1034}  # ...up to about 1 MiB of body a run
+    runs.clear()
+    fmt.write_to(
+        io.BytesIO(), [fmt.Entry(b"k%d" % i, b"") for i in range(20_000)], encode=encode_counting
+    )
+    assert max(runs) == 4096 and sum(runs) == 20_000
+    with pytest.raises(ValueError, match="one entry for each entry"):
+        fmt.write_to(io.BytesIO(), entries, encode=lambda e: e[1:])
+
+
 def test_writing_to_a_directory_or_a_missing_directory_fails_clearly(tmp_path: Any) -> None:
     with pytest.raises(fmt.SnapshotFileError, match="directory") as info:
         fmt.write(str(tmp_path), SMALL)

@@ -978,9 +978,12 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         path = snapshot_path(path)  # str, bytes or PathLike, as load takes them
         how = _SnapshotCodec(self._mode, codec)
         rows: List[Any] = self._saved_entries()  # bytes and pickle modes: written as they are
-        if how.dumps is not None:
-            rows = how.encode_all(rows)
-        header = _fmt.write(path, rows, value_encoding=how.encoding, packer=self._row_packer)
+        # Object mode: the values encoded run by run while the file is written (the lock is
+        # released: _saved_entries took the entries under it).
+        encode = None if how.dumps is None else how.encode_all
+        header = _fmt.write(
+            path, rows, value_encoding=how.encoding, packer=self._row_packer, encode=encode
+        )
         del rows
         return SnapshotInfo(
             header.format_major,

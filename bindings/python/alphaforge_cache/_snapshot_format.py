@@ -301,31 +301,62 @@ def _encode_header(value_encoding: int, entry_count: int, body_len: int) -> byte
     return fixed + _U32.pack(zlib.crc32(fixed))
 
 
+#: An ``encode`` of :func:`write_to`: a list of entries to the entries to write.
+Encode = Callable[[List[Any]], List[Any]]
+#: The most entries :func:`write_to` hands ``encode`` at once.
+_ENCODE_RUN_MOST = 4096
+
+
 def write_to(
     stream: IO[bytes],
     entries: Sequence[Entry],
     *,
     value_encoding: int = 0,
     packer: Optional[RowPacker] = None,
+    encode: Optional[Encode] = None,
 ) -> Header:
     """Writes a snapshot of ``entries`` (least recently used first) to a binary stream.
 
     No temporary file, no flush to disk: see :func:`write` for that. Raises ``TypeError`` or
     ``ValueError`` for an entry the format cannot hold (before anything is written), and
     ``OSError`` from the stream. ``packer``, when given, is the fast path in C.
+
+    ``encode``, when given, makes the entries to write of a list of ``entries`` (an
+    ``"object"`` cache's codec: the same entries, their values encoded). It is given runs of
+    entries while the body is written, each run's bytes written and dropped before the next
+    is encoded, so that only about 1 MiB of encoded values is held at a time (a run has as
+    many entries as made about 1 MiB in the one before, at most 4,096). The header, which
+    holds the body's length, is written first with a length of 0 and again once the body is
+    written, and the trailer's CRC is combined from the header's and the body's. The stream
+    must then be seekable; from one that is not, every value is encoded first. An error of
+    ``encode``, or an entry the format cannot hold, can then come after some runs were
+    written (:func:`write` removes the temporary file).
     """
     if not isinstance(value_encoding, int) or not 0 <= value_encoding <= 255:
         raise ValueError("value_encoding must be an int in 0..255")
+    if encode is not None:
+        if stream.seekable():
+            return _write_encoding(stream, entries, value_encoding, packer, encode)
+        entries = encode(list(entries))  # the header first: the body's length is needed
+    body_len, chunks = _body(entries, packer, 1)
+    return _write_snapshot(stream, value_encoding, len(entries), body_len, chunks)
+
+
+def _body(
+    entries: Sequence[Entry], packer: Optional[RowPacker], first: int
+) -> Tuple[int, Iterator[bytes]]:
+    """The length of the body of ``entries`` and its chunks (see :func:`_chunks_of`), every
+    entry checked first (``TypeError`` or ``ValueError`` for an entry the format cannot hold,
+    ``first``: the number the first entry has in these errors)."""
     if packer is not None and type(entries) is list:
         measured = packer.measure(entries, _MAX_ENTRY_SIZE)
         if measured is not None:  # every entry is one it writes as it is
-            chunks = _chunks_packed_by(packer, entries)
-            return _write_snapshot(stream, value_encoding, len(entries), measured, chunks)
+            return measured, _chunks_packed_by(packer, entries)
     checked: List[Tuple[bytes, bytes, Optional[int], Optional[int]]] = []
     append = checked.append
     body_len = 0
     limit = _MAX_ENTRY_SIZE
-    for i, e in enumerate(entries):
+    for i, e in enumerate(entries, first):
         if type(e) is not Entry and len(e) != 4:
             e = Entry(*e)
         key, value, ttl_ns, weight = e
@@ -346,11 +377,11 @@ def write_to(
                 body_len += _ENTRY_FIXED_LEN + size
                 body_len += (0 if ttl_ns is None else 8) + (0 if weight is None else 4)
                 continue
-        key, value, ttl_ns, weight = _check_entry(i + 1, Entry(key, value, ttl_ns, weight))
+        key, value, ttl_ns, weight = _check_entry(i, Entry(key, value, ttl_ns, weight))
         body_len += (0 if ttl_ns is None else 8) + (0 if weight is None else 4)
         append((key, value, ttl_ns, weight))
         body_len += _ENTRY_FIXED_LEN + size
-    return _write_snapshot(stream, value_encoding, len(checked), body_len, _chunks_of(checked))
+    return body_len, _chunks_of(checked)
 
 
 def _write_snapshot(
@@ -359,12 +390,53 @@ def _write_snapshot(
     """Writes the header of ``count`` entries in ``body_len`` bytes, the body's ``chunks``, and
     the checksum of them all."""
     header = _encode_header(value_encoding, count, body_len)
-    crc = zlib.crc32(header)
     stream.write(header)
+    crc = _write_chunks(stream, chunks, zlib.crc32(header))
+    stream.write(_U32.pack(crc))
+    return Header(FORMAT_MAJOR, FORMAT_MINOR, _HEADER_LEN, 0, value_encoding, count, body_len)
+
+
+def _write_chunks(stream: IO[bytes], chunks: Iterable[bytes], crc: int) -> int:
+    """Writes ``chunks``; returns the CRC-32 ``crc`` continued over them."""
     for chunk in chunks:
         crc = zlib.crc32(chunk, crc)
         stream.write(chunk)
-    stream.write(_U32.pack(crc))
+    return crc
+
+
+def _write_encoding(
+    stream: IO[bytes],
+    entries: Sequence[Entry],
+    value_encoding: int,
+    packer: Optional[RowPacker],
+    encode: Encode,
+) -> Header:
+    """:func:`write_to` with ``encode``, to a seekable stream: the header written before the
+    body with a length of 0, and again after it."""
+    count = len(entries)
+    start = stream.tell()
+    stream.write(_encode_header(value_encoding, count, 0))
+    body_crc = 0
+    body_len = 0
+    done = 0
+    run = 1  # grows to about 1 MiB of body a run (at most _ENCODE_RUN_MOST entries)
+    while done < count:
+        given = list(entries[done : done + run])
+        batch = encode(given)
+        if len(batch) != len(given):
+            raise ValueError("encode must return one entry for each entry it is given")
+        length, chunks = _body(batch, packer, done + 1)
+        del batch  # (the run's encoded values: gone once written, before the next are made)
+        body_crc = _write_chunks(stream, chunks, body_crc)
+        done += len(given)
+        body_len += length
+        run = max(1, min(2 * run, _ENCODE_RUN_MOST, len(given) * _CHUNK // length))
+    header = _encode_header(value_encoding, count, body_len)
+    end = stream.tell()
+    stream.seek(start)
+    stream.write(header)
+    stream.seek(end)
+    stream.write(_U32.pack(_crc32_combine(zlib.crc32(header), body_crc, body_len)))
     return Header(FORMAT_MAJOR, FORMAT_MINOR, _HEADER_LEN, 0, value_encoding, count, body_len)
 
 
@@ -425,9 +497,10 @@ def write(
     *,
     value_encoding: int = 0,
     packer: Optional[RowPacker] = None,
+    encode: Optional[Encode] = None,
 ) -> Header:
     """Writes a snapshot of ``entries`` (least recently used first) to ``path`` atomically
-    (``packer``: as :func:`write_to` takes it).
+    (``packer`` and ``encode``: as :func:`write_to` takes them).
 
     The bytes go to a temporary file ``.NAME.PID.N.tmp`` in the same directory, which is
     flushed to disk and renamed over ``path``; the directory is then flushed. On any failure
@@ -468,7 +541,9 @@ def write(
     try:
         with os.fdopen(fd, "wb") as stream:
             try:
-                header = write_to(stream, entries, value_encoding=value_encoding, packer=packer)
+                header = write_to(
+                    stream, entries, value_encoding=value_encoding, packer=packer, encode=encode
+                )
                 stream.flush()
             except OSError as e:
                 raise _io_error("cannot write the snapshot", e, target) from e
