@@ -568,6 +568,54 @@ def test_a_failed_save_keeps_the_previous_file(make_cache: Any, tmp_path: Any) -
     assert read_bytes(path) == before and os.listdir(tmp_path) == ["keep.afcs"]
 
 
+@pytest.mark.skipif(os.name != "posix", reason="a directory is flushed on POSIX only")
+@pytest.mark.parametrize("mode", ["bytes", "object"])
+def test_a_save_flushes_the_whole_file_renames_it_then_flushes_the_directory(
+    make_cache: Any, tmp_path: Any, monkeypatch: Any, mode: str
+) -> None:
+    """The order that makes a save crash-safe, as the writer calls the OS: the temporary file
+    flushed to disk (os.fsync) holding the complete snapshot, then renamed over the target
+    (os.replace), then the directory flushed so that the rename itself is on disk."""
+    cache = make_cache(8, mode=mode)
+    cache.put("a", b"1")
+    cache.put("b", b"2" * 3000)
+    path = str(tmp_path / "synced.afcs")
+    events: List[Tuple[Any, ...]] = []
+    opened: Dict[int, str] = {}
+    real_open, real_fsync, real_replace = os.open, os.fsync, os.replace
+
+    def open_(name: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        fd = real_open(name, flags, *args, **kwargs)
+        opened[fd] = os.fspath(name)
+        return fd
+
+    def fsync(fd: Any) -> None:
+        real_fsync(fd)
+        name = opened[fd if isinstance(fd, int) else fd.fileno()]
+        if os.path.isdir(name):
+            events.append(("fsync directory", name))
+        else:
+            events.append(("fsync", name, read_bytes(name)))
+
+    def replace(source: Any, target: Any) -> None:
+        events.append(("replace", os.fspath(source), os.fspath(target)))
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "open", open_)
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    cache.save(path)
+    monkeypatch.undo()
+    assert [event[0] for event in events] == ["fsync", "replace", "fsync directory"], events
+    temp = events[0][1]
+    assert os.path.dirname(temp) == str(tmp_path) and temp.endswith(".tmp")
+    assert os.path.basename(temp).startswith(".synced.afcs.")
+    assert events[0][2] == read_bytes(path), "the file was flushed before it was complete"
+    fmt.verify(path)
+    assert events[1][1:] == (temp, path)
+    assert events[2][1] == str(tmp_path)
+
+
 @pytest.mark.skipif(not os.path.exists("/dev/null") or os.name != "posix", reason="no /dev/null")
 def test_a_device_is_never_replaced_by_a_snapshot(make_cache: Any) -> None:
     """The rename of an atomic save would put a regular file in a device's place (as root,
