@@ -15,7 +15,6 @@ import sys
 import tempfile
 import time
 import traceback
-import tracemalloc
 import zlib
 from typing import Any, Callable, Dict, List, Tuple
 
@@ -25,6 +24,13 @@ from hypothesis import strategies as st
 
 from alphaforge_cache import SnapshotError
 from alphaforge_cache import _snapshot_format as fmt
+
+try:  # (PyPy has no tracemalloc: the memory tests are skipped there)
+    import tracemalloc
+except ImportError:  # pragma: no cover - depends on the interpreter
+    tracemalloc = None  # type: ignore[assignment]
+#: For the tests that measure memory with tracemalloc.
+needs_tracemalloc = pytest.mark.skipif(tracemalloc is None, reason="no tracemalloc here (PyPy)")
 
 try:  # the native backend's fast paths of reading and writing (absent without its build)
     from alphaforge_cache._reads import (  # type: ignore[import-not-found,unused-ignore]
@@ -561,6 +567,7 @@ def claims_of_4_gib() -> List[Tuple[str, bytes]]:
     return [("value", value_only), ("value and body", reseal(bytes(data)))]
 
 
+@needs_tracemalloc
 @pytest.mark.parametrize("with_length", [True, False])
 def test_a_huge_claimed_length_allocates_nothing_for_it(with_length: bool) -> None:
     """A length field is never taken for the memory to allocate: reads are bounded by the
