@@ -742,6 +742,31 @@ def test_object_mode_saves_through_a_codec_of_its_own(make_cache: Any, tmp_path:
     assert fmt.read(path)[0].value_encoding == fmt.ENCODING_PICKLE
 
 
+def test_the_codec_runs_with_the_cache_unlocked(make_cache: Any, tmp_path: Any) -> None:
+    # Encoding runs after the entries were taken under the lock, while the file is written:
+    # another thread's put completes meanwhile (it would wait for a save holding the lock).
+    cache = make_cache(8000, mode="object")
+    for i in range(5000):
+        cache.put(b"k%d" % i, i)
+    done: List[bool] = []
+
+    class PutMeanwhile:
+        @staticmethod
+        def dumps(obj: Any) -> bytes:
+            if obj == 4000:  # far into the save: runs were written before
+                other = threading.Thread(target=lambda: done.append(cache.put("new", 1)))
+                other.start()
+                other.join(5)
+                done.append(not other.is_alive())
+            return pickle.dumps(obj)
+
+        loads = staticmethod(pickle.loads)
+
+    cache.save(tmp_path / "unlocked.afcs", codec=PutMeanwhile)  # type: ignore[arg-type]
+    assert done[-1], "a put waited for the save's encoding"
+    assert "new" in cache and fmt.verify(str(tmp_path / "unlocked.afcs")).entry_count == 5000
+
+
 def test_an_object_that_cannot_be_encoded_is_named(make_cache: Any, tmp_path: Any) -> None:
     cache = make_cache(8, mode="object")
     cache.put("fine", 1)
