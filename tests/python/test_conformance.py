@@ -805,6 +805,32 @@ def test_a_ttl_too_long_to_represent_means_never_on_every_path(
     assert make_cache(ttl=1.0).ttl == 1.0
 
 
+def test_a_ttl_whose_deadline_is_past_the_clocks_range_expires_at_its_end(
+    make_cache: Any, tmp_path: Any
+) -> None:
+    # A finite TTL whose deadline lies past the clock's last instant (2**64 - 2 ns) ends there,
+    # as in the engine: it still expires when the clock gets there; only an endless TTL (inf)
+    # never does. 18,446,744,063 s is 10.709551614 s before the clock's end.
+    early = alphaforge_cache.ManualClock(0)
+    saved = make_cache(timer=early)
+    saved.put(b"loaded", b"v", ttl=1000)
+    saved.save(tmp_path / "early.afcs")
+    clock = alphaforge_cache.ManualClock(18_446_744_063)
+    cache = make_cache(timer=clock, ttl=100)
+    cache.load(tmp_path / "early.afcs")
+    cache.put(b"given", b"v", ttl=100)
+    cache.put(b"default", b"v")
+    cache.put_many([(b"many", b"v")], ttl=100)
+    assert cache.get_or_set(b"computed", lambda: b"v") == b"v"
+    cache.put(b"endless", b"v", ttl=math.inf)
+    finite = [b"computed", b"default", b"given", b"loaded", b"many"]
+    for key in finite:
+        assert cache.ttl_of(key) == pytest.approx(10.709551614), key
+    assert cache.ttl_of(b"endless") is None
+    clock.advance(20)  # past the end: the clock stops at its last instant
+    assert sorted(cache.keys()) == [b"endless"]
+
+
 @pytest.mark.parametrize(
     "bad, error", [(0, ValueError), (-1, ValueError), (NAN, ValueError), ("1", TypeError)]
 )

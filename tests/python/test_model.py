@@ -101,7 +101,8 @@ class Model:
 
     def store(self, key: bytes, value: bytes, ttl: Optional[float]) -> None:
         nanos = self.ttl if ttl is None else round(ttl * NANOS)
-        deadline = NEVER if nanos is None else min(self.now + nanos, NEVER)
+        endless = nanos is None or nanos >= NEVER
+        deadline = NEVER if endless else min(self.now + nanos, NEVER - 1)
         old = self._live(key)
         if old is not None:
             self.told.append((key, old, "replaced"))
@@ -159,7 +160,8 @@ class Model:
                 continue
             if len(staged) >= self.max_entries:
                 staged.popitem(last=False)
-            staged[key] = (value, NEVER if left is None else min(self.now + left, NEVER))
+            endless = left is None or left >= NEVER
+            staged[key] = (value, NEVER if endless else min(self.now + left, NEVER - 1))
             while self.max_bytes is not None and len(staged) > 1:
                 if sum(len(k) + len(v) for k, (v, _) in staged.items()) <= self.max_bytes:
                     break

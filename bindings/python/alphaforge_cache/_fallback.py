@@ -146,7 +146,12 @@ class Cache(CacheBase):
         now: int,
         out: Notifications,
     ) -> None:
-        deadline = NEVER if ttl_nanos is None else min(now + ttl_nanos, NEVER)
+        # An endless TTL (saturated) never expires; any other deadline past the clock's range is
+        # its last instant, when the entry still expires (as in the engine).
+        if ttl_nanos is None or ttl_nanos >= NEVER:
+            deadline = NEVER
+        else:
+            deadline = min(now + ttl_nanos, MAX_CLOCK_NANOS)
         order = self._order
         old = self._find_live(key, now, out)
         if old is not _GONE:
@@ -403,7 +408,10 @@ class Cache(CacheBase):
             weights: Dict[bytes, int] = {}
             had_entries = bool(order)
             for key, stored, ttl, weight in entries:
-                self._place(key, stored, NEVER if ttl is None else min(now + ttl, NEVER))
+                if ttl is None or ttl >= NEVER:  # endless
+                    self._place(key, stored, NEVER)
+                else:
+                    self._place(key, stored, min(now + ttl, MAX_CLOCK_NANOS))
                 weights[key] = weight
             if had_entries:
                 for key in [key for key in order if key not in weights]:

@@ -630,6 +630,9 @@ ffibuilder.set_source(
     SOURCE,
     include_dirs=[INCLUDE_DIR],
     extra_objects=[static_library()],
+    # The engine is linked in: a rebuilt engine makes the extension stale (setuptools does not
+    # look at extra_objects when it decides what to rebuild).
+    depends=[static_library()],
     libraries=native_libraries(),
     extra_compile_args=["-O2", "-std=gnu11"],
     extra_link_args=(

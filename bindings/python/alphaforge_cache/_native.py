@@ -284,10 +284,11 @@ class Cache(CacheBase):
         return _monotonic_ns() - self._origin
 
     def _deadline(self, ttl_nanos: Optional[int], now: int) -> Optional[int]:
-        if ttl_nanos is None:
+        # As the engine: an endless TTL (saturated) never expires; any other deadline past the
+        # clock's range is its last instant, when the entry still expires.
+        if ttl_nanos is None or ttl_nanos >= _NO_TTL:
             return None
-        deadline = now + ttl_nanos
-        return None if deadline >= _NO_TTL else deadline
+        return min(now + ttl_nanos, MAX_CLOCK_NANOS)
 
     def _removed_entries(
         self, code: int, first: int = 0, new: Optional[List[Tuple[bytes, Any]]] = None
@@ -725,7 +726,7 @@ class Cache(CacheBase):
                 deadlines = None
                 if ttl_list is not None:
                     deadlines = [
-                        None if t is None or now + t >= _NO_TTL else now + t
+                        None if t is None or t >= _NO_TTL else min(now + t, MAX_CLOCK_NANOS)
                         for t in (ttl_list[i] for i in live)
                     ]
                 self._mirror_store_all(live_pairs, deadlines, lengths)

@@ -652,14 +652,16 @@ static uint64_t Reader_replay_scratch(Reader *self, size_t key_len, size_t keyed
 }
 
 /* The deadline of an entry put now with the default TTL (a new reference): None without a
-   default TTL, or when the deadline is past the clock's range (it never expires, as
-   _native._deadline says); NULL on an error. */
+   default TTL or with an endless one (UINT64_MAX ns: it never expires); a deadline past the
+   clock's range is its last instant, UINT64_MAX - 1 (as _native._deadline and the engine
+   say); NULL on an error. */
 static PyObject *Reader_default_deadline(Reader *self) {
-    if (self->default_ttl_ns) {
+    if (self->default_ttl_ns && self->default_ttl_ns != UINT64_MAX) {
         unsigned long long now = 0;
         if (Reader_now(self, &now) < 0) return NULL;
         unsigned long long when = now + self->default_ttl_ns;
-        if (when >= now && when != UINT64_MAX) return PyLong_FromUnsignedLongLong(when);
+        if (when < now || when > UINT64_MAX - 1) when = UINT64_MAX - 1;
+        return PyLong_FromUnsignedLongLong(when);
     }
     Py_RETURN_NONE;
 }
