@@ -158,7 +158,7 @@ def test_inspect_refuses_bad_files_clearly(tmp_path: Any) -> None:
     missing = run("inspect", str(tmp_path / "missing.afcs"))
     assert missing.returncode == 1 and "cannot open: No such file" in missing.stderr
     directory = run("inspect", str(tmp_path))
-    assert directory.returncode == 1 and "Is a directory" in directory.stderr
+    assert directory.returncode == 1 and "is a directory" in directory.stderr.lower()
     usage = run("inspect", str(tmp_path), "--entries", "-1")
     assert usage.returncode == 2 and "--entries must be at least 0" in usage.stderr
 

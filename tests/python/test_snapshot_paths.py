@@ -82,3 +82,27 @@ def test_a_bad_file_named_by_a_bytes_path_is_named_as_text(make_cache: Any, tmp_
         make_cache().load(os.fsencode(name))
     assert raised.value.kind == "io"
     assert f"snapshot {name}:" in str(raised.value)
+
+
+@pytest.mark.parametrize("length", [220, 250, 255])
+def test_a_save_to_the_longest_file_names_works_and_leaves_no_temporary_file(
+    make_cache: Any, tmp_path: Any, length: int
+) -> None:
+    # The temporary file, .NAME.PID.N.tmp, is named within 255 bytes (NAME cut short, between
+    # characters), as the engine names it: a valid target name of up to 255 bytes saves.
+    stem = "é" * ((length - 5) // 2) + "x" * ((length - 5) % 2)
+    name = stem + ".afcs"
+    assert len(os.fsencode(name)) == length
+    cache = make_cache()
+    cache.put(b"k", b"v")
+    assert cache.save(tmp_path / name).entries == 1
+    assert os.listdir(tmp_path) == [name]
+    other = make_cache()
+    assert other.load(tmp_path / name).entries_kept == 1
+    for packed_cache in PACKED:
+        packed = packed_cache(4)
+        packed.put(b"p", b"v")
+        packed.save(tmp_path / name)
+        assert os.listdir(tmp_path) == [name]
+        assert other.load(tmp_path / name).entries_kept == 1 and other.items() == [(b"p", b"v")]
+        packed.close()

@@ -490,6 +490,28 @@ def _chunks_of(checked: List[Tuple[bytes, bytes, Optional[int], Optional[int]]])
 
 _temp_counter = itertools.count()
 
+#: The longest file name, in bytes, that common file systems accept (NAME_MAX on Linux; ext4,
+#: XFS, Btrfs, tmpfs, APFS). A temporary file's name stays within it.
+_NAME_MAX = 255
+
+
+def _temp_name(name: str) -> str:
+    """The temporary file's name for a target named ``name``: ``.NAME.PID.N.tmp``, with
+    ``NAME`` cut short (between characters when it is valid UTF-8, by bytes otherwise) when the
+    whole would be longer than 255 bytes, as the engine names it. ``PID.N`` alone makes it
+    unique; ``NAME`` only tells a person whose it is."""
+    suffix = f".{os.getpid()}.{next(_temp_counter)}.tmp"
+    room = _NAME_MAX - 1 - len(suffix)
+    encoded = os.fsencode(name)
+    if len(encoded) > room:
+        try:
+            encoded.decode("utf-8")
+        except UnicodeDecodeError:
+            name = os.fsdecode(encoded[:room])
+        else:  # a cut character's first bytes are dropped
+            name = encoded[:room].decode("utf-8", "ignore")
+    return f".{name}{suffix}"
+
 
 def write(
     path: _Path,
@@ -507,6 +529,8 @@ def write(
     the temporary file is removed and a previous file at ``path`` is left as it was.
     """
     target = os.fspath(path)
+    if isinstance(target, bytes):
+        target = os.fsdecode(target)
     directory, name = os.path.split(target)
     if not name:
         raise _io_error(
@@ -532,7 +556,7 @@ def write(
             ),
             target,
         )
-    temp = os.path.join(directory, f".{name}.{os.getpid()}.{next(_temp_counter)}.tmp")
+    temp = os.path.join(directory, _temp_name(name))
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     except OSError as e:
@@ -1054,22 +1078,35 @@ class Reader:
 
 
 def _open(path: _Path) -> Tuple[IO[bytes], Optional[int], str]:
+    """Opens a snapshot for reading, with its length. Only a regular file (or a link to one) is
+    read, as by the engine: a directory, a device, a pipe or a socket is refused. It is opened
+    with ``O_NONBLOCK`` where there is one, so that the open of a FIFO without a writer returns
+    (to be refused) instead of waiting for one forever; the flag changes nothing for a file."""
     name = os.fspath(path)
+    if isinstance(name, bytes):
+        name = os.fsdecode(name)
     try:
-        stream = open(name, "rb")  # closed by the caller
+        fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except OSError as e:
         raise _io_error("cannot open", e, name) from e
     try:
-        st = os.fstat(stream.fileno())
+        st = os.fstat(fd)
     except OSError as e:
-        stream.close()
+        os.close(fd)
         raise _io_error("cannot open", e, name) from e
     if stat.S_ISDIR(st.st_mode):
-        stream.close()
+        os.close(fd)
         raise _io_error(
             "cannot open", IsADirectoryError(errno.EISDIR, "the path is a directory"), name
         )
-    return stream, (st.st_size if stat.S_ISREG(st.st_mode) else None), name
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        reason = (
+            "the path is not a regular file (a device, a pipe or a socket): only a file can be "
+            "read as a snapshot"
+        )
+        raise _io_error("cannot open", OSError(reason), name)
+    return os.fdopen(fd, "rb"), st.st_size, name  # closed by the caller
 
 
 @contextlib.contextmanager
