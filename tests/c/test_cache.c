@@ -363,7 +363,8 @@ static void test_no_ttl_and_saturation(void) {
 }
 
 /* A finite TTL whose deadline is past the clock's range (now + ttl >= 2^64) ends when the clock
- * does (at UINT64_MAX - 1), instead of becoming "never expires". */
+ * does (at UINT64_MAX - 1), instead of becoming "never expires"; only the endless TTL,
+ * UINT64_MAX ns, never expires. */
 static void test_ttl_past_the_clock_range_still_expires(void) {
     afc_cache *cache = afc_test_cache(10, 0, 0, 1, UINT64_MAX - 10);
     afc_status st;
@@ -372,8 +373,13 @@ static void test_ttl_past_the_clock_range_still_expires(void) {
     CHECK_EQ(ttl_of(cache, "short", &st), 9); /* until UINT64_MAX - 1 */
     CHECK_OK(st);
     CHECK_OK(afc_cache_put_many(cache, (const uint8_t *)"b", &one, (const uint8_t *)"v", &one, 1,
-                                UINT64_MAX));
+                                UINT64_MAX - 1));
     CHECK_EQ(ttl_of(cache, "b", &st), 9);
+    CHECK_OK(afc_cache_put_many(cache, (const uint8_t *)"e", &one, (const uint8_t *)"v", &one, 1,
+                                UINT64_MAX)); /* endless */
+    CHECK_EQ(ttl_of(cache, "e", &st), UINT64_MAX);
+    CHECK_OK(afc_cache_put(cache, K("endless"), K("v"), UINT64_MAX));
+    CHECK_EQ(ttl_of(cache, "endless", &st), UINT64_MAX);
     CHECK_OK(afc_cache_put(cache, K("forever"), K("v"), 0)); /* no TTL at all */
     CHECK_OK(afc_cache_clock_advance(cache, UINT64_MAX));
     ttl_of(cache, "short", &st);
@@ -381,6 +387,10 @@ static void test_ttl_past_the_clock_range_still_expires(void) {
     ttl_of(cache, "b", &st);
     CHECK_ST(st, AFC_NOT_FOUND);
     CHECK_EQ(ttl_of(cache, "forever", &st), UINT64_MAX);
+    CHECK_OK(st);
+    CHECK_EQ(ttl_of(cache, "e", &st), UINT64_MAX);
+    CHECK_OK(st);
+    CHECK_EQ(ttl_of(cache, "endless", &st), UINT64_MAX);
     CHECK_OK(st);
     afc_cache_free(cache);
 }
