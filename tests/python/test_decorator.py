@@ -4,6 +4,7 @@ argument matching like ``functools.lru_cache``, TTL, exceptions, threads."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 from typing import Any, List
@@ -218,10 +219,12 @@ def _deepest(decorate: Any) -> int:
 
 def test_a_memoized_recursion_costs_three_frames_a_level(backend: Any) -> None:
     # Each level is the wrapper, get_or_set and the function (a lambda around the call made it
-    # four: recursive memoized functions failed at a quarter of the plain depth).
+    # four: recursive memoized functions failed at a quarter of the plain depth). Before 3.11
+    # a call through C code (functools.partial's) counts against the limit too: one more.
     plain = _deepest(lambda f: f)
     memoized = _deepest(cached(100_000, cache_type=backend))
-    assert memoized * 3 >= plain - 60, (memoized, plain)
+    per_level = 3 if sys.version_info >= (3, 11) else 4
+    assert memoized * per_level >= plain - 60, (memoized, plain)
 
 
 def test_an_argument_whose_hash_and_eq_call_the_memoized_function_does_not_hang(
