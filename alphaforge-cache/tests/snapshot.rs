@@ -8,7 +8,7 @@
 use alphaforge_cache::snapshot::{self, FORMAT_MAJOR};
 use alphaforge_cache::{
     Cache, CacheEntry, Clock, LoadOptions, ManualClock, PutOptions, RemovalCause, SaveOptions,
-    SnapshotErrorKind, Stats, ValueEncoding,
+    SnapshotError, SnapshotErrorKind, Stats, ValueEncoding,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -917,32 +917,50 @@ fn a_full_disk_fails_cleanly_and_keeps_the_previous_snapshot() {
 #[ignore = "the child half of a_full_disk_fails_cleanly_and_keeps_the_previous_snapshot"]
 fn full_disk_child() {
     let dir = PathBuf::from(std::env::var(FULL_DISK_DIR).expect("run by its parent test"));
+    // 3 MB: more than the file system holds.
+    let err = a_failed_save_keeps_the_previous_snapshot(&dir, 1, 30_000, 28);
+    println!("full disk: {err}");
+}
+
+/// Saves a small cache of `shards` shards to `dir/cache.afcs`, then `entries` more entries,
+/// which a fault lets not be written: the second save must fail with the OS error `errno`, keep
+/// the previous snapshot byte for byte, leave no temporary file and the cache unchanged.
+fn a_failed_save_keeps_the_previous_snapshot(
+    dir: &Path,
+    shards: usize,
+    entries: u32,
+    errno: i32,
+) -> SnapshotError {
     let path = dir.join("cache.afcs");
-    let (cache, _, _) = cache(100_000, 1, None, 0);
+    let (cache, _, _) = cache(100_000, shards, None, 0);
     for i in 0..100u32 {
         cache.put(i.to_le_bytes(), [1u8; 100]).unwrap();
     }
     let first = cache.save(&path).unwrap();
     let saved = std::fs::read(&path).unwrap();
-    // Now 3 MB: more than the file system holds.
-    for i in 0..30_000u32 {
+    for i in 0..entries {
         cache.put(i.to_le_bytes(), [2u8; 100]).unwrap();
     }
     let err = cache.save(&path).unwrap_err();
-    println!("full disk: {err}");
     assert_eq!(err.kind(), SnapshotErrorKind::Io);
-    assert_eq!(err.io_error().unwrap().raw_os_error(), Some(28), "{err}");
+    assert_eq!(err.io_error().unwrap().raw_os_error(), Some(errno), "{err}");
+    assert!(
+        err.to_string().contains("cannot write the snapshot"),
+        "{err}"
+    );
     assert_eq!(
         std::fs::read(&path).unwrap(),
         saved,
         "the previous snapshot changed"
     );
     assert_eq!(snapshot::verify(&path).unwrap(), first);
-    let names: Vec<_> = std::fs::read_dir(&dir)
+    let names: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names, ["cache.afcs"], "the temporary file was not removed");
+    assert_eq!(cache.len(), entries as usize);
+    err
 }
 
 const FILE_SIZE_LIMIT_DIR: &str = "AFC_SNAPSHOT_FILE_SIZE_LIMIT_DIR";
@@ -980,44 +998,16 @@ fn a_file_size_limit_fails_saves_cleanly_and_keeps_the_previous_snapshot() {
 #[ignore = "the child half of a_file_size_limit_fails_saves_cleanly_and_keeps_the_previous_snapshot"]
 fn file_size_limit_child() {
     let dir = PathBuf::from(std::env::var(FILE_SIZE_LIMIT_DIR).expect("run by its parent test"));
-    let path = dir.join("cache.afcs");
     let limit = u64::from(FILE_SIZE_LIMIT_BLOCKS) * 512;
+    // 3.3 MB and 6.5 MB: past the limit (the second on three threads).
     for (shards, entries) in [(1, 30_000u32), (16, 60_000)] {
-        let (cache, _, _) = cache(100_000, shards, None, 0);
-        for i in 0..100u32 {
-            cache.put(i.to_le_bytes(), [1u8; 100]).unwrap();
-        }
-        let first = cache.save(&path).unwrap();
-        let saved = std::fs::read(&path).unwrap();
-        // 3.3 MB or 6.5 MB: past the limit.
-        for i in 0..entries {
-            cache.put(i.to_le_bytes(), [2u8; 100]).unwrap();
-        }
-        let err = cache.save(&path).unwrap_err();
+        let err = a_failed_save_keeps_the_previous_snapshot(&dir, shards, entries, 27);
         println!("{shards} shards, {entries} entries past a {limit}-byte limit: {err}");
-        assert_eq!(err.kind(), SnapshotErrorKind::Io);
-        assert_eq!(err.io_error().unwrap().raw_os_error(), Some(27), "{err}");
-        assert!(
-            err.to_string().contains("cannot write the snapshot"),
-            "{err}"
-        );
-        assert_eq!(
-            std::fs::read(&path).unwrap(),
-            saved,
-            "the previous snapshot changed"
-        );
-        assert_eq!(snapshot::verify(&path).unwrap(), first);
-        let names: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names, ["cache.afcs"], "the temporary file was not removed");
-        // The cache is unchanged and saves again once the entries fit.
-        assert_eq!(cache.len(), entries as usize);
-        cache.clear();
+        // Once the entries fit, the cache saves again.
+        let (cache, _, _) = cache(100, shards, None, 0);
         cache.put(b"after", b"the fault").unwrap();
-        cache.save(&path).unwrap();
-        std::fs::remove_file(&path).unwrap();
+        cache.save(dir.join("cache.afcs")).unwrap();
+        std::fs::remove_file(dir.join("cache.afcs")).unwrap();
     }
 }
 
