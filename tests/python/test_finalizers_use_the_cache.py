@@ -6,32 +6,14 @@ Both backends, with and without an ``on_evict`` listener, each case on a watchdo
 from __future__ import annotations
 
 import gc
-import threading
-from typing import Any, Callable, List
+from typing import Any, List
 
 import pytest
+from _within_time import within_time
 
 from alphaforge_cache import CacheClosedError
 
-SECONDS = 20.0  # a deadlocked case would never finish
-
-
-def within_time(run: Callable[[], None]) -> None:
-    """Runs ``run`` on a daemon thread; fails if it has not finished in ``SECONDS``."""
-    errors: List[BaseException] = []
-
-    def body() -> None:
-        try:
-            run()
-        except BaseException as error:  # noqa: BLE001 - re-raised below
-            errors.append(error)
-
-    worker = threading.Thread(target=body, daemon=True)
-    worker.start()
-    worker.join(SECONDS)
-    assert not worker.is_alive(), "hung: a value was released with the cache's lock held"
-    if errors:
-        raise errors[0]
+HUNG_BECAUSE = "a value was released with the cache's lock held"
 
 
 class UsesTheCache:
@@ -102,7 +84,7 @@ def test_a_released_value_may_use_the_cache(
             cache.close()
         gc.collect()
 
-    within_time(run)
+    within_time(run, HUNG_BECAUSE)
     assert log == [case + (" (closed)" if case == "closed" else "")]
     if case != "closed":
         assert cache.get(b"from-del") == 1  # the finalizer's put landed

@@ -6,30 +6,12 @@ a watchdog thread."""
 
 from __future__ import annotations
 
-import threading
 from typing import Any, Callable, Dict, List
 
 import pytest
+from _within_time import within_time
 
-SECONDS = 20.0  # a deadlocked case would never finish
-
-
-def within_time(run: Callable[[], None]) -> None:
-    """Runs ``run`` on a daemon thread; fails if it has not finished in ``SECONDS``."""
-    errors: List[BaseException] = []
-
-    def body() -> None:
-        try:
-            run()
-        except BaseException as error:  # noqa: BLE001 - re-raised below
-            errors.append(error)
-
-    worker = threading.Thread(target=body, daemon=True)
-    worker.start()
-    worker.join(SECONDS)
-    assert not worker.is_alive(), "hung: a key's own code ran with the cache's lock held"
-    if errors:
-        raise errors[0]
+HUNG_BECAUSE = "a key's own code ran with the cache's lock held"
 
 
 class UsesTheCache(bytes):
@@ -119,4 +101,4 @@ def test_a_key_whose_hash_uses_the_cache_does_not_hang_it(
         assert all(type(key) is bytes for key in cache.keys())
         cache.close()
 
-    within_time(run)
+    within_time(run, HUNG_BECAUSE)
