@@ -5,6 +5,11 @@
 - ``small.entries`` is written by hand (every kind of entry); ``empty.entries`` has none;
   ``random.entries`` is drawn here from a fixed seed.
 - ``python-NAME.afcs`` is each manifest written by ``alphaforge_cache._snapshot_format``.
+- ``future-*.afcs`` are the small state's file as later versions of the format could write it
+  (``future_vectors``): a newer minor version with extension records every reader skips, and
+  three files every reader must refuse as unsupported (a critical extension record, an unknown
+  required flag, another major version). Both checksums are right in each, so that a refusal is
+  for what the file is meant to show, never a checksum.
 
 A manifest lists a cache's entries least recently used first, one per line:
 ``key=HEX value=HEX ttl_ns=N|none weight=N|default``. Every writer (Rust, C, Python) builds that
@@ -15,8 +20,10 @@ from __future__ import annotations
 
 import os
 import random
+import struct
 import sys
-from typing import List
+import zlib
+from typing import Dict, List, Sequence, Tuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "bindings", "python"))
@@ -84,6 +91,51 @@ def large_entries() -> List[fmt.Entry]:
     return entries
 
 
+#: The minor version of ``future-minor.afcs`` and ``future-critical.afcs``: one no reader knows.
+FUTURE_MINOR = 7
+#: Their extension records (tag, data): tags no version defines, at the top of the tag range so
+#: that none is likely to be defined later. Neither is critical (bit 15 clear): a reader skips
+#: them, the one with data and the empty one alike.
+FUTURE_RECORDS = ((0x7FFE, b"saved-by: a future version of alphaforge-cache"), (0x7FFF, b""))
+#: ``future-critical.afcs``: the same records, the second one's tag with bit 15 set.
+CRITICAL_TAG = 0x7FFF | 0x8000
+#: ``future-flag.afcs``: a required feature no 1.x reader knows (the highest flag bit).
+UNKNOWN_FLAG = 0x8000_0000
+
+
+def rewrite_header(
+    snapshot: bytes,
+    *,
+    major: int = fmt.FORMAT_MAJOR,
+    minor: int = fmt.FORMAT_MINOR,
+    flags: int = 0,
+    records: Sequence[Tuple[int, bytes]] = (),
+) -> bytes:
+    """``snapshot`` (a 1.0 file: a 64-byte header) with its version and flags replaced and the
+    extension records put between its fixed fields (60 bytes) and the header CRC, ``header_len``
+    grown to hold them; the body as it was; the header CRC (bytes ``0 .. header_len - 4``) and
+    the trailer CRC (every byte before it) computed anew."""
+    assert struct.unpack_from("<I", snapshot, 12)[0] == 64, "a 1.0 file is rewritten"
+    area = b"".join(struct.pack("<HHI", tag, 0, len(data)) + data for tag, data in records)
+    header = bytearray(snapshot[:60])
+    struct.pack_into("<HHII", header, 8, major, minor, 64 + len(area), flags)
+    header += area
+    header += struct.pack("<I", zlib.crc32(header))
+    out = bytes(header) + snapshot[64:-4]
+    return out + struct.pack("<I", zlib.crc32(out))
+
+
+def future_vectors(small: bytes) -> Dict[str, bytes]:
+    """The ``future-*.afcs`` files, from the small state's file as the Python writer wrote it."""
+    critical = (FUTURE_RECORDS[0], (CRITICAL_TAG, FUTURE_RECORDS[1][1]))
+    return {
+        "future-minor.afcs": rewrite_header(small, minor=FUTURE_MINOR, records=FUTURE_RECORDS),
+        "future-critical.afcs": rewrite_header(small, minor=FUTURE_MINOR, records=critical),
+        "future-flag.afcs": rewrite_header(small, flags=UNKNOWN_FLAG),
+        "future-major.afcs": rewrite_header(small, major=fmt.FORMAT_MAJOR + 1),
+    }
+
+
 def main() -> None:
     with open(os.path.join(HERE, "empty.entries"), "w", encoding="ascii") as f:
         f.write(format_manifest([], "No entry: a cache with nothing in it."))
@@ -98,6 +150,12 @@ def main() -> None:
         entries = parse_manifest(os.path.join(HERE, f"{name}.entries"))
         fmt.write(os.path.join(HERE, f"python-{name}.afcs"), entries)
         print(f"python-{name}.afcs: {len(entries)} entries")
+    with open(os.path.join(HERE, "python-small.afcs"), "rb") as f:
+        small = f.read()
+    for file_name, data in future_vectors(small).items():
+        with open(os.path.join(HERE, file_name), "wb") as f:
+            f.write(data)
+        print(f"{file_name}: {len(data)} bytes")
 
 
 if __name__ == "__main__":
