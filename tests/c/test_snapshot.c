@@ -1,8 +1,9 @@
 /*
  * Snapshots through the C ABI: afc_cache_save, afc_cache_load, afc_snapshot_verify. Round trips
  * (order, TTLs, weights, smaller bounds, the listener), the shared test vectors of tests/vectors
- * (the C writer's bytes equal the Rust and Python writers'), and every error with the cache
- * left unchanged.
+ * (the C writer's bytes equal the Rust and Python writers'; the future-*.afcs files of later
+ * format versions loaded or refused as the format's Compatibility rules say), and every error
+ * with the cache left unchanged.
  *
  * With AFC_WRITE_VECTORS set in the environment, snapshot/vectors writes tests/vectors/c-*.afcs
  * instead of comparing against them (tests/vectors/generate does this).
@@ -414,6 +415,105 @@ static void expect_load_fails(afc_cache *cache, const char *path, uint32_t expec
     check_unchanged(cache, &before, line);
 }
 
+/* Checks that `cache` holds exactly the manifest's entries in its order (read through afc_iter,
+ * most recently used first), each with its value, remaining TTL and weight. */
+static void check_holds_manifest(const afc_cache *cache, const manifest *m, int line) {
+    afc_iter *iter = NULL;
+    const uint8_t *key, *value;
+    size_t key_len, value_len, seen = 0;
+    uint64_t ttl, weight, total = 0;
+    char detail[64];
+    CHECK_OK(afc_iter_new(cache, &iter));
+    while (afc_iter_next(iter, &key, &key_len, &value, &value_len, &ttl) == AFC_OK) {
+        const manifest_entry *e;
+        uint64_t want_weight;
+        if (seen == m->n) {
+            seen++;
+            break;
+        }
+        e = &m->entries[m->n - 1 - seen];
+        want_weight = e->weight < 0 ? e->key_len + e->value_len : (uint64_t)e->weight;
+        snprintf(detail, sizeof detail, "entry %zu of %zu, most recent first", seen + 1, m->n);
+        afc_check(key_len == e->key_len && memcmp(key, e->key, key_len) == 0, __FILE__, line,
+                  "the manifest's key", detail);
+        afc_check(value_len == e->value_len && memcmp(value, e->value, value_len) == 0, __FILE__,
+                  line, "the manifest's value", detail);
+        afc_check(ttl == (e->ttl_ns ? e->ttl_ns : UINT64_MAX), __FILE__, line,
+                  "the manifest's TTL", detail);
+        CHECK_OK(afc_iter_weight(iter, &weight));
+        afc_check(weight == want_weight, __FILE__, line, "the manifest's weight", detail);
+        total += weight;
+        seen++;
+    }
+    afc_iter_free(iter);
+    afc_check(seen == m->n, __FILE__, line, "as many entries as the manifest", NULL);
+    CHECK_OK(afc_cache_weight(cache, &weight));
+    afc_check(weight == total, __FILE__, line, "the cache's weight is its entries'", NULL);
+}
+
+/* The files of tests/vectors that later versions of the format could write (README there):
+ * format 1.7 with two extension records that are not critical loads into the small state and
+ * reports minor 7; a critical record, an unknown required flag and major version 2 are refused
+ * as unsupported, for that reason (their checksums are right), the cache left as it was. */
+static void test_future_vectors(void) {
+    static const struct {
+        const char *file, *reason;
+    } refused[] = {
+        {"future-critical.afcs", "needs header extension 0xffff"},
+        {"future-flag.afcs", "header flags 0x80000000"},
+        {"future-major.afcs", "format version 2.0 is not supported"},
+    };
+    manifest m = read_manifest("small");
+    char minor[512], small[512], path[512];
+    struct stat st;
+    afc_snapshot_info info, verified;
+    afc_cache *cache;
+    scratch s;
+    size_t i;
+    scratch_open(&s);
+    snprintf(minor, sizeof minor, "%s/future-minor.afcs", AFC_VECTORS_DIR);
+    snprintf(small, sizeof small, "%s/python-small.afcs", AFC_VECTORS_DIR);
+    CHECK(stat(minor, &st) == 0);
+
+    cache = byte_cache(m.n, 0, 42); /* another time than SAVED_AT: the TTLs left are the same */
+    CHECK_OK(afc_cache_put(cache, K("replaced"), K("by the load"), 0));
+    memset(&info, 0, sizeof info);
+    CHECK_OK(afc_cache_load(cache, minor, AFC_ENCODING_BYTES, &info));
+    CHECK_EQ(info.format_major, 1);
+    CHECK_EQ(info.format_minor, 7);
+    CHECK_EQ(info.value_encoding, AFC_ENCODING_BYTES);
+    CHECK_EQ(info.entries, m.n);
+    CHECK_EQ(info.entries_kept, m.n);
+    CHECK_EQ(info.file_bytes, (uint64_t)st.st_size);
+    check_holds_manifest(cache, &m, __LINE__);
+    /* Saved again: the small state's 1.0 file (the records the reader skipped are gone). */
+    CHECK_OK(afc_cache_save(cache, scratch_path(&s, "again.afcs"), AFC_ENCODING_BYTES, NULL));
+    CHECK(same_file(scratch_path(&s, "again.afcs"), small));
+    memset(&verified, 0, sizeof verified);
+    CHECK_OK(afc_snapshot_verify(minor, &verified));
+    CHECK(memcmp(&verified, &info, sizeof info) == 0);
+    afc_cache_free(cache);
+
+    cache = byte_cache(8, 0, SAVED_AT);
+    CHECK_OK(afc_cache_put(cache, K("keep"), K("me"), 50));
+    CHECK_OK(afc_cache_put_weighted(cache, K("and"), K("this"), 0, 3));
+    for (i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", AFC_VECTORS_DIR, refused[i].file);
+        expect_load_fails(cache, path, AFC_ENCODING_ANY, AFC_SNAPSHOT_UNSUPPORTED,
+                          refused[i].reason, __LINE__);
+        CHECK_LAST_ERROR(refused[i].file);
+        CHECK_FAILS(afc_snapshot_verify(path, &verified), AFC_SNAPSHOT_UNSUPPORTED,
+                    refused[i].reason);
+    }
+    CHECK_EQ(afc_test_len(cache), 2);
+    afc_cache_free(cache);
+    free_manifest(&m);
+    {
+        const char *files[] = {"again.afcs"};
+        scratch_close(&s, files, 1);
+    }
+}
+
 static void test_errors_leave_the_cache_unchanged(void) {
     scratch s;
     afc_cache *cache = byte_cache(8, 0, 0), *source = byte_cache(8, 0, 0), *handles = NULL;
@@ -578,6 +678,7 @@ static void test_status_names(void) {
 const afc_test_case afc_snapshot_tests[] = {
     {"snapshot/round_trip", test_round_trip},
     {"snapshot/vectors", test_vectors},
+    {"snapshot/future_vectors", test_future_vectors},
     {"snapshot/smaller_bounds_keep_the_newest", test_smaller_bounds_keep_the_newest},
     {"snapshot/load_replaces_entries_as_clear_does", test_load_replaces_entries_as_clear_does},
     {"snapshot/errors_leave_the_cache_unchanged", test_errors_leave_the_cache_unchanged},
