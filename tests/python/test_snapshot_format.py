@@ -1,9 +1,11 @@
 """The pure-Python snapshot format (``alphaforge_cache._snapshot_format``): the shared vectors of
-``tests/vectors`` (the Rust and C writers' files read here, and written here byte for byte), and
-every kind of bad input and fault."""
+``tests/vectors`` (the Rust and C writers' files read here, and written here byte for byte; the
+``future-*.afcs`` files of later format versions read or refused as the format's Compatibility
+rules say), and every kind of bad input and fault."""
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import random
@@ -149,6 +151,91 @@ def test_every_writers_file_reads_as_its_manifest(writer: str, name: str) -> Non
     assert header.entry_count == len(entries)
     assert header.file_len == os.path.getsize(vector(writer, name))
     assert fmt.verify(vector(writer, name)) == header
+
+
+# ----- the future vectors: later versions of the format --------------------------------------
+
+#: The future vectors a 1.x reader must refuse as unsupported, and the reason its message gives.
+FUTURE_REFUSED = {
+    "future-critical": "needs header extension 0xffff",
+    "future-flag": "header flags 0x80000000",
+    "future-major": "format version 2.0 is not supported",
+}
+
+
+def future(name: str) -> str:
+    return os.path.join(VECTORS, f"{name}.afcs")
+
+
+def file_bytes(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def test_the_future_vectors_are_what_gen_vectors_derives_from_the_small_file(
+    monkeypatch: Any,
+) -> None:
+    # The committed files are the generator's, from the small state's committed file; each is
+    # that file with another header: the same fixed fields after the flags, the same body.
+    monkeypatch.setattr(sys, "path", list(sys.path))  # gen_vectors.py prepends to it
+    spec = importlib.util.spec_from_file_location(
+        "gen_vectors", os.path.join(VECTORS, "gen_vectors.py")
+    )
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    small = file_bytes(vector("python", "small"))
+    derived = gen.future_vectors(small)
+    names = ["future-minor", *sorted(FUTURE_REFUSED)]
+    assert sorted(derived) == sorted(f"{name}.afcs" for name in names)
+    for name in names:
+        data = file_bytes(future(name))
+        assert derived[f"{name}.afcs"] == data, f"{name}.afcs is not what gen_vectors.py writes"
+        header_len = struct.unpack_from("<I", data, 12)[0]
+        assert data[:8] == small[:8] and data[20:60] == small[20:60], name
+        assert data[header_len:-4] == small[64:-4], name
+
+
+@pytest.mark.parametrize("name", ["future-minor", *sorted(FUTURE_REFUSED)])
+def test_the_future_vectors_checksums_are_right(name: str) -> None:
+    # So that a refusal is for what the file shows, never for a checksum (the header CRC over
+    # bytes 0 .. header_len - 4, the trailer CRC over every byte before it).
+    data = file_bytes(future(name))
+    assert reseal(data) == data
+
+
+def test_the_future_minor_vector_reads_as_the_small_state() -> None:
+    path = future("future-minor")
+    header, entries = fmt.read(path)
+    assert (header.format_major, header.format_minor) == (1, 7)
+    assert (header.flags, header.value_encoding) == (0, 0)
+    assert header.header_len == 64 + (8 + 46) + (8 + 0)  # two records: 46 bytes of data, none
+    assert entries == manifest("small")
+    assert header.entry_count == len(entries)
+    assert header.file_len == os.path.getsize(path)
+    assert fmt.verify(path) == header
+    data = file_bytes(path)
+    # As entries and as rows (through the fast path in C too), from a stream of known length
+    # and of unknown length.
+    assert parse(data) == manifest("small")
+    assert list(fmt.Reader(io.BytesIO(data))) == manifest("small")
+    # Written again: the small state's 1.0 file (the records the reader skipped are gone).
+    assert encode(entries) == file_bytes(vector("python", "small"))
+
+
+@pytest.mark.parametrize("name", sorted(FUTURE_REFUSED))
+def test_the_future_vectors_a_reader_must_refuse_are_unsupported(name: str) -> None:
+    path, reason = future(name), FUTURE_REFUSED[name]
+    for call in (fmt.read, fmt.verify):
+        with pytest.raises(fmt.SnapshotFileError) as info:
+            call(path)
+        assert info.value.kind == "unsupported", str(info.value)
+        assert reason in str(info.value)
+        assert path in str(info.value)
+    data = file_bytes(path)
+    for with_length in (True, False):
+        error = refused(data, with_length=with_length)
+        assert (error.kind, reason in str(error)) == ("unsupported", True), str(error)
 
 
 # ----- writing -----------------------------------------------------------------------------
