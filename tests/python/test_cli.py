@@ -163,6 +163,30 @@ def test_inspect_refuses_bad_files_clearly(tmp_path: Any) -> None:
     assert usage.returncode == 2 and "--entries must be at least 0" in usage.stderr
 
 
+def test_inspect_shows_a_newer_minor_version_and_refuses_what_it_cannot_read() -> None:
+    # The future vectors of tests/vectors: format 1.7 with extension records it skips is shown
+    # (its minor version and longer header); a critical record, an unknown required flag and
+    # another major version are refused with the reason.
+    done = run("inspect", os.path.join(VECTORS, "future-minor.afcs"))
+    assert done.returncode == 0, done.stderr
+    assert "format      1.7 (header 126 bytes, flags 0x00000000)" in done.stdout
+    assert "entries     6" in done.stdout
+    assert "bytes       1295 in the file, 1165 of entries" in done.stdout
+    assert "checksums   ok" in done.stdout and done.stderr == ""
+    refused = {
+        "future-critical.afcs": "needs header extension 0xffff, unknown to this library",
+        "future-flag.afcs": "does not know (header flags 0x80000000, format 1.0)",
+        "future-major.afcs": "format version 2.0 is not supported (this library reads 1.x)",
+    }
+    for name, message in refused.items():
+        path = os.path.join(VECTORS, name)
+        done = run("inspect", path)
+        assert done.returncode == 1, name
+        assert done.stderr.startswith(f"alphaforge-cache: snapshot {path}: "), done.stderr
+        assert message in done.stderr, done.stderr
+        assert done.stdout == "", done.stdout
+
+
 def test_inspect_through_the_installed_command() -> None:
     command = shutil.which("alphaforge-cache", path=os.path.dirname(sys.executable))
     if command is None:

@@ -1,6 +1,8 @@
 """``Cache.save`` and ``Cache.load`` on every backend: round trips in every mode, the shared
-vectors of ``tests/vectors`` (loaded, and written again byte for byte), bad files refused with
-the cache unchanged, smaller bounds, the listener, object-mode codecs, and no value kept alive."""
+vectors of ``tests/vectors`` (loaded, and written again byte for byte; the ``future-*.afcs`` files
+of later format versions loaded or refused as the format's Compatibility rules say), bad files
+refused with the cache unchanged, smaller bounds, the listener, object-mode codecs, and no value
+kept alive."""
 
 from __future__ import annotations
 
@@ -256,6 +258,16 @@ def test_an_empty_cache_round_trips_and_a_load_of_nothing_clears(
 # ----- the shared vectors -------------------------------------------------------------------
 
 
+def assert_holds(cache: Any, entries: List[fmt.Entry]) -> None:
+    """``cache`` holds exactly ``entries`` (least recently used first), with their TTLs left and
+    their weights."""
+    assert cache.items() == [(e.key, e.value) for e in reversed(entries)]
+    assert [cache.ttl_of(e.key) for e in reversed(entries)] == [
+        None if e.ttl_ns is None else e.ttl_ns / 10**9 for e in reversed(entries)
+    ]
+    assert cache.weight == sum(e.effective_weight for e in entries)
+
+
 @pytest.mark.parametrize("writer", WRITERS)
 @pytest.mark.parametrize("name", NAMES)
 def test_every_vector_loads_as_its_manifest_and_saves_byte_for_byte(
@@ -266,11 +278,7 @@ def test_every_vector_loads_as_its_manifest_and_saves_byte_for_byte(
     cache = make_cache(256, timer=clock)
     info = cache.load(vector(writer, name))
     assert (info.entries, info.entries_kept) == (len(entries), len(entries))
-    assert cache.items() == [(e.key, e.value) for e in reversed(entries)]
-    assert [cache.ttl_of(e.key) for e in reversed(entries)] == [
-        None if e.ttl_ns is None else e.ttl_ns / 10**9 for e in reversed(entries)
-    ]
-    assert cache.weight == sum(e.effective_weight for e in entries)
+    assert_holds(cache, entries)
     # The state a load leaves, saved at the time the vector was saved: the vector's bytes
     # (the file's explicit weights are the entries' weights, as in the engine).
     out = tmp_path / f"{writer}-{name}.afcs"
@@ -321,6 +329,57 @@ def test_the_small_vector_built_by_puts_in_object_mode_has_its_weights(
     expected = bytearray(read_bytes(vector("rust", "small")))
     expected[20] = 2
     assert read_bytes(out) == reseal(bytes(expected))
+
+
+# ----- the future vectors: later versions of the format --------------------------------------
+
+
+def test_the_future_minor_vector_loads_as_the_small_state(make_cache: Any, tmp_path: Any) -> None:
+    # Format 1.7 with two extension records that are not critical: skipped, the minor reported.
+    entries = manifest("small")
+    path = os.path.join(VECTORS, "future-minor.afcs")
+    clock = ManualClock(VECTOR_TIME)
+    cache = make_cache(256, timer=clock)
+    cache.put("replaced", b"by the load")
+    info = cache.load(path)
+    assert (info.format_major, info.format_minor, info.value_encoding) == (1, 7, 0)
+    assert (info.entries, info.entries_kept) == (len(entries), len(entries))
+    assert info.file_bytes == os.path.getsize(path)
+    assert_holds(cache, entries)
+    # Saved again: the small state's 1.0 file (the records the reader skipped are gone).
+    out = tmp_path / "again.afcs"
+    cache.save(out)
+    assert read_bytes(out) == read_bytes(vector("python", "small"))
+
+
+#: The future vectors a 1.x reader must refuse as unsupported, and the reason its message gives.
+FUTURE_REFUSED = {
+    "future-critical": "needs header extension 0xffff",
+    "future-flag": "header flags 0x80000000",
+    "future-major": "format version 2.0 is not supported",
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUTURE_REFUSED))
+def test_future_vectors_a_reader_must_refuse_are_unsupported_and_change_nothing(
+    make_cache: Any, recorder: Any, name: str
+) -> None:
+    # A critical extension record, an unknown required flag, another major version: the
+    # checksums are right, so the refusal is for that.
+    path, reason = os.path.join(VECTORS, f"{name}.afcs"), FUTURE_REFUSED[name]
+    clock = ManualClock(50)
+    cache = make_cache(8, max_bytes=1000, timer=clock, on_evict=recorder)
+    cache.put("keep", b"me", ttl=30)
+    cache.put("also", b"this")
+    cache.get("keep")
+    before = state(cache)
+    with pytest.raises(SnapshotFileError) as info:
+        cache.load(path)
+    assert info.value.kind == "unsupported", str(info.value)
+    assert isinstance(info.value, SnapshotError)
+    assert reason in str(info.value) and path in str(info.value)
+    assert state(cache) == before
+    assert len(before[0]) == 2 and recorder.calls == []
 
 
 # ----- bad files ----------------------------------------------------------------------------
