@@ -101,7 +101,9 @@ fn every_writer_produces_the_same_bytes() {
     if std::env::var_os("AFC_WRITE_VECTORS").is_some() {
         for name in NAMES {
             let rust = vectors().join(format!("rust-{name}.afcs"));
-            std::fs::write(&rust, saved(&build(&manifest(name)))).unwrap();
+            // `save` renames a complete temporary file over the vector: the other tests, which
+            // read the vectors meanwhile, never see one cut short.
+            build(&manifest(name)).save(&rust).unwrap();
             eprintln!("wrote {}", rust.display());
         }
     }
