@@ -40,6 +40,19 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@"
 }
 
+# The sanitizer runtimes come with gcc on Debian (libasan, libubsan); check that they link.
+sanitizers_link() {
+    local dir
+    dir=$(mktemp -d)
+    printf 'int main(void) { return 0; }\n' >"$dir/t.c"
+    if ! gcc -fsanitize=address,undefined "$dir/t.c" -o "$dir/t" 2>"$dir/err"; then
+        cat "$dir/err" >&2
+        echo "gcc cannot link -fsanitize=address,undefined: installing the runtimes" >&2
+        apt_install libasan8 libubsan1
+    fi
+    rm -rf "$dir"
+}
+
 # Checks that README.md shows the file FILE verbatim (an example kept runnable by a test), inside
 # a fenced code block.
 readme_shows() {

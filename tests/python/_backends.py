@@ -28,6 +28,19 @@ if alphaforge_cache.NativeCache is not None:
 
         BACKENDS.append(("native-pyreads", NativePythonReads))
 
+#: ``AFC_TEST_BACKENDS=native`` (ids separated by commas) runs only the backends named, as the
+#: sanitizer run does (``scripts/python-asan-tests``). Naming one that is not here is an error: a
+#: typo must not leave a run testing nothing.
+_ONLY = [name for name in os.environ.get("AFC_TEST_BACKENDS", "").split(",") if name]
+if _ONLY:
+    _missing = sorted(set(_ONLY) - {name for name, _ in BACKENDS})
+    if _missing:
+        raise RuntimeError(
+            f"AFC_TEST_BACKENDS names {', '.join(_missing)}, not among the backends built here:"
+            f" {', '.join(name for name, _ in BACKENDS)}"
+        )
+    BACKENDS = [(name, cls) for name, cls in BACKENDS if name in _ONLY]
+
 BACKEND_IDS = [name for name, _ in BACKENDS]
 BACKEND_CLASSES = [cls for _, cls in BACKENDS]
 

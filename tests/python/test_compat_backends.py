@@ -65,6 +65,8 @@ print("\n".join(out))
 def run(backend: str, args: List[str], timeout: int = 60) -> "subprocess.CompletedProcess[str]":
     env = dict(os.environ)
     env["ALPHAFORGE_CACHE_BACKEND"] = backend
+    # The child's backends are the one forced here, whichever a sanitizer run chose for this one.
+    env.pop("AFC_TEST_BACKENDS", None)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root(), env.get("PYTHONPATH")]))
     return subprocess.run(
         [sys.executable, *args], env=env, capture_output=True, text=True, timeout=timeout
