@@ -91,6 +91,25 @@ class Cache(CacheBase):
 
     # ----- under the lock ----------------------------------------------------------------------
 
+    def _repair(self) -> None:
+        # An operation cut short may have left a key in one table and not in another, or the
+        # total weight not yet counted: an entry the tables disagree on leaves them (untold:
+        # its removal was never decided), and the total is counted again. A bound exceeded
+        # meanwhile is enforced by the next put, which evicts while the cache is full.
+        order, timed, weights = self._order, self._timed, self._weights
+        for key in [
+            key
+            for key, stored in order.items()
+            if key not in weights or (stored is ABSENT and key not in timed)
+        ]:
+            del order[key]
+            weights.pop(key, None)
+        for key in [key for key in weights if key not in order]:
+            del weights[key]
+        for key in [key for key in timed if order.get(key, _GONE) is not ABSENT]:
+            del timed[key]
+        self._weight = sum(weights.values())
+
     def _replay(self, keys: List[Any], misses: int) -> None:
         order = self._order
         try:

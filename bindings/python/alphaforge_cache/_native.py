@@ -391,6 +391,29 @@ class Cache(CacheBase):
         if code & _ERR:
             raise _error(code & 0xFFFFFFFF)
 
+    def _repair(self) -> None:
+        # (PyPy: see ReclaimingLock.) An operation cut short between its engine call and its
+        # mirror change leaves the two disagreeing: a key the engine no longer holds leaves
+        # the mirror, and a key whose value the mirror lacks leaves the engine (untold: its
+        # value is not known here).
+        drained = lib.afcpy_snapshot_order(self._ptr)
+        if drained.code & _ERR:
+            return
+        data = ffi.buffer(drained.data, drained.size)[:] if drained.size else b""
+        live = set()
+        at = 0
+        for _ in range(int(drained.count)):
+            key_len, value_len, _, _ = _WEIGHED_ENTRY.unpack_from(data, at)
+            at += 32
+            live.add(data[at : at + key_len])
+            at += key_len + value_len
+        mirror, timed = self._mirror, self._timed
+        for key in [key for key in list(mirror) + list(timed) if key not in live]:
+            self._mirror_drop(key)
+        for key in live:
+            if key not in mirror and key not in timed:
+                lib.afcpy_remove(self._ptr, key, len(key))
+
     def _call(self, call: Callable[..., int], *args: Any) -> None:
         """One engine call that stores nothing, under the lock, and its removals."""
         with self._lock:

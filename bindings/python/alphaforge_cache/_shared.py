@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import os
 import pickle
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import MutableMapping
@@ -139,6 +140,76 @@ class _Computation:
     def __init__(self) -> None:
         self.done = threading.Event()
         self.owner = threading.get_ident()
+
+
+class ReclaimingLock:
+    """The cache's lock on PyPy, where a ``with`` block's exit is not certain to run: while a
+    ``RecursionError`` unwinds a deep recursion, PyPy skips the ``finally`` and ``__exit__`` of
+    the frames nearest the stack limit (with JIT-compiled frames, the last few dozen: see
+    ``docs/python-api.md``, Errors), so an operation cut short there keeps the lock held, and the
+    next one would wait for it forever.
+
+    No operation ever takes the cache's lock while its own thread holds it (no user code runs
+    under it), so a thread that finds it holds it already knows that an operation of its own was
+    cut short: it takes the lock over instead of waiting (an ``RLock`` records its owner when
+    acquired, atomically, and lets it in again), has the backend mend what that operation left
+    half done (``reclaimed``, under the lock), and its ``__exit__`` releases every level. Another
+    thread waits until then (the next use of the cache by the thread that left it held; for good
+    if that thread never uses it again). A finalizer that the garbage collector runs in the middle
+    of an operation and that uses the same cache (which waited for itself forever with a plain
+    lock) is taken for such a thread too.
+    A ``with`` block's ``__enter__`` and ``__exit__`` of this class are inlined by PyPy's JIT;
+    CPython, whose handlers always run, keeps a plain ``threading.Lock``."""
+
+    __slots__ = ("_lock", "_reclaimed", "_release_all")
+
+    def __init__(self, reclaimed: Callable[[], None]) -> None:
+        self._lock = threading.RLock()
+        self._reclaimed = reclaimed
+        self._release_all = False  # a reclaimed level is held under the current one
+
+    def __enter__(self) -> bool:
+        lock = self._lock
+        if lock._is_owned():  # type: ignore[attr-defined]
+            self._take_over()
+            return True
+        return lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def _take_over(self) -> None:
+        self._lock.acquire()  # one more level: never waits, this thread holds it
+        self._release_all = True
+        self._reclaimed()
+
+    def acquire(self, blocking: bool = True) -> bool:
+        if self._lock._is_owned():  # type: ignore[attr-defined]
+            self._take_over()
+            return True
+        return self._lock.acquire(blocking)
+
+    def release(self) -> None:
+        lock = self._lock
+        if self._release_all:
+            self._release_all = False
+            lock._release_save()  # type: ignore[attr-defined]  # every level, at once
+        else:
+            lock.release()
+
+    def locked(self) -> bool:
+        """Whether a thread (this one included) holds it."""
+        lock = self._lock
+        if lock._is_owned():  # type: ignore[attr-defined]
+            return True
+        if lock.acquire(False):
+            lock.release()
+            return False
+        return True
+
+
+#: Whether the cache's lock is a ``ReclaimingLock`` (PyPy; see there).
+RECLAIMING_LOCK = sys.implementation.name == "pypy"
 
 
 #: ``dict.get``'s answer for a key the mirror does not hold.
@@ -472,8 +543,9 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         self._computing: Dict[bytes, _Computation] = {}
         self._computing_lock = threading.Lock()
         self._closed = False
-        # Every engine call and mirror change happens under this lock.
-        self._lock = threading.Lock()
+        # Every engine call and mirror change happens under this lock (on PyPy one that a thread
+        # takes over when an operation of its own was cut short holding it: ReclaimingLock).
+        self._lock: Any = ReclaimingLock(self._repair) if RECLAIMING_LOCK else threading.Lock()
         # The engine's entries: key -> stored value, or key -> (stored value, deadline). The
         # native backend's read path replaces the first dict with its own table (_mirror.h).
         self._mirror: MutableMapping[Any, Any] = {}
@@ -499,6 +571,10 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
     def _now(self) -> int:
         """The time in nanoseconds, as the mirror's deadlines count it."""
         raise NotImplementedError
+
+    def _repair(self) -> None:
+        """Mends what an operation cut short under the lock left half done (lock held; see
+        ``ReclaimingLock``): the backend's tables agree again."""
 
     def _replay(self, keys: List[Any], misses: int) -> None:
         """Replays buffered gets into the engine (lock held): a key still stored counts a hit
