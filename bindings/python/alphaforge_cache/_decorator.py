@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import inspect
 import itertools
-import threading
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -131,19 +130,23 @@ def cached(
     make_cache = Cache if cache_type is None else cache_type
 
     def decorator(func: Callable[..., _T]) -> CachedFunction[_T]:
+        # key -> token and token -> key, a pair for each mapped key. No lock: each step below
+        # is one dict call, atomic (the GIL; a dict's lookup that runs an argument's __hash__
+        # or __eq__, user code that may even call the memoized function, restarts if the dict
+        # changed meanwhile), and the steps are ordered so that threads interleaving them
+        # leave whole pairs. Nothing is held that a frame unwound without its handlers (PyPy,
+        # at the recursion limit: docs/python-api.md, Errors) would leave held.
         tokens: Dict[Hashable, bytes] = {}
         keys: Dict[bytes, Hashable] = {}
-        # Re-entrant: the maps below hash and compare the caller's arguments under it, and an
-        # argument's __hash__ or __eq__ (user code) may call the memoized function itself.
-        lock = threading.RLock()
         counter = itertools.count()
 
         def forget(token: bytes, _value: object, cause: str) -> None:
             if cause != "replaced":
-                with lock:
-                    key = keys.pop(token, None)
-                    if key is not None:
-                        tokens.pop(key, None)
+                key = keys.pop(token, _ABSENT)  # one caller gets the key of a token
+                if key is not _ABSENT and tokens.get(key) == token:
+                    # Still this token's key: no other call replaces a mapping (they add one
+                    # only where the key has none), so the pair leaves whole.
+                    tokens.pop(key, None)
 
         cache = make_cache(
             max_entries,
@@ -156,13 +159,14 @@ def cached(
         )
 
         def token_of(key: Hashable) -> bytes:
-            with lock:
-                token = tokens.get(key)
-                if token is None:
-                    token = next(counter).to_bytes(8, "little")
-                    tokens[key] = token
-                    keys[token] = key
-                return token
+            token = tokens.get(key)
+            if token is None:
+                fresh = next(counter).to_bytes(8, "little")
+                keys[fresh] = key  # first: the pair is whole once tokens has it
+                token = tokens.setdefault(key, fresh)
+                if token is not fresh:  # another call mapped the key first: its token
+                    keys.pop(fresh, None)
+            return token
 
         def settle(key: Hashable, token: bytes) -> None:
             """After a call that may have stored under ``token``: the mapping ``key -> token``
@@ -172,13 +176,12 @@ def cached(
             (without it the next call would compute again, under a new token, and leave the
             stored result behind as an orphan entry)."""
             orphan = False
-            with lock:
-                if token not in keys:
-                    if key not in tokens:
-                        tokens[key] = token
-                        keys[token] = key
-                    else:  # another call mapped the key to a new token meanwhile
-                        orphan = True
+            if token not in keys:
+                keys[token] = key
+                if tokens.setdefault(key, token) != token:
+                    # Another call mapped the key to a new token meanwhile.
+                    keys.pop(token, None)
+                    orphan = True
             if orphan:
                 cache.pop(token, None)
             elif token not in cache:  # not stored (an error, too heavy), or evicted since

@@ -142,6 +142,25 @@ class _Computation:
         self.owner = threading.get_ident()
 
 
+#: How often (seconds) a ``get_or_set`` waiting for another thread's computation checks that
+#: the computation is still running (see ``_computation_running``).
+_CHECK_EVERY = 0.1
+
+
+def _computation_running(computation: _Computation) -> bool:
+    """Whether the ``get_or_set`` call that started ``computation`` is still running: a frame
+    of its thread executes ``get_or_set`` with it as ``mine``. Not so when the call's frame
+    was unwound without its ``finally`` (PyPy skips the handlers of the frames nearest the
+    stack limit while a ``RecursionError`` unwinds them), or its thread is gone: then nobody
+    will ever finish it."""
+    frame = sys._current_frames().get(computation.owner)
+    while frame is not None:
+        if frame.f_code is _GET_OR_SET_CODE and frame.f_locals.get("mine") is computation:
+            return True
+        frame = frame.f_back
+    return False
+
+
 class ReclaimingLock:
     """The cache's lock on PyPy, where a ``with`` block's exit is not certain to run: while a
     ``RecursionError`` unwinds a deep recursion, PyPy skips the ``finally`` and ``__exit__`` of
@@ -1012,22 +1031,30 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
         raw = key_bytes(key)
         if ttl is not None:
             seconds_to_nanos(ttl, "ttl")  # checked as put checks it, before anything runs
+        computing = self._computing
         while True:
             value = self.get(raw, _MISSING)
             if value is not _MISSING:
                 return value
-            with self._computing_lock:
-                running = self._computing.get(raw)
-                if running is None:
-                    mine = self._computing[raw] = _Computation()
-            if running is None:
+            # No lock: one dict call claims the key (a bytes key runs no code), and nothing is
+            # held that a frame unwound without its finally (PyPy, at the recursion limit)
+            # would leave held.
+            mine = _Computation()
+            running = computing.setdefault(raw, mine)
+            if running is mine:
                 break
-            if running.owner == threading.get_ident():
-                raise RuntimeError(
-                    "get_or_set: computing a key asked for the same key again "
-                    "(a reentrant computation would wait for itself forever)"
-                )
-            running.done.wait()
+            if running.owner == mine.owner:
+                if _computation_running(running):
+                    raise RuntimeError(
+                        "get_or_set: computing a key asked for the same key again "
+                        "(a reentrant computation would wait for itself forever)"
+                    )
+                self._drop_computation(raw, running)  # abandoned by this thread: see there
+                continue
+            while not running.done.wait(_CHECK_EVERY):
+                if not _computation_running(running):
+                    self._drop_computation(raw, running)
+                    break
         try:
             value = factory()
             try:
@@ -1036,10 +1063,17 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
                 pass  # too heavy or too large to store: returned, not cached (documented)
             return value
         finally:
-            with self._computing_lock:
-                if self._computing.get(raw) is mine:
-                    del self._computing[raw]
+            if computing.get(raw) is mine:
+                del computing[raw]  # only this call removes its own computation
             mine.done.set()
+
+    def _drop_computation(self, raw: bytes, computation: _Computation) -> None:
+        """Forgets a computation that no running call will finish (``_computation_running``:
+        its frame was unwound without its ``finally``), and wakes whoever waits for it."""
+        with self._computing_lock:  # one dropper at a time: never a newer computation
+            if self._computing.get(raw) is computation:
+                del self._computing[raw]
+        computation.done.set()
 
     # ----- snapshots ---------------------------------------------------------------------------
 
@@ -1200,3 +1234,6 @@ class CacheBase(MutableMapping):  # type: ignore[type-arg]
 
     def __reduce__(self) -> NoReturn:
         refuse_copy("Cache", self._NO_COPY)
+
+
+_GET_OR_SET_CODE = CacheBase.get_or_set.__code__
