@@ -171,42 +171,52 @@ class ReclaimingLock:
     No operation ever takes the cache's lock while its own thread holds it (no user code runs
     under it), so a thread that finds it holds it already knows that an operation of its own was
     cut short: it takes the lock over instead of waiting (an ``RLock`` records its owner when
-    acquired, atomically, and lets it in again), has the backend mend what that operation left
-    half done (``reclaimed``, under the lock), and its ``__exit__`` releases every level. Another
+    acquired, atomically, and lets it in again), and its release lets go of every level. Another
     thread waits until then (the next use of the cache by the thread that left it held; for good
     if that thread never uses it again). A finalizer that the garbage collector runs in the middle
     of an operation and that uses the same cache (which waited for itself forever with a plain
     lock) is taken for such a thread too.
-    A ``with`` block's ``__enter__`` and ``__exit__`` of this class are inlined by PyPy's JIT;
-    CPython, whose handlers always run, keeps a plain ``threading.Lock``."""
 
-    __slots__ = ("_lock", "_reclaimed", "_release_all")
+    An operation cut short, whether its ``__exit__`` ran (an exception raised under the lock; on
+    PyPy a ``RecursionError`` can be raised at any call near the limit) or not (the lock taken
+    over), may have left the backend's tables half changed: the next holder has the backend mend
+    them first (``mend``, under the lock). ``__enter__`` and ``__exit__`` are inlined by PyPy's
+    JIT; CPython, whose handlers always run, keeps a plain ``threading.Lock``."""
 
-    def __init__(self, reclaimed: Callable[[], None]) -> None:
+    __slots__ = ("_lock", "_mend", "_release_all", "_dirty")
+
+    def __init__(self, mend: Callable[[], None]) -> None:
         self._lock = threading.RLock()
-        self._reclaimed = reclaimed
-        self._release_all = False  # a reclaimed level is held under the current one
-
-    def __enter__(self) -> bool:
-        lock = self._lock
-        if lock._is_owned():  # type: ignore[attr-defined]
-            self._take_over()
-            return True
-        return lock.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-    def _take_over(self) -> None:
-        self._lock.acquire()  # one more level: never waits, this thread holds it
-        self._release_all = True
-        self._reclaimed()
+        self._mend = mend
+        self._release_all = False  # a level taken over is held under the current one
+        self._dirty = False  # an operation was cut short: the tables are to be mended
 
     def acquire(self, blocking: bool = True) -> bool:
-        if self._lock._is_owned():  # type: ignore[attr-defined]
-            self._take_over()
-            return True
-        return self._lock.acquire(blocking)
+        lock = self._lock
+        if lock._is_owned():  # type: ignore[attr-defined]
+            lock.acquire()  # one more level: never waits, this thread holds it
+            self._release_all = True
+            self._dirty = True
+        elif not lock.acquire(blocking):
+            return False
+        if self._dirty:
+            self._mended()
+        return True
+
+    __enter__ = acquire
+
+    def _mended(self) -> None:
+        try:
+            self._mend()
+        except BaseException:
+            self.release()  # still dirty: the next holder tries again
+            raise
+        self._dirty = False
+
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        if exc_type is not None:
+            self._dirty = True  # cut short under the lock
+        self.release()
 
     def release(self) -> None:
         lock = self._lock
