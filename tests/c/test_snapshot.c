@@ -96,9 +96,52 @@ static afc_cache *byte_cache(uint64_t max_entries, uint64_t max_bytes, uint64_t 
     return afc_test_cache(max_entries, max_bytes, 0, 1, now);
 }
 
-/* Everything a failed load must leave as it was: the keys in order, and the statistics. */
+/* Appends `len` bytes to the text in buf (cap bytes, used so far in *used), printable ASCII as
+ * it is and any other byte as \xNN; the text is cut short (and stays NUL-terminated) when full. */
+static void append_escaped(char *buf, size_t cap, size_t *used, const uint8_t *data, size_t len) {
+    size_t i;
+    for (i = 0; i < len && *used + 5 < cap; i++) {
+        if (data[i] >= 0x20 && data[i] < 0x7F && data[i] != '\\') {
+            buf[(*used)++] = (char)data[i];
+        } else {
+            *used += (size_t)snprintf(buf + *used, cap - *used, "\\x%02X", data[i]);
+        }
+    }
+    buf[*used] = '\0';
+}
+
+/* The entries of the cache, most recently used first, as "key=value/ttl" joined by ',' (ttl the
+ * remaining nanoseconds, or "-" for none) in buf (via afc_iter). */
+static const char *entries_of(const afc_cache *cache, char *buf, size_t cap) {
+    afc_iter *iter = NULL;
+    const uint8_t *key, *value;
+    size_t key_len, value_len, used = 0;
+    uint64_t ttl;
+    afc_status status;
+    buf[0] = '\0';
+    CHECK_OK(afc_iter_new(cache, &iter));
+    while ((status = afc_iter_next(iter, &key, &key_len, &value, &value_len, &ttl)) == AFC_OK) {
+        char ttl_text[24];
+        if (used && used + 1 < cap) buf[used++] = ',';
+        append_escaped(buf, cap, &used, key, key_len);
+        append_escaped(buf, cap, &used, (const uint8_t *)"=", 1);
+        append_escaped(buf, cap, &used, value, value_len);
+        if (ttl == UINT64_MAX) {
+            snprintf(ttl_text, sizeof ttl_text, "/-");
+        } else {
+            snprintf(ttl_text, sizeof ttl_text, "/%llu", (unsigned long long)ttl);
+        }
+        append_escaped(buf, cap, &used, (const uint8_t *)ttl_text, strlen(ttl_text));
+    }
+    CHECK_ST(status, AFC_NOT_FOUND);
+    afc_iter_free(iter);
+    return buf;
+}
+
+/* Everything a failed load or save must leave as it was: the entries in recency order with
+ * their values and remaining TTLs, the weight, and the statistics. */
 typedef struct {
-    char keys[256];
+    char entries[512];
     afc_stats stats;
     uint64_t weight;
 } fingerprint;
@@ -106,7 +149,7 @@ typedef struct {
 static fingerprint take_fingerprint(const afc_cache *cache) {
     fingerprint f;
     memset(&f, 0, sizeof f);
-    afc_test_keys(cache, f.keys, sizeof f.keys);
+    entries_of(cache, f.entries, sizeof f.entries);
     f.stats = afc_test_stats(cache);
     CHECK_OK(afc_cache_weight(cache, &f.weight));
     return f;
@@ -114,7 +157,8 @@ static fingerprint take_fingerprint(const afc_cache *cache) {
 
 static void check_unchanged(const afc_cache *cache, const fingerprint *before, int line) {
     fingerprint now = take_fingerprint(cache);
-    afc_check(strcmp(now.keys, before->keys) == 0, __FILE__, line, "keys unchanged", now.keys);
+    afc_check(strcmp(now.entries, before->entries) == 0, __FILE__, line, "entries unchanged",
+              now.entries);
     afc_check(memcmp(&now.stats, &before->stats, sizeof now.stats) == 0, __FILE__, line,
               "statistics unchanged", NULL);
     afc_check(now.weight == before->weight, __FILE__, line, "weight unchanged", NULL);
