@@ -51,6 +51,11 @@ void afc_check_bytes(const uint8_t *got, size_t got_len, const char *want, const
  * exactly `needle` when `exact`. */
 void afc_check_last_error(const char *needle, bool exact, const char *file, int line);
 
+/* The number of failed assertions so far in this process (in a forked child: the parent's
+ * count at the fork plus the child's own; a child reports its failures through its exit
+ * status, as the parent's count never sees them). */
+unsigned long afc_test_failed_checks(void);
+
 #define CHECK(cond) afc_check((cond) ? true : false, __FILE__, __LINE__, #cond, NULL)
 #define CHECK_ST(expr, want) afc_check_status((expr), (want), __FILE__, __LINE__, #expr)
 #define CHECK_OK(expr) CHECK_ST(expr, AFC_OK)

@@ -32,6 +32,14 @@ void afc_check(bool ok, const char *file, int line, const char *expr, const char
     pthread_mutex_unlock(&harness_lock);
 }
 
+unsigned long afc_test_failed_checks(void) {
+    unsigned long failed;
+    pthread_mutex_lock(&harness_lock);
+    failed = checks_failed;
+    pthread_mutex_unlock(&harness_lock);
+    return failed;
+}
+
 void afc_check_status(afc_status got, afc_status want, const char *file, int line,
                       const char *expr) {
     char detail[512];

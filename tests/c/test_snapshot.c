@@ -3,23 +3,38 @@
  * (order, TTLs, weights, smaller bounds, the listener), the shared test vectors of tests/vectors
  * (the C writer's bytes equal the Rust and Python writers'; the future-*.afcs files of later
  * format versions loaded or refused as the format's Compatibility rules say), and every error
- * with the cache left unchanged.
+ * with the cache left unchanged, no permission included (checked as user nobody: as root, in a
+ * forked child).
  *
  * With AFC_WRITE_VECTORS set in the environment, snapshot/vectors writes tests/vectors/c-*.afcs
  * instead of comparing against them (tests/vectors/generate does this).
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* setgroups, setresuid, setresgid, getresuid, getresgid */
 
 #include "afc_test.h"
 
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+/* memcheck's client requests (no-ops outside valgrind), for a forked child's leak check (see
+ * as_nobody); valgrind's headers come with Debian's valgrind package. */
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define AFC_TEST_MEMCHECK 1
+#endif
+#endif
 
 #ifndef AFC_VECTORS_DIR
 #error "AFC_VECTORS_DIR (the path of tests/vectors) must be defined"
@@ -709,6 +724,222 @@ static void test_fifo_and_device_are_refused(void) {
     }
 }
 
+/* ----- no permission ------------------------------------------------------------------------ */
+
+/* User and group nobody. */
+#define NOBODY 65534
+
+/* Drops this process to user and group nobody with no supplementary groups, for good (real,
+ * effective and saved ids); whether it did, each failed step checked and named. */
+static bool drop_to_nobody(void) {
+    uid_t ruid, euid, suid;
+    gid_t rgid, egid, sgid;
+    char detail[128];
+    bool ok;
+#define DROP_STEP(call)                                                              \
+    do {                                                                             \
+        ok = (call) == 0;                                                            \
+        snprintf(detail, sizeof detail, "%s", ok ? "" : strerror(errno));            \
+        afc_check(ok, __FILE__, __LINE__, #call, ok ? NULL : detail);                \
+        if (!ok) return false;                                                       \
+    } while (0)
+    /* Groups first: without root, they could not be dropped any more. */
+    DROP_STEP(setgroups(0, NULL));
+    DROP_STEP(setresgid(NOBODY, NOBODY, NOBODY));
+    DROP_STEP(setresuid(NOBODY, NOBODY, NOBODY));
+#undef DROP_STEP
+    ok = getresuid(&ruid, &euid, &suid) == 0 && ruid == NOBODY && euid == NOBODY &&
+         suid == NOBODY && getresgid(&rgid, &egid, &sgid) == 0 && rgid == NOBODY &&
+         egid == NOBODY && sgid == NOBODY && getgroups(0, NULL) == 0;
+    CHECK(ok && "the ids are nobody's, with no groups");
+    /* And root cannot be had back. */
+    ok = ok && setresuid(0, 0, 0) != 0 && geteuid() == NOBODY;
+    CHECK(ok && "root cannot be regained");
+    return ok;
+}
+
+/* Under valgrind, the bytes memcheck finds definitely or indirectly lost now (0 elsewhere);
+ * with `report`, the loss records that grew since the last search are printed. */
+static unsigned long memcheck_lost_bytes(bool report) {
+#ifdef AFC_TEST_MEMCHECK
+    unsigned long lost = 0, dubious = 0, reachable = 0, suppressed = 0;
+    if (!RUNNING_ON_VALGRIND) return 0;
+    if (report) {
+        VALGRIND_DO_ADDED_LEAK_CHECK;
+    } else {
+        VALGRIND_DO_QUICK_LEAK_CHECK;
+    }
+    VALGRIND_COUNT_LEAKS(lost, dubious, reachable, suppressed);
+    (void)dubious, (void)reachable, (void)suppressed;
+    return lost;
+#else
+    (void)report;
+    return 0;
+#endif
+}
+
+/* Runs checks(arg) as an unprivileged user: here when this process is not root; as root (who
+ * reads and writes anything) in a forked child that drops to user nobody first. The child's
+ * failed checks print as anywhere else; it exits with status 0 only if it dropped root and
+ * none of them failed (a child that could not drop root fails, never passes), and that status
+ * is checked here. The child ends with _exit (no exit handlers, no LeakSanitizer pass).
+ *
+ * Valgrind follows the child, and memcheck's errors there make its status non-zero too. But its
+ * leak search at the child's exit would count as lost the blocks that only the parent's other
+ * threads point to (the engine's background thread, which the child does not have). So the
+ * child searches for leaks before and after its checks instead, fails if the lost bytes grew
+ * (what it leaked itself), and turns the search at its exit off. */
+static void as_nobody(void (*checks)(const void *), const void *arg) {
+    pid_t pid, waited;
+    int status = 0;
+    char detail[128];
+    if (geteuid() != 0) {
+        checks(arg);
+        return;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid < 0) return;
+    if (pid == 0) {
+        unsigned long failed_before = afc_test_failed_checks();
+        unsigned long lost_before = memcheck_lost_bytes(false);
+        if (drop_to_nobody()) checks(arg);
+        CHECK(memcheck_lost_bytes(true) == lost_before && "the child leaked nothing");
+#ifdef AFC_TEST_MEMCHECK
+        VALGRIND_CLO_CHANGE("--leak-check=no");
+#endif
+        fflush(stdout);
+        fflush(stderr);
+        _exit(afc_test_failed_checks() == failed_before ? 0 : 1);
+    }
+    do {
+        waited = waitpid(pid, &status, 0);
+    } while (waited < 0 && errno == EINTR);
+    CHECK(waited == pid);
+    if (WIFEXITED(status)) {
+        snprintf(detail, sizeof detail, "exited with status %d (its failed checks are above)",
+                 WEXITSTATUS(status));
+    } else if (WIFSIGNALED(status)) {
+        snprintf(detail, sizeof detail, "killed by signal %d", WTERMSIG(status));
+    } else {
+        snprintf(detail, sizeof detail, "wait status %d", status);
+    }
+    afc_check(waited == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0, __FILE__,
+              __LINE__, "the unprivileged child passed", detail);
+}
+
+/* The names in `dir` (but "." and ".."), joined by ',' in buf, in the directory's order. */
+static const char *dir_names(const char *dir, char *buf, size_t cap) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    size_t used = 0;
+    buf[0] = '\0';
+    CHECK(d != NULL);
+    if (!d) return buf;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        if (used + len + 2 > cap) break;
+        if (used) buf[used++] = ',';
+        memcpy(buf + used, e->d_name, len + 1);
+        used += len;
+    }
+    closedir(d);
+    return buf;
+}
+
+/* What the unprivileged checks are given: a snapshot file of mode 000, and a directory of mode
+ * 0555 holding the previous snapshot `previous` (whose bytes are `previous_bytes`). */
+typedef struct {
+    char locked[256], readonly[256], previous[256], fresh[256];
+    uint8_t *previous_bytes;
+    size_t previous_len;
+} no_permission_setup;
+
+static void no_permission_checks(const void *arg) {
+    const no_permission_setup *p = (const no_permission_setup *)arg;
+    afc_cache *cache = byte_cache(8, 0, 0);
+    const char *const targets[] = {p->previous, p->fresh};
+    fingerprint before;
+    char names[256], value[16];
+    size_t i;
+    CHECK_OK(afc_cache_put(cache, K("a"), K("1"), 0));
+    CHECK_OK(afc_cache_put(cache, K("b"), K("22"), 1000));
+    CHECK_OK(afc_cache_put_weighted(cache, K("c"), K("333"), 0, 50));
+    CHECK(afc_test_get_str(cache, "a", value, sizeof value) != NULL); /* recency: a, c, b */
+    CHECK(afc_test_get_str(cache, "nothing", value, sizeof value) == NULL);
+    before = take_fingerprint(cache);
+    CHECK(strcmp(before.entries, "a=1/-,c=333/-,b=22/1000") == 0);
+
+    /* A file nobody may read: refused, the cache unchanged. */
+    expect_load_fails(cache, p->locked, AFC_ENCODING_ANY, AFC_IO_ERROR, "Permission denied",
+                      __LINE__);
+    CHECK_LAST_ERROR(p->locked);
+    CHECK_FAILS(afc_snapshot_verify(p->locked, NULL), AFC_IO_ERROR, "Permission denied");
+
+    /* A directory nobody may write in: over the previous snapshot, or under a new name. */
+    for (i = 0; i < sizeof targets / sizeof targets[0]; i++) {
+        afc_snapshot_info info;
+        size_t len = 0;
+        uint8_t *now;
+        memset(&info, 0xAB, sizeof info);
+        afc_test_prime_error();
+        CHECK_ST(afc_cache_save(cache, targets[i], AFC_ENCODING_BYTES, &info), AFC_IO_ERROR);
+        CHECK_LAST_ERROR("Permission denied");
+        CHECK_LAST_ERROR(targets[i]);
+        CHECK(info.entries == 0xABABABABABABABABULL && "out_info untouched");
+        check_unchanged(cache, &before, __LINE__);
+        now = read_file(p->previous, &len);
+        CHECK(now != NULL && len == p->previous_len &&
+              memcmp(now, p->previous_bytes, len) == 0 && "the previous snapshot is intact");
+        free(now);
+        /* Nothing created: no new file, no temporary file left. */
+        afc_check(strcmp(dir_names(p->readonly, names, sizeof names), "previous.afcs") == 0,
+                  __FILE__, __LINE__, "only the previous snapshot in the directory", names);
+    }
+    CHECK(access(p->fresh, F_OK) != 0 && errno == ENOENT);
+    afc_cache_free(cache);
+}
+
+static void test_no_permission_is_refused_with_the_cache_unchanged(void) {
+    scratch s;
+    no_permission_setup p;
+    afc_cache *source = byte_cache(8, 0, 0);
+    scratch_open(&s);
+    /* Nobody may enter a directory of mkdtemp's mode 0700. */
+    CHECK(chmod(s.dir, 0755) == 0);
+    memset(&p, 0, sizeof p);
+    snprintf(p.locked, sizeof p.locked, "%s/locked.afcs", s.dir);
+    snprintf(p.readonly, sizeof p.readonly, "%s/readonly", s.dir);
+    snprintf(p.previous, sizeof p.previous, "%s/readonly/previous.afcs", s.dir);
+    snprintf(p.fresh, sizeof p.fresh, "%s/readonly/new.afcs", s.dir);
+    CHECK_OK(afc_cache_put(source, K("saved"), K("before"), 0));
+    CHECK_OK(afc_cache_save(source, p.locked, AFC_ENCODING_BYTES, NULL));
+    CHECK(chmod(p.locked, 0000) == 0);
+    CHECK(mkdir(p.readonly, 0755) == 0);
+    CHECK_OK(afc_cache_save(source, p.previous, AFC_ENCODING_BYTES, NULL));
+    p.previous_bytes = read_file(p.previous, &p.previous_len);
+    CHECK(p.previous_bytes != NULL && p.previous_len > 64);
+    CHECK(chmod(p.readonly, 0555) == 0);
+    /* Freed before the fork: under valgrind, a block the parent still held then could count
+     * as lost in the child's leak search (see as_nobody). */
+    afc_cache_free(source);
+
+    as_nobody(no_permission_checks, &p);
+
+    CHECK(chmod(p.readonly, 0755) == 0);
+    CHECK(unlink(p.previous) == 0);
+    CHECK(unlink(p.fresh) != 0); /* never created */
+    CHECK(rmdir(p.readonly) == 0);
+    free(p.previous_bytes);
+    {
+        const char *files[] = {"locked.afcs"};
+        scratch_close(&s, files, 1);
+    }
+}
+
 static void test_status_names(void) {
     CHECK(strcmp(afc_status_name(AFC_IO_ERROR), "AFC_IO_ERROR") == 0);
     CHECK(strcmp(afc_status_name(AFC_SNAPSHOT_INVALID), "AFC_SNAPSHOT_INVALID") == 0);
@@ -727,6 +958,8 @@ const afc_test_case afc_snapshot_tests[] = {
     {"snapshot/load_replaces_entries_as_clear_does", test_load_replaces_entries_as_clear_does},
     {"snapshot/errors_leave_the_cache_unchanged", test_errors_leave_the_cache_unchanged},
     {"snapshot/fifo_and_device_are_refused", test_fifo_and_device_are_refused},
+    {"snapshot/no_permission_is_refused_with_the_cache_unchanged",
+     test_no_permission_is_refused_with_the_cache_unchanged},
     {"snapshot/status_names", test_status_names},
 };
 const size_t afc_snapshot_test_count = sizeof afc_snapshot_tests / sizeof afc_snapshot_tests[0];
