@@ -14,13 +14,12 @@ import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import time
-import traceback
 import zlib
 from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
+from _unprivileged import as_nobody, shared_temp_dir
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -821,8 +820,7 @@ def permission_checks(directory: str) -> None:
 
 
 def test_no_permission_is_refused_clearly() -> None:
-    directory = tempfile.mkdtemp(prefix="afc-snapshot-permissions-")
-    os.chmod(directory, 0o755)
+    directory = shared_temp_dir("afc-snapshot-permissions-")
     locked = os.path.join(directory, "locked.afcs")
     readonly = os.path.join(directory, "readonly")
     try:
@@ -830,25 +828,7 @@ def test_no_permission_is_refused_clearly() -> None:
         os.chmod(locked, 0o000)
         os.mkdir(readonly, 0o555)
         os.chmod(readonly, 0o555)
-        if os.geteuid() != 0:
-            permission_checks(directory)
-            return
-        # Root reads and writes anything: a forked child drops to user nobody and checks there.
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child
-            code = 1
-            try:
-                os.setgroups([])
-                os.setgid(65534)
-                os.setuid(65534)
-                permission_checks(directory)
-                code = 0
-            except BaseException:  # noqa: B036 - report anything, then leave the child
-                traceback.print_exc()
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, "see the child's output"
+        as_nobody(lambda: permission_checks(directory))
     finally:
         os.chmod(readonly, 0o755) if os.path.exists(readonly) else None
         shutil.rmtree(directory)
