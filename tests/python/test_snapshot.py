@@ -12,6 +12,7 @@ import json
 import os
 import pickle
 import random
+import shutil
 import stat
 import struct
 import threading
@@ -20,6 +21,7 @@ import zlib
 from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
+from _unprivileged import as_nobody, shared_temp_dir
 
 from alphaforge_cache import (
     CacheClosedError,
@@ -631,6 +633,63 @@ def test_a_failed_save_keeps_the_previous_file(make_cache: Any, tmp_path: Any) -
     with pytest.raises(SnapshotError):
         obj.save(path)
     assert read_bytes(path) == before and os.listdir(tmp_path) == ["keep.afcs"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX permissions, checked in a fork")
+@pytest.mark.parametrize("mode", ["bytes", "object"])
+def test_no_permission_is_refused_clearly_and_changes_nothing(
+    make_cache: Any, recorder: Any, mode: str
+) -> None:
+    """A snapshot nobody may read, and a directory nobody may write in (a previous snapshot
+    there, or a new name): ``SnapshotFileError`` of kind ``"io"`` naming the path and the OS's
+    "Permission denied"; the cache, the previous file and the directory stay as they were. As
+    root, checked in a forked child that drops to user nobody (_unprivileged.py)."""
+    directory = shared_temp_dir("afc-cache-permissions-")
+    locked = os.path.join(directory, "locked.afcs")
+    readonly = os.path.join(directory, "readonly")
+    previous = os.path.join(readonly, "previous.afcs")
+    fresh = os.path.join(readonly, "new.afcs")
+    try:
+        source = make_cache(4, mode=mode)
+        source.put("saved", value_for(mode, 7))
+        source.save(locked)
+        os.chmod(locked, 0o000)
+        os.mkdir(readonly)
+        source.save(previous)
+        os.chmod(readonly, 0o555)
+        previous_bytes = read_bytes(previous)
+
+        def checks() -> None:
+            clock = ManualClock(50)
+            cache = make_cache(8, mode=mode, timer=clock, on_evict=recorder)
+            cache.put("keep", value_for(mode, 1), ttl=30)
+            cache.put("also", value_for(mode, 2))
+            cache.put("third", value_for(mode, 3))
+            cache.get("keep")
+            cache.get("nothing")
+            before = state(cache)
+            assert before[0] == [b"keep", b"third", b"also"]
+            held = [cache.peek(key) for key in before[0]]
+            with pytest.raises(SnapshotFileError, match="Permission denied") as info:
+                cache.load(locked)
+            assert info.value.kind == "io" and locked in str(info.value), info.value
+            assert state(cache) == before
+            for target in (previous, fresh):
+                with pytest.raises(SnapshotFileError, match="Permission denied") as info:
+                    cache.save(target)
+                assert info.value.kind == "io" and target in str(info.value), info.value
+                assert state(cache) == before
+                assert read_bytes(previous) == previous_bytes, "the previous file changed"
+                assert os.listdir(readonly) == ["previous.afcs"], "a file was left or made"
+            if mode == "object":  # the very objects held before
+                assert all(a is b for a, b in zip(held, map(cache.peek, before[0])))
+            assert recorder.calls == []
+
+        as_nobody(checks)
+    finally:
+        if os.path.isdir(readonly):
+            os.chmod(readonly, 0o755)
+        shutil.rmtree(directory)
 
 
 @pytest.mark.skipif(os.name != "posix", reason="a directory is flushed on POSIX only")
