@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import threading
 from array import array
 from typing import Any, Dict, List, Optional
 
 import pytest
+from _unprivileged import as_nobody, shared_temp_dir
 
 import alphaforge_cache
 from alphaforge_cache import (
@@ -632,6 +634,87 @@ def test_saving_where_it_cannot_fails_clearly_and_keeps_the_old_file(
         finally:
             os.chmod(tmp_path, 0o700)
             assert target.read_bytes() == before
+
+
+def _packed_state(cache: Any, keys: List[bytes]) -> Any:
+    """What can be seen of a PackedCache without changing it: the values of ``keys`` (peeked),
+    the length, the weight and the statistics."""
+    return [cache.peek(key) for key in keys], len(cache), cache.weight, cache.stats()
+
+
+def _leaving_order(cache: Any, keys: List[bytes]) -> List[bytes]:
+    """The order in which ``keys`` leave as new keys are put one by one (an exact LRU with one
+    shard: least recently used first). Changes the cache."""
+    order: List[bytes] = []
+    for n in range(2 * len(keys)):
+        cache.put(b"new-%d" % n, b"")
+        order += [key for key in keys if key not in order and cache.peek(key) is None]
+    return order
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX permissions, checked in a fork")
+def test_no_permission_is_refused_clearly_and_changes_nothing(packed_cache: Any) -> None:
+    """A snapshot nobody may read, and a directory nobody may write in (a previous snapshot
+    there, or a new name): ``SnapshotFileError`` of kind ``"io"`` naming the path and the OS's
+    "Permission denied"; the cache (values, TTLs, recency, statistics), the previous file and
+    the directory stay as they were. As root, checked in a forked child that drops to user
+    nobody (_unprivileged.py)."""
+    directory = shared_temp_dir("afc-packed-permissions-")
+    locked = os.path.join(directory, "locked.afcs")
+    readonly = os.path.join(directory, "readonly")
+    previous = os.path.join(readonly, "previous.afcs")
+    fresh = os.path.join(readonly, "new.afcs")
+    try:
+        with packed_cache(4) as source:
+            source.put(b"saved", b"before")
+            source.save(locked)
+            os.chmod(locked, 0o000)
+            os.mkdir(readonly)
+            source.save(previous)
+        os.chmod(readonly, 0o555)
+        with open(previous, "rb") as f:
+            previous_bytes = f.read()
+
+        def checks() -> None:
+            clock = ManualClock(10.0)
+            keys = [b"a", b"bb", b"c", b"d"]
+            cache = packed_cache(4, shards=1, timer=clock)
+            cache.put(b"a", b"1")
+            cache.put(b"bb", b"22", ttl=5.0)
+            cache.put(b"c", b"333")
+            cache.put(b"d", b"4444")
+            cache.get(b"a")  # recency, least recent first: bb c d a
+            cache.get(b"nothing")
+            before = _packed_state(cache, keys)
+            assert before[0] == [b"1", b"22", b"333", b"4444"] and before[1] == 4
+            with pytest.raises(alphaforge_cache.SnapshotFileError, match="Permission denied") as e:
+                cache.load(locked)
+            assert e.value.kind == "io" and locked in str(e.value), e.value
+            assert _packed_state(cache, keys) == before
+            for target in (previous, fresh):
+                with pytest.raises(
+                    alphaforge_cache.SnapshotFileError, match="Permission denied"
+                ) as e:
+                    cache.save(target)
+                assert e.value.kind == "io" and target in str(e.value), e.value
+                assert _packed_state(cache, keys) == before
+                with open(previous, "rb") as f:
+                    assert f.read() == previous_bytes, "the previous file changed"
+                assert os.listdir(readonly) == ["previous.afcs"], "a file was left or made"
+            # The TTL and the recency order as they were: bb expires 5 s after its put, then
+            # c, d and a leave in that order.
+            clock.advance(4.5)
+            assert cache.peek(b"bb") == b"22"
+            clock.advance(0.5)
+            assert cache.peek(b"bb") is None
+            assert _leaving_order(cache, [b"c", b"d", b"a"]) == [b"c", b"d", b"a"]
+            cache.close()
+
+        as_nobody(checks)
+    finally:
+        if os.path.isdir(readonly):
+            os.chmod(readonly, 0o755)
+        shutil.rmtree(directory)
 
 
 def test_a_non_key_is_refused_as_cache_refuses_it(packed_cache: Any) -> None:
