@@ -600,15 +600,20 @@ BAD_FILE_KINDS = {
 def test_a_bad_file_fails_alike_everywhere_and_changes_nothing(tmp_path: Any) -> None:
     for what, path in _bad_files(tmp_path).items():
         kinds = set()
+        told = set()  # each backend's message, and the type of its cause
         for cls in PACKED:
             with cls(4, shards=1) as cache:
                 cache.put(b"kept", b"1")
                 with pytest.raises(alphaforge_cache.SnapshotFileError) as caught:
                     cache.load(path)
                 kinds.add(caught.value.kind)
-                assert str(path) in str(caught.value), what
+                assert str(caught.value).count(str(path)) == 1, (what, str(caught.value))
+                told.add((str(caught.value), type(caught.value.__cause__)))
                 assert cache.peek(b"kept") == b"1" and len(cache) == 1, what
         assert kinds == {BAD_FILE_KINDS[what]}, (what, kinds)
+        assert len(told) == 1, (what, told)  # the same words (and OSError) on every backend
+        if kinds == {"io"}:
+            assert all(issubclass(cause, OSError) for _, cause in told), (what, told)
 
 
 def test_saving_where_it_cannot_fails_clearly(packed_cache: Any, tmp_path: Any) -> None:
@@ -616,9 +621,13 @@ def test_saving_where_it_cannot_fails_clearly(packed_cache: Any, tmp_path: Any) 
     test_no_permission_is_refused_clearly_and_changes_nothing, as user nobody.)"""
     with packed_cache(4) as cache:
         cache.put(b"k", b"v")
+        target = tmp_path / "no" / "such" / "dir.afcs"
         with pytest.raises(alphaforge_cache.SnapshotFileError) as caught:
-            cache.save(tmp_path / "no" / "such" / "dir.afcs")
+            cache.save(target)
         assert caught.value.kind == "io"
+        assert str(caught.value).startswith(f"snapshot {target}: cannot create the temporary")
+        assert str(caught.value).count(str(target)) == 1, str(caught.value)
+        assert isinstance(caught.value.__cause__, FileNotFoundError), repr(caught.value.__cause__)
         if os.name == "posix":  # never replaces a device (the engine's check, and the format's)
             with pytest.raises(alphaforge_cache.SnapshotFileError, match="not a regular file"):
                 cache.save("/dev/null")

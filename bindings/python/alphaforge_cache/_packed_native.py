@@ -9,6 +9,7 @@ the pointer returns (``ffi.gc``), so a call racing ``close`` never touches freed
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Callable, Optional, Tuple
 
 from . import _snapshot_format as _fmt
@@ -25,6 +26,7 @@ from ._common import (
 from ._native import _check, _error, _NativeClock, from_struct
 from ._packed import MISSING, HitParts, Packed, PackedHits, _given
 from ._packed_cache import PackedCacheBase, check_packed, ttl_nanos
+from ._shared import _SnapshotCodec
 from ._snapshot_format import SnapshotFileError
 
 _NULL = ffi.NULL
@@ -107,20 +109,54 @@ def _path_bytes(name: str) -> bytes:
 
 def _snapshot_error(status: int, name: str, *, writing: bool) -> Exception:
     """The error of a failed save or load, as the pure-Python backend raises it: the file is
-    read again by the Python format reader, whose error says what is wrong and where."""
+    read again by the Python format reader, whose error says what is wrong and where (and, for
+    an io error, carries the ``OSError`` as its ``__cause__``)."""
     message = ffi.string(lib.afc_last_error()).decode("utf-8", "replace")
-    if status == lib.AFC_IO_ERROR:
-        return SnapshotFileError("io", message, path=name)
+    # The engine's message names the file as SnapshotFileError does: once is enough.
+    detail = (
+        message[len(f"snapshot {name}: ") :]
+        if message.startswith(f"snapshot {name}: ")
+        else message
+    )
     if status == lib.AFC_SNAPSHOT_MISMATCH:
-        return SnapshotFileError("encoding_mismatch", message, path=name)
-    if not writing and status in (lib.AFC_SNAPSHOT_INVALID, lib.AFC_SNAPSHOT_UNSUPPORTED):
+        try:  # in the words of a bytes Cache's load (and the fallback PackedCache's)
+            with _fmt.opened(name) as reader:
+                found = reader.header.encoding_name
+            detail = f"its values are encoded as {found}; {_SnapshotCodec('bytes', None).expected}"
+        except SnapshotFileError:
+            pass  # the file changed since: the engine's words
+        return SnapshotFileError("encoding_mismatch", detail, path=name)
+    if not writing and status in (
+        lib.AFC_IO_ERROR,
+        lib.AFC_SNAPSHOT_INVALID,
+        lib.AFC_SNAPSHOT_UNSUPPORTED,
+    ):
         try:
             _fmt.verify(name)
         except SnapshotFileError as error:
-            return error
+            if (error.kind == "io") == (status == lib.AFC_IO_ERROR):
+                return error
+    if status == lib.AFC_IO_ERROR:
+        return _io_error_from_engine(detail, name)
+    if not writing and status in (lib.AFC_SNAPSHOT_INVALID, lib.AFC_SNAPSHOT_UNSUPPORTED):
         kind = "unsupported" if status == lib.AFC_SNAPSHOT_UNSUPPORTED else "corrupt"
-        return SnapshotFileError(kind, message, path=name)
+        return SnapshotFileError(kind, detail, path=name)
     return _error(status)
+
+
+#: The operating system's error number at the end of the engine's io messages (Rust's form).
+_OS_ERROR = re.compile(r"\(os error (\d+)\)$")
+
+
+def _io_error_from_engine(detail: str, name: str) -> SnapshotFileError:
+    """An io error the engine reported (a save, or a load the Python reader then got through):
+    its message, and as its ``__cause__`` the ``OSError`` of the error number it names."""
+    error = SnapshotFileError("io", detail, path=name)
+    number = _OS_ERROR.search(detail)
+    if number is not None:
+        errno = int(number.group(1))
+        error.__cause__ = OSError(errno, os.strerror(errno), name)
+    return error
 
 
 class PackedCache(PackedCacheBase):
