@@ -130,11 +130,20 @@ def test_a_native_cache_with_the_c_read_path_uses_it(mode: str) -> None:
     cache.close()
 
 
-def test_the_pickle_mode_keeps_a_threading_lock() -> None:
-    # No C read path for pickled values: the cache's own Python code is the only user.
-    cache = alphaforge_cache.NativeCache(4, mode="pickle")
-    assert not isinstance(cache._lock, CacheLock)
-    cache.close()
+def test_every_native_cache_has_the_lock_that_mends_its_tables() -> None:
+    # No C read path for pickled values, but the same lock: it has the tables mended after an
+    # operation cut short under it (test_recursion_limit.py).
+    for mode in ("bytes", "object", "pickle"):
+        cache = alphaforge_cache.NativeCache(4, mode=mode)
+        assert isinstance(cache._lock, CacheLock)
+        assert not cache._lock.dirty
+        with pytest.raises(KeyError):
+            with cache._lock:
+                raise KeyError("cut short")
+        assert cache._lock.dirty
+        cache.put(b"k", b"v" if mode == "bytes" else 1)  # mends first
+        assert not cache._lock.dirty
+        cache.close()
 
 
 def test_the_c_paths_refuse_a_lock_of_another_type() -> None:

@@ -28,6 +28,7 @@ import dataclasses
 import struct
 import sys
 import time
+import weakref
 from collections.abc import MutableMapping
 from functools import partial
 from operator import itemgetter
@@ -197,12 +198,16 @@ class Cache(CacheBase):
         self._put_many_plain: Optional[Callable[[List[Tuple[bytes, Any]]], bool]] = None
         self._getitem: Callable[[Any], Any] = partial(CacheBase.__getitem__, self)
         self._setitem: Callable[[Any, Any], None] = partial(CacheBase.__setitem__, self)
+        if _CacheLock is not None:
+            # A lock the C paths take without calls (see _cache_lock.h), and which has the
+            # tables mended after an operation cut short under it (a RecursionError raised in
+            # its bookkeeping after an engine call: see _repair). Weakly: the cache holds it.
+            self._lock = _CacheLock()
+            self._lock.set_mend(weakref.WeakMethod(self._repair))
         if _Reader is not None and type(self).get is Cache.get and not self._pickled:
             # The same get as CacheBase.get, in C: an instance attribute, so one call serves it.
             # Its mirror is a table of its own (see _mirror.h), still empty here.
             self._mirror = _Mirror()
-            # A lock the C paths take without calls (see _cache_lock.h); the Reader gets it below.
-            self._lock = _CacheLock()
             self._reader = _Reader(
                 self._mirror,
                 self._reads,

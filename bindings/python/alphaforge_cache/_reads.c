@@ -604,7 +604,13 @@ static int Reader_grow_scratch(Reader *self, size_t need);
    enable_put sets with it). Taking it if it is free: 1 when taken, 0 when another thread holds
    it. */
 static int Reader_try_lock(Reader *self) {
-    return CacheLock_try((CacheLock *)self->cache_lock);
+    CacheLock *lock = (CacheLock *)self->cache_lock;
+    if (!CacheLock_try(lock)) return 0;
+    if (lock->dirty) { /* the tables await mending: the Python way mends them first */
+        CacheLock_release(lock);
+        return 0;
+    }
+    return 1;
 }
 
 /* Takes the cache's lock, waiting for it with the GIL released (as `with lock:` does). */
@@ -1118,6 +1124,8 @@ static PyObject *Reader_put_plain(Reader *self, PyObject *const *args, Py_ssize_
         return Reader_put_slow(self, args, nargs, kwnames);
     PyObject *kept = NULL; /* the value of the entry evicted or replaced, if any */
     PyObject *result = Reader_put_locked(self, key, value, weight, key_len, &kept);
+    /* A failure half way (a call into Python under the lock): the next holder mends. */
+    if (result == NULL) CacheLock_cut_short((CacheLock *)self->cache_lock);
     /* Release whatever happened; then the evicted value (its finalizer may use the cache). */
     if (Reader_unlock(self) < 0) {
         Py_XDECREF(result);
@@ -1283,8 +1291,13 @@ static PyObject *Reader_put_many_plain(Reader *self, PyObject *items) {
         }
     }
     Reader_lock(self);
+    if (((CacheLock *)self->cache_lock)->dirty) { /* the Python way mends the tables first */
+        if (Reader_unlock(self) < 0) goto error;
+        goto python;
+    }
     uint64_t code = 0;
     int done = Reader_put_many_locked(self, items, n, weights, &code);
+    if (done < 0) CacheLock_cut_short((CacheLock *)self->cache_lock);
     if (Reader_unlock(self) < 0 || done < 0) goto error;
     PyMem_Free(weights);
     if (done == 0) Py_RETURN_FALSE;
