@@ -60,8 +60,7 @@ static int CacheLock_mend_if_dirty(CacheLock *self) {
     self->dirty = 0;
     return 0;
 failed:
-    self->owner = 0;
-    mutex_unlock(&self->mutex);
+    (void)CacheLock_release(self); /* held by this thread: cannot fail */
     return -1;
 }
 

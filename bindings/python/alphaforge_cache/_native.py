@@ -32,7 +32,7 @@ import weakref
 from collections.abc import MutableMapping
 from functools import partial
 from operator import itemgetter
-from typing import Any, Callable, List, Optional, Tuple, Type, TypeVar
+from typing import Any, Callable, Iterator, List, Optional, Tuple, Type, TypeVar
 
 from . import _snapshot_format as _fmt
 from ._alphaforge_cache_cffi import ffi, lib  # type: ignore[import-not-found,unused-ignore]
@@ -91,6 +91,20 @@ _REMOVED = CAUSES.index("removed")
 _NO_TTL = 2**64 - 1
 _ENTRY = struct.Struct("=QQQ")
 _WEIGHED_ENTRY = struct.Struct("=QQQQ")
+
+
+def _order_records(data: bytes, count: int) -> Iterator[Tuple[bytes, int, int]]:
+    """``(key, ttl_ns, weight)`` of each of the ``count`` records of ``afcpy_snapshot_order``'s
+    bytes ``data`` (``_WEIGHED_ENTRY``, then the key and the value), in their order."""
+    at = 0
+    unpack = _WEIGHED_ENTRY.unpack_from
+    for _ in range(count):
+        key_len, value_len, ttl, weight = unpack(data, at)
+        at += 32
+        yield data[at : at + key_len], ttl, weight
+        at += key_len + value_len
+
+
 _HANDLE = struct.Struct("<Q")
 _NULL = ffi.NULL
 _FIRST, _SECOND, _THIRD, _FOURTH = (itemgetter(i) for i in range(4))
@@ -405,13 +419,7 @@ class Cache(CacheBase):
         if drained.code & _ERR:
             return
         data = ffi.buffer(drained.data, drained.size)[:] if drained.size else b""
-        live = set()
-        at = 0
-        for _ in range(int(drained.count)):
-            key_len, value_len, _, _ = _WEIGHED_ENTRY.unpack_from(data, at)
-            at += 32
-            live.add(data[at : at + key_len])
-            at += key_len + value_len
+        live = {key for key, _, _ in _order_records(data, int(drained.count))}
         mirror, timed = self._mirror, self._timed
         for key in [key for key in list(mirror) + list(timed) if key not in live]:
             self._mirror_drop(key)
@@ -686,16 +694,10 @@ class Cache(CacheBase):
                     for _, _, ttl, weight, key, _ in records
                 ]
             else:
-                entries = []
-                at = 0
-                unpack = _WEIGHED_ENTRY.unpack_from
-                for _ in range(count):
-                    key_len, value_len, ttl, weight = unpack(data, at)
-                    at += 32
-                    key = data[at : at + key_len]
-                    at += key_len + value_len
-                    entry = (key, stored_of(key), None if ttl == _NO_TTL else ttl, weight)
-                    entries.append(entry)
+                entries = [
+                    (key, stored_of(key), None if ttl == _NO_TTL else ttl, weight)
+                    for key, ttl, weight in _order_records(data, count)
+                ]
         self._finish(code, removed)
         return entries
 
