@@ -4,11 +4,17 @@ interpreter may live where nobody cannot run it, e.g. under /root); otherwise th
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import sys
 import tempfile
 import traceback
-from typing import Callable
+from typing import Any, Callable, Iterator, NamedTuple
+
+import pytest
+
+from alphaforge_cache import SnapshotFileError
 
 #: User and group nobody.
 NOBODY = 65534
@@ -71,3 +77,60 @@ def as_nobody(checks: Callable[[], None]) -> None:
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, (
         f"the unprivileged child {how}: see its output"
     )
+
+
+class NoPermissionPlaces(NamedTuple):
+    """A snapshot nobody may read (``locked``, mode 000), and a directory nobody may write in
+    (``readonly``, mode 0555) holding a snapshot (``previous``, whose bytes are
+    ``previous_bytes``) and no file ``fresh``."""
+
+    locked: str
+    readonly: str
+    previous: str
+    fresh: str
+    previous_bytes: bytes
+
+
+@contextlib.contextmanager
+def no_permission_places(prefix: str, save: Callable[[str], Any]) -> Iterator[NoPermissionPlaces]:
+    """Makes the places of ``NoPermissionPlaces`` in a fresh directory (``save(path)`` writes
+    the two snapshots), then removes them all."""
+    directory = shared_temp_dir(prefix)
+    readonly = os.path.join(directory, "readonly")
+    locked = os.path.join(directory, "locked.afcs")
+    previous = os.path.join(readonly, "previous.afcs")
+    try:
+        save(locked)
+        os.chmod(locked, 0o000)
+        os.mkdir(readonly)
+        save(previous)
+        os.chmod(readonly, 0o555)
+        with open(previous, "rb") as f:
+            previous_bytes = f.read()
+        fresh = os.path.join(readonly, "new.afcs")
+        yield NoPermissionPlaces(locked, readonly, previous, fresh, previous_bytes)
+    finally:
+        if os.path.isdir(readonly):
+            os.chmod(readonly, 0o755)
+        shutil.rmtree(directory)
+
+
+def check_refused_without_permission(
+    places: NoPermissionPlaces, cache: Any, unchanged: Callable[[], None]
+) -> None:
+    """(Run as nobody.) ``cache`` cannot load ``places.locked`` nor save over
+    ``places.previous`` or to ``places.fresh``: each a ``SnapshotFileError`` of kind ``"io"``
+    naming the path and "Permission denied", after which ``unchanged()`` holds, the previous
+    snapshot is byte for byte what it was and the directory holds nothing else."""
+    with pytest.raises(SnapshotFileError, match="Permission denied") as info:
+        cache.load(places.locked)
+    assert info.value.kind == "io" and places.locked in str(info.value), info.value
+    unchanged()
+    for target in (places.previous, places.fresh):
+        with pytest.raises(SnapshotFileError, match="Permission denied") as info:
+            cache.save(target)
+        assert info.value.kind == "io" and target in str(info.value), info.value
+        unchanged()
+        with open(places.previous, "rb") as f:
+            assert f.read() == places.previous_bytes, "the previous file changed"
+        assert os.listdir(places.readonly) == ["previous.afcs"], "a file was left or made"
