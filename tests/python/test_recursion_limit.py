@@ -11,6 +11,7 @@ lock that is no longer running) or a function that returned without its cleanup.
 
 from __future__ import annotations
 
+import gc
 import platform
 import sys
 import threading
@@ -219,6 +220,76 @@ def test_a_computation_left_registered_by_another_thread_is_dropped(backend: Any
     assert _in_another_thread(lambda: cache.get_or_set(b"key", lambda: 42)) == 42
     assert time.monotonic() - started < 5
     assert cache._computing == {}
+
+
+class _LiveOwner:
+    """A thread that registers a computation of ``raw`` as a get_or_set call would, then stays
+    alive without running that call (what PyPy's skipped ``finally`` leaves) until ``finish``."""
+
+    def __init__(self, cache: Any, raw: bytes) -> None:
+        self.registered = threading.Event()
+        self.go_on = threading.Event()
+        self.thread = threading.Thread(target=self._body, args=(cache, raw), daemon=True)
+        self.thread.start()
+        assert self.registered.wait(10)
+
+    def _body(self, cache: Any, raw: bytes) -> None:
+        _abandon_a_computation(cache, raw)
+        self.registered.set()
+        self.go_on.wait(30)
+
+    def finish(self) -> None:
+        self.go_on.set()
+        self.thread.join(10)
+
+
+def test_a_live_threads_computation_whose_call_is_gone_is_dropped_where_finally_is_skipped(
+    backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PyPy's case (forced here on every interpreter): the owner lives on, its frames show that
+    # no get_or_set call runs the computation, so the waiter drops it instead of waiting forever.
+    monkeypatch.setattr(_shared, "FINALLY_CAN_BE_SKIPPED", True)
+    cache = backend(8, mode="object")
+    owner = _LiveOwner(cache, b"key")
+    collecting = gc.isenabled()
+    gc.disable()  # sys._current_frames() and a collection in it can deadlock CPython 3.11
+    try:
+        assert _in_another_thread(lambda: cache.get_or_set(b"key", lambda: 42)) == 42
+    finally:
+        if collecting:
+            gc.enable()
+        owner.finish()
+    assert cache._computing == {}
+
+
+def test_a_live_threads_computation_is_waited_for_where_every_finally_runs(
+    backend: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # CPython's case: a live thread's computation ends with its call, so it is waited for, and
+    # the other thread's frames are never looked at (sys._current_frames() can deadlock there).
+    monkeypatch.setattr(_shared, "FINALLY_CAN_BE_SKIPPED", False)
+
+    def no_frames() -> Any:
+        raise AssertionError("sys._current_frames() called")
+
+    monkeypatch.setattr(sys, "_current_frames", no_frames)
+    cache = backend(8, mode="object")
+    owner = _LiveOwner(cache, b"key")
+    results: List[Any] = []
+    waiter = threading.Thread(
+        target=lambda: results.append(cache.get_or_set(b"key", lambda: "recomputed")), daemon=True
+    )
+    waiter.start()
+    waiter.join(3 * _shared._CHECK_EVERY + 0.2)
+    assert waiter.is_alive(), "a live thread's computation was dropped"
+    computation = cache._computing[b"key"]
+    cache.put(b"key", "computed")  # what the owner's call does when it ends
+    del cache._computing[b"key"]
+    computation.done.set()
+    waiter.join(10)
+    assert results == ["computed"]
+    owner.finish()
+    # Its thread gone, a computation left registered is dropped (test above: another thread).
 
 
 def test_a_computation_asking_for_its_own_key_still_raises(backend: Any) -> None:

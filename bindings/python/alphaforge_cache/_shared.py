@@ -135,30 +135,51 @@ def attach_popped(error: BaseException, key: bytes, value: Callable[[], Any]) ->
 class _Computation:
     """A ``get_or_set`` computation in flight: others asking for the key wait for it."""
 
-    __slots__ = ("done", "owner")
+    __slots__ = ("done", "owner", "thread")
 
     def __init__(self) -> None:
         self.done = threading.Event()
         self.owner = threading.get_ident()
+        self.thread = threading.current_thread()
 
 
 #: How often (seconds) a ``get_or_set`` waiting for another thread's computation checks that
 #: the computation is still running (see ``_computation_running``).
 _CHECK_EVERY = 0.1
 
+#: Whether a ``finally`` can be skipped: PyPy skips the handlers of the frames nearest the stack
+#: limit while a ``RecursionError`` unwinds them (``docs/python-api.md``, Errors). CPython runs
+#: every one.
+FINALLY_CAN_BE_SKIPPED = sys.implementation.name == "pypy"
 
-def _computation_running(computation: _Computation) -> bool:
-    """Whether the ``get_or_set`` call that started ``computation`` is still running: a frame
-    of its thread executes ``get_or_set`` with it as ``mine``. Not so when the call's frame
-    was unwound without its ``finally`` (PyPy skips the handlers of the frames nearest the
-    stack limit while a ``RecursionError`` unwinds them), or its thread is gone: then nobody
-    will ever finish it."""
-    frame = sys._current_frames().get(computation.owner)
+
+def _runs_in(frame: Any, computation: _Computation) -> bool:
+    """Whether ``frame`` or one of its callers executes ``get_or_set`` with ``computation`` as
+    ``mine``."""
     while frame is not None:
         if frame.f_code is _GET_OR_SET_CODE and frame.f_locals.get("mine") is computation:
             return True
         frame = frame.f_back
     return False
+
+
+def _computation_running(computation: _Computation) -> bool:
+    """Whether the ``get_or_set`` call that started ``computation`` is still running. Not so
+    when its thread is gone, or when the call's frame was unwound without its ``finally``
+    (``FINALLY_CAN_BE_SKIPPED``): then nobody will ever finish it.
+
+    This thread's own computation is looked for among its own frames (``sys._getframe``).
+    Another thread's frames are looked at only where a ``finally`` can be skipped: on CPython a
+    live thread's computation always ends with its call, and ``sys._current_frames()`` can
+    deadlock there (CPython 3.11, gh-106883: a garbage collection inside it, under the
+    interpreter's thread-list lock, can hand the GIL to a thread that waits for that lock)."""
+    if computation.owner == threading.get_ident():
+        return _runs_in(sys._getframe(1), computation)
+    if not computation.thread.is_alive():
+        return False
+    if not FINALLY_CAN_BE_SKIPPED:
+        return True
+    return _runs_in(sys._current_frames().get(computation.owner), computation)
 
 
 class ReclaimingLock:
@@ -238,7 +259,7 @@ class ReclaimingLock:
 
 
 #: Whether the cache's lock is a ``ReclaimingLock`` (PyPy; see there).
-RECLAIMING_LOCK = sys.implementation.name == "pypy"
+RECLAIMING_LOCK = FINALLY_CAN_BE_SKIPPED
 
 
 #: ``dict.get``'s answer for a key the mirror does not hold.
