@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Fuzzes the Python side's snapshot reader with atheris (libFuzzer's engine, coverage-guided on
 the package's Python code), differentially: every backend must make the same of the same file.
 
