@@ -7,7 +7,8 @@ The input is laid out as ``fuzz/fuzz_targets/load.rs``'s, so that its corpus
 file. The mode's lowest bit set: both checksums are rewritten first (so that mutations get past
 them and reach the entries, the limits and the bounds); clear: the file is loaded as it is. Its
 second bit clear: the file is also read from a stream of unknown length through a 16-byte
-buffer (so that keys and values are larger than it), which must read the same.
+buffer (so that keys and values are larger than it), which must read the same. Its third bit
+set: the caches' clock is 40 s before its last instant, where loaded deadlines saturate.
 
 Each file is written to one scratch path and loaded, in bytes mode, by:
 
@@ -80,17 +81,20 @@ PARSE_ROWS = alphaforge_cache.NativeCache._parse_rows
 
 
 class Bounds(NamedTuple):
+    """A cache's bounds, and the time of its clock (in whole seconds: it never moves)."""
+
     name: str
     max_entries: int
     max_bytes: Optional[int]
+    now: int
 
 
 #: Roomy: every entry of most files fits (the staging collects them); tight: a load keeps only
 #: the most recent entries that fit (the staging is an LRU of its own).
-BOUNDS = (Bounds("roomy", 1 << 12, None), Bounds("tight", 4, 64))
-
-#: The time of every cache's clock, in seconds (it never moves).
-NOW = 50
+BOUNDS = (Bounds("roomy", 1 << 12, None, 0), Bounds("tight", 4, 64, 0))
+#: The clock's time: early, or 40 s before its last instant (2**64 - 2 ns), where the deadline
+#: of a loaded entry saturates (the mode's bit 2 chooses).
+CLOCKS = (50, (2**64 - 2) // 10**9 - 40)
 
 #: The address space the process may have: about 3 times what it uses (its peak is under 300 MiB).
 #: A read sized by a length field alone (a value claiming 4 GiB) then fails with MemoryError, a
@@ -212,7 +216,7 @@ def make_cache(cls: Any, bounds: Bounds) -> Tuple[Any, Recorder]:
         bounds.max_entries,
         max_bytes=bounds.max_bytes,
         shards=1,
-        timer=alphaforge_cache.ManualClock(NOW),
+        timer=alphaforge_cache.ManualClock(bounds.now),
         on_evict=heard,
     )
     prefill(cache)
@@ -224,7 +228,7 @@ def make_packed(cls: Any, bounds: Bounds) -> Any:
         bounds.max_entries,
         max_bytes=bounds.max_bytes,
         shards=1,
-        timer=alphaforge_cache.ManualClock(NOW),
+        timer=alphaforge_cache.ManualClock(bounds.now),
     )
     prefill(cache)
     return cache
@@ -287,7 +291,9 @@ def before_the_load(bounds: Bounds) -> Before:
     return Before(cache_state(cache), packed_state(packed), saved(cache, "before"))
 
 
-BEFORE: Dict[str, Before] = {bounds.name: before_the_load(bounds) for bounds in BOUNDS}
+#: Each mode's bounds, the clock set (bit 2 of the mode chooses it).
+SETTINGS = [[b._replace(now=now) for b in BOUNDS] for now in CLOCKS]
+BEFORE: Dict[Bounds, Before] = {b: before_the_load(b) for each in SETTINGS for b in each}
 
 
 def expected_error(ref: Reference) -> Optional[Tuple[str, Optional[int], str]]:
@@ -325,7 +331,7 @@ def check_outcomes(where: str, outcomes: List[Tuple[str, Outcome]], ref: Referen
 def check_bounds(bounds: Bounds, ref: Reference) -> None:
     """Loads the file into a pre-filled cache of each kind with these bounds, and checks that
     they agree with each other and with the reference reading."""
-    where = f"{bounds.name} bounds"
+    where = f"{bounds.name} bounds at {bounds.now} s"
     caches = [(name, *make_cache(cls, bounds)) for name, cls in CACHES]
     packed = [(name, make_packed(cls, bounds)) for name, cls in PACKED]
     outcomes = [(name, load(c, PATH)) for name, c, _ in caches]
@@ -349,7 +355,7 @@ def check_bounds(bounds: Bounds, ref: Reference) -> None:
     for name, data in files[1:]:
         agree(f"{where}: the files python and {name} save", files[0][1], data)
 
-    before = BEFORE[bounds.name]
+    before = BEFORE[bounds]
     if outcomes[0][1][0] == "refused":  # every cache is as it was
         agree(f"{where}: a cache before and after a refused load", before.state, state)
         agree(f"{where}: on_evict before and after a refused load", [], heard)
@@ -416,7 +422,7 @@ def test_one_input(data: bytes) -> None:
     check_inspect(ref)
     if not mode & 2:
         check_streamed(file, ref)
-    for bounds in BOUNDS:
+    for bounds in SETTINGS[mode >> 2 & 1]:
         check_bounds(bounds, ref)
 
 
