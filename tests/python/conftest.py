@@ -3,9 +3,10 @@ once per available backend ("python" always, "native" when the extension is buil
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import sys
-from typing import Any, Iterator, List
+from typing import Any, Generator, Iterator, List
 
 import pytest
 
@@ -14,6 +15,34 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _backends import BACKEND_CLASSES, BACKEND_IDS, Recorder  # noqa: E402
 
 import alphaforge_cache  # noqa: E402
+
+#: How long one test may run before the run is taken for hung: the tracebacks of every thread
+#: are written to the terminal's stderr and the process exits (a C watchdog thread does it, so it
+#: works while the GIL is held by a deadlocked thread). Without it, a deadlock would stall CI
+#: until its time limit, with nothing to say where. ``AFC_TEST_HANG_SECONDS`` changes it.
+HANG_SECONDS = float(os.environ.get("AFC_TEST_HANG_SECONDS", "600"))
+
+
+def pytest_configure(config: Any) -> None:
+    # Output capture is suspended while plugins are configured: this is the terminal's stderr.
+    config.afc_hang_report_fd = os.dup(sys.stderr.fileno())
+
+
+def pytest_unconfigure(config: Any) -> None:
+    fd = getattr(config, "afc_hang_report_fd", None)
+    if fd is not None:
+        os.close(fd)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: Any, nextitem: Any) -> Generator[None, None, None]:
+    """Arms the hang watchdog (``HANG_SECONDS``) around each test: setup, call and teardown."""
+    fd = item.config.afc_hang_report_fd
+    faulthandler.dump_traceback_later(HANG_SECONDS, exit=True, file=fd)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 def pytest_report_header(config: Any) -> str:
