@@ -221,7 +221,7 @@ def _deepest(decorate: Any) -> int:
     return low
 
 
-def test_a_memoized_recursion_costs_three_frames_a_level(backend: Any) -> None:
+def test_a_memoized_recursion_costs_three_frames_a_level(backend: Any, without_gc: None) -> None:
     # Each level is the wrapper, get_or_set and the function (a lambda around the call made it
     # four: recursive memoized functions failed at a quarter of the plain depth). Before 3.11
     # a call through C code (functools.partial's) counts against the limit too: one more.

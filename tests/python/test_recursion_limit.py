@@ -27,6 +27,9 @@ from alphaforge_cache._shared import ABSENT, ReclaimingLock
 
 PYPY = platform.python_implementation() == "PyPy"
 
+# A collection started at the limit could swallow a RecursionError (conftest's without_gc).
+pytestmark = pytest.mark.usefixtures("without_gc")
+
 
 def _in_another_thread(run: Callable[[], Any], seconds: float = 10.0) -> Any:
     """``run()`` on another thread; fails if it has not returned in ``seconds``."""
