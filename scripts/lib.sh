@@ -68,3 +68,11 @@ if "\n" + example + "\n```" not in readme:
 print(f"README.md shows {path} ({example.count(chr(10)) + 1} lines)")
 PY
 }
+
+# Prints what matters of a libFuzzer log LOG (scripts/fuzz, scripts/fuzz-python): its start, its
+# end and any failure, without the many progress lines, atheris's instrumentation notes and the
+# recommended dictionary.
+fuzz_log_summary() {
+    grep -v -E '^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse)|^INFO: Instrumenting |__sanitizer_' "$1" \
+        | sed '/Recommended dictionary/,/End of recommended dictionary/d' | tail -n 30
+}
