@@ -5,10 +5,12 @@
 //!
 //! Copying into fresh memory is mostly page faults (the first touch of each page), and reading
 //! is the longer half: so whenever the helper has no block to stage it makes blank blocks, whose
-//! pages it has touched, and this thread starts its next block in one when one is ready. The
+//! pages it has touched, and this thread starts its next block in one when one is ready. Before
+//! blanks, it keeps the file read ahead of this thread (`read_ahead`), when it is a file. The
 //! helper gets the staging only once it runs: a helper that cannot be started leaves the whole
 //! load to this thread.
 
+use super::read_ahead::ReadAhead;
 use super::reader::{EntryData, SnapshotReader};
 use super::SnapshotError;
 use crate::entry_bytes::{blank_block, BlockFiller, LoadedBlock};
@@ -27,12 +29,14 @@ const BLOCKS_IN_FLIGHT: usize = 16;
 const BLANKS_AHEAD: usize = 8;
 
 /// Reads every entry of `reader` into `staging`, in file order, with a helper thread when
-/// `expected` entries are many and the machine has more than one thread. On an error the
-/// staging holds some of the entries and must be dropped.
+/// `expected` entries are many and the machine has more than one thread (which then keeps the
+/// file read ahead, given its `read_ahead`). On an error the staging holds some of the entries
+/// and must be dropped.
 pub(super) fn read_into(
     staging: &mut Staging,
     reader: SnapshotReader<impl Read>,
     expected: usize,
+    read_ahead: Option<ReadAhead>,
 ) -> Result<(), SnapshotError> {
     if expected < HELPER_MIN_ENTRIES || available_threads() < 2 {
         let filler = filler_for(&reader);
@@ -47,7 +51,13 @@ pub(super) fn read_into(
         let helper = std::thread::Builder::new()
             .name("afc-load".into())
             .spawn_scoped(scope, move || {
-                stage_blocks(staging_in_helper, blocks_in, blanks_out, blank_bytes)
+                stage_blocks(
+                    staging_in_helper,
+                    blocks_in,
+                    blanks_out,
+                    blank_bytes,
+                    read_ahead,
+                )
             });
         let Ok(helper) = helper else {
             return read_blocks(reader, filler, |block| staging.put_block(block));
@@ -68,13 +78,15 @@ pub(super) fn read_into(
 }
 
 /// The helper: stages every block received into the staging it is given and, whenever it has
-/// no block to stage, makes blank blocks of `blank_bytes` for the reading thread (which would
-/// otherwise take the page faults of every block's first touch itself).
+/// no block to stage, asks for the next piece of the file (`read_ahead`) or else makes blank
+/// blocks of `blank_bytes` for the reading thread (which would otherwise take the page faults
+/// of every block's first touch itself).
 fn stage_blocks(
     staging: Receiver<&mut Staging>,
     blocks: Receiver<LoadedBlock>,
     blanks: SyncSender<Vec<u8>>,
     blank_bytes: usize,
+    mut read_ahead: Option<ReadAhead>,
 ) {
     let Ok(staging) = staging.recv() else { return };
     let mut spare = None;
@@ -83,6 +95,9 @@ fn stage_blocks(
             Ok(block) => block,
             Err(TryRecvError::Disconnected) => return,
             Err(TryRecvError::Empty) => {
+                if read_ahead.as_mut().is_some_and(ReadAhead::step) {
+                    continue;
+                }
                 let blank = spare.take().unwrap_or_else(|| blank_block(blank_bytes));
                 match blanks.try_send(blank) {
                     Ok(()) => continue,

@@ -42,6 +42,7 @@ mod direct_output;
 mod error;
 mod format;
 mod load_pipeline;
+mod read_ahead;
 mod reader;
 mod save_pipeline;
 #[cfg(test)]
@@ -56,6 +57,7 @@ use crate::staging::available_threads;
 use crate::Cache;
 use atomic_file::AtomicFile;
 use format::ENTRY_FIXED_LEN;
+use read_ahead::ReadAhead;
 use reader::SnapshotReader;
 use std::fmt;
 use std::fs::File;
@@ -228,7 +230,8 @@ impl Cache {
     ) -> Result<SnapshotInfo, SnapshotError> {
         let path = path.as_ref();
         let (file, len) = open(path)?;
-        self.load_stream(file, Some(len), options)
+        let (file, read_ahead) = ReadAhead::of(file, len);
+        self.load_stream(file, Some(len), options, read_ahead)
             .map_err(|e| e.with_path(path))
     }
 
@@ -238,7 +241,7 @@ impl Cache {
         reader: impl Read,
         options: LoadOptions,
     ) -> Result<SnapshotInfo, SnapshotError> {
-        self.load_stream(reader, None, options)
+        self.load_stream(reader, None, options, None)
     }
 
     fn load_stream(
@@ -246,6 +249,7 @@ impl Cache {
         reader: impl Read,
         len: Option<u64>,
         options: LoadOptions,
+        read_ahead: Option<ReadAhead>,
     ) -> Result<SnapshotInfo, SnapshotError> {
         let reader = SnapshotReader::open(reader, len)?;
         let header = *reader.header();
@@ -261,7 +265,7 @@ impl Cache {
             .unwrap_or(usize::MAX)
             .min(self.max_entries());
         let mut staging = self.staging(expected);
-        load_pipeline::read_into(&mut staging, reader, expected)?;
+        load_pipeline::read_into(&mut staging, reader, expected, read_ahead)?;
         let kept = self.adopt(staging);
         Ok(SnapshotInfo {
             format_major: FORMAT_MAJOR,
@@ -546,7 +550,7 @@ mod tests {
             for expected in [0, n as usize] {
                 let mut staging = target.staging(expected);
                 let reader = SnapshotReader::open(&bytes[..], len).unwrap();
-                load_pipeline::read_into(&mut staging, reader, expected).unwrap();
+                load_pipeline::read_into(&mut staging, reader, expected, None).unwrap();
                 let kept = target.adopt(staging);
                 let rows = rows_of_cache(&target);
                 assert_eq!(kept, rows.len());
