@@ -74,6 +74,15 @@ impl Shard {
         self.list.len()
     }
 
+    /// Live entries at `now`: the stored ones less those expired but not reclaimed yet. O(1)
+    /// when none can have expired (no deadline, or none reached yet), else one pass.
+    pub(crate) fn live_len(&self, now: u64) -> usize {
+        if self.with_deadline == 0 || now < self.earliest_deadline {
+            return self.list.len();
+        }
+        self.live_records_lru_first(now).count()
+    }
+
     /// Whether the shard holds as many entries as its bound.
     pub(crate) fn is_full(&self) -> bool {
         self.list.len() >= self.max_entries
@@ -700,6 +709,28 @@ mod tests {
         assert_eq!(s.with_deadline, 0);
         assert_eq!(keys(&s, 100), [b"c".to_vec()]);
         assert_eq!(s.stats().expirations, 2);
+    }
+
+    #[test]
+    fn live_len_counts_what_live_records_yield() {
+        let mut s = shard(10);
+        let live = |s: &Shard, now| (s.live_len(now), s.live_records_lru_first(now).count());
+        put(&mut s, b"a", NO_DEADLINE, 0);
+        put(&mut s, b"b", NO_DEADLINE, 0);
+        assert_eq!(live(&s, 0), (2, 2));
+        put(&mut s, b"c", 5, 0);
+        put(&mut s, b"d", 10, 0);
+        for now in [0, 4, 5, 9, 10, 11] {
+            let (fast, walked) = live(&s, now);
+            assert_eq!(fast, walked, "at {now}");
+        }
+        assert_eq!(live(&s, 4), (4, 4));
+        assert_eq!(live(&s, 5), (3, 3));
+        assert_eq!(live(&s, 10), (2, 2));
+        // Reclaimed: the bound is exact again, and nothing is walked until it is reached.
+        let mut out = Removals::new(false);
+        assert_eq!(s.expire(5, None, &mut out), 1);
+        assert_eq!(live(&s, 9), (3, 3));
     }
 
     #[test]

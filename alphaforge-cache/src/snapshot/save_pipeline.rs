@@ -238,6 +238,46 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    #[test]
+    fn a_parallel_save_leaves_out_entries_expired_but_not_reclaimed() {
+        use crate::{Clock, ManualClock, PutOptions};
+        use std::time::Duration;
+        let time = ManualClock::new();
+        let cache = Cache::builder(100_000)
+            .shards(4)
+            .clock(Clock::manual(&time))
+            .build()
+            .unwrap();
+        let n = 40_000u64;
+        for i in 0..n {
+            let ttl = (i % 2 == 0).then(|| Duration::from_secs(1 + i % 10));
+            let options = PutOptions { ttl, weight: None };
+            cache
+                .put_with(format!("key-{i}"), [i as u8; 24], options)
+                .unwrap();
+        }
+        // Past the deadlines of TTLs of 1, 3 and 5 s: 3 entries in 10 expired, none reclaimed.
+        time.advance(Duration::from_secs(5));
+        let save = |cache: &Cache| {
+            let mut one_thread = Vec::new();
+            let info = cache
+                .save_to(&mut one_thread, SaveOptions::default())
+                .unwrap();
+            let mut parallel = Vec::new();
+            let (entries, _) = cache
+                .with_locked_shards(|shards, now| {
+                    write_snapshot_parallel(&mut parallel, shards, now, 0)
+                })
+                .unwrap();
+            assert!(parallel == one_thread, "the files differ");
+            (info.entries, entries)
+        };
+        assert_eq!(save(&cache), (n / 10 * 7, n / 10 * 7));
+        // And once they are reclaimed.
+        cache.expire();
+        assert_eq!(save(&cache), (n / 10 * 7, n / 10 * 7));
+    }
+
     /// Takes `room` bytes, then fails every write.
     struct FailsAfter {
         room: usize,

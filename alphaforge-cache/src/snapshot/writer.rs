@@ -285,7 +285,7 @@ pub(crate) fn in_file_order<'a>(
 ) -> impl Iterator<Item = &'a Record> + 'a {
     let lens: Vec<u64> = shards
         .iter()
-        .map(|shard| shard.live_records_lru_first(now).count() as u64)
+        .map(|shard| shard.live_len(now) as u64)
         .collect();
     entries(shards, &lens, now)
 }
