@@ -208,9 +208,9 @@ mod tests {
         super::super::test_cache::of_every_kind(n, 10_000, BUFFER * 3 / 2)
     }
 
-    #[test]
-    fn a_parallel_save_writes_the_bytes_of_a_save_on_one_thread() {
-        let cache = cache_of(50_000);
+    /// `cache` saved on one thread and by [`write_snapshot_parallel`], which must write the
+    /// same bytes and say so; returns the file and how many entries it holds.
+    fn saved_both_ways(cache: &Cache) -> (Vec<u8>, u64) {
         let mut one_thread = Vec::new();
         let info = cache
             .save_to(&mut one_thread, SaveOptions::default())
@@ -225,6 +225,13 @@ mod tests {
         assert_eq!(bytes, parallel.len() as u64);
         // (Not `assert_eq!`: a difference would print megabytes.)
         assert!(parallel == one_thread, "the files differ");
+        (one_thread, entries)
+    }
+
+    #[test]
+    fn a_parallel_save_writes_the_bytes_of_a_save_on_one_thread() {
+        let cache = cache_of(50_000);
+        let (one_thread, _) = saved_both_ways(&cache);
         // `save` takes the parallel path for this many entries.
         let dir = std::env::temp_dir().join(format!("afc-save-pipeline-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -258,24 +265,10 @@ mod tests {
         }
         // Past the deadlines of TTLs of 1, 3 and 5 s: 3 entries in 10 expired, none reclaimed.
         time.advance(Duration::from_secs(5));
-        let save = |cache: &Cache| {
-            let mut one_thread = Vec::new();
-            let info = cache
-                .save_to(&mut one_thread, SaveOptions::default())
-                .unwrap();
-            let mut parallel = Vec::new();
-            let (entries, _) = cache
-                .with_locked_shards(|shards, now| {
-                    write_snapshot_parallel(&mut parallel, shards, now, 0)
-                })
-                .unwrap();
-            assert!(parallel == one_thread, "the files differ");
-            (info.entries, entries)
-        };
-        assert_eq!(save(&cache), (n / 10 * 7, n / 10 * 7));
+        assert_eq!(saved_both_ways(&cache).1, n / 10 * 7);
         // And once they are reclaimed.
         cache.expire();
-        assert_eq!(save(&cache), (n / 10 * 7, n / 10 * 7));
+        assert_eq!(saved_both_ways(&cache).1, n / 10 * 7);
     }
 
     /// Takes `room` bytes, then fails every write.
