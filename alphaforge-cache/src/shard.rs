@@ -77,10 +77,16 @@ impl Shard {
     /// Live entries at `now`: the stored ones less those expired but not reclaimed yet. O(1)
     /// when none can have expired (no deadline, or none reached yet), else one pass.
     pub(crate) fn live_len(&self, now: u64) -> usize {
-        if self.with_deadline == 0 || now < self.earliest_deadline {
+        if self.none_can_have_expired(now) {
             return self.list.len();
         }
         self.live_records_lru_first(now).count()
+    }
+
+    /// Whether no stored entry can have expired at `now`: none has a deadline, or none has
+    /// reached the shard's earliest (a lower bound, made exact by `expire`).
+    fn none_can_have_expired(&self, now: u64) -> bool {
+        self.with_deadline == 0 || now < self.earliest_deadline
     }
 
     /// Whether the shard holds as many entries as its bound.
@@ -512,7 +518,7 @@ impl Shard {
         budget: Option<&ByteBudget>,
         out: &mut Removals,
     ) -> usize {
-        if self.with_deadline == 0 || now < self.earliest_deadline {
+        if self.none_can_have_expired(now) {
             return 0;
         }
         let expired: Vec<u32> = self
