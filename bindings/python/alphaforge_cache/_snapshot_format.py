@@ -6,7 +6,8 @@ value, remaining TTL in nanoseconds or ``None``, weight or ``None``) least recen
 and a reader gets them back in that order, after the whole file has been checked.
 
 - :func:`write` replaces a file atomically: a temporary file in the same directory, flushed to
-  disk (``os.fsync``), renamed over the target, then the directory flushed.
+  disk (``os.fsync``), renamed over the target, then the directory flushed; a large file it
+  replaces is freed on a thread of its own (:mod:`._previous_file`).
 - :func:`read` and :func:`verify` check everything (magic, version, lengths, limits, both
   CRC-32 checksums) and raise :class:`SnapshotFileError` on the first problem. Nothing is
   allocated from a length field alone: reads are bounded by the file's real length.
@@ -40,6 +41,7 @@ from typing import (
     Union,
 )
 
+from . import _previous_file
 from ._common import SnapshotError
 
 __all__ = [
@@ -575,12 +577,19 @@ def write(
                 os.fsync(stream.fileno())
             except OSError as e:
                 raise _io_error("cannot flush the temporary file to disk", e, target) from e
+        previous = _previous_file.hold(target)
         try:
             os.replace(temp, target)
         except OSError as e:
+            if previous is not None:
+                os.close(previous)
             raise _io_error("cannot rename the temporary file over the target", e, target) from e
         committed = True
-        _fsync_directory(directory or ".", target)
+        try:
+            _fsync_directory(directory or ".", target)
+        finally:
+            if previous is not None:
+                _previous_file.release_in_background(previous)
         return header
     finally:
         if not committed:
