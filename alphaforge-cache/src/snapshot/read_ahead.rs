@@ -25,8 +25,8 @@ const AHEAD_BYTES: u64 = 32 << 20;
 /// The read-ahead of one file: how much of it was asked for, and how much the load has read
 /// (counted by its [`CountingReader`]).
 pub(super) struct ReadAhead {
-    /// The file, through a descriptor of its own.
-    file: File,
+    /// The file, shared with the load's reader.
+    file: Arc<File>,
     /// The file's length.
     len: u64,
     /// Bytes from the start asked for so far.
@@ -35,15 +35,15 @@ pub(super) struct ReadAhead {
     read: Arc<AtomicU64>,
 }
 
-/// A reader that counts the bytes read through it, for a [`ReadAhead`].
-pub(super) struct CountingReader<R> {
-    inner: R,
+/// The load's reader of a file with a [`ReadAhead`]: it counts the bytes read through it.
+pub(super) struct CountingReader {
+    file: Arc<File>,
     read: Arc<AtomicU64>,
 }
 
-impl<R: Read> Read for CountingReader<R> {
+impl Read for CountingReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let n = (&*self.file).read(buf)?;
         self.read.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
     }
@@ -51,20 +51,18 @@ impl<R: Read> Read for CountingReader<R> {
 
 impl ReadAhead {
     /// `file` (of `len` bytes) to be read through the returned reader, and its read-ahead:
-    /// `None` where there is none (no `posix_fadvise`, or no second descriptor to be had).
-    pub(super) fn of(file: File, len: u64) -> (CountingReader<File>, Option<ReadAhead>) {
+    /// `None` where there is none (no `posix_fadvise`). The two share the file's descriptor,
+    /// closed when both are dropped.
+    pub(super) fn of(file: File, len: u64) -> (CountingReader, Option<ReadAhead>) {
         let read = Arc::new(AtomicU64::new(0));
-        let ahead = if ADVICE_AVAILABLE {
-            file.try_clone().ok().map(|own| ReadAhead {
-                file: own,
-                len,
-                asked: 0,
-                read: read.clone(),
-            })
-        } else {
-            None
-        };
-        (CountingReader { inner: file, read }, ahead)
+        let file = Arc::new(file);
+        let ahead = ADVICE_AVAILABLE.then(|| ReadAhead {
+            file: file.clone(),
+            len,
+            asked: 0,
+            read: read.clone(),
+        });
+        (CountingReader { file, read }, ahead)
     }
 
     /// Asks for the next piece of the file if the load is near enough to it; returns whether
@@ -131,7 +129,7 @@ mod tests {
             assert!(ahead.is_none());
             return;
         }
-        let mut ahead = ahead.expect("a second descriptor");
+        let mut ahead = ahead.expect("advice where posix_fadvise exists");
         let steps =
             |ahead: &mut ReadAhead| std::iter::from_fn(|| ahead.step().then_some(())).count();
         // Nothing read yet: as far as the distance allows, then nothing more.
