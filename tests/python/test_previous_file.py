@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from typing import Any, List
+from typing import Any, List, Set
 
 import pytest
 
@@ -21,8 +21,8 @@ linux_only = pytest.mark.skipif(
 ENTRIES = [fmt.Entry(b"k%d" % i, b"v" * 40, None, None) for i in range(100)]
 
 
-def open_descriptors() -> List[str]:
-    return sorted(os.listdir("/proc/self/fd"))
+def open_descriptors() -> Set[str]:
+    return set(os.listdir("/proc/self/fd"))
 
 
 @linux_only
@@ -75,7 +75,7 @@ def test_the_thread_frees_the_replaced_file(tmp_path: Any) -> None:
     fmt.write(str(target), ENTRIES)
     for thread in [t for t in threading.enumerate() if t.name == "afc-release"]:
         thread.join()
-    assert open_descriptors() == descriptors
+    assert open_descriptors() <= descriptors  # none left open (another may have closed)
     assert fmt.read(str(target))[1] == ENTRIES
 
 
@@ -93,6 +93,6 @@ def test_a_failed_rename_closes_the_held_file(tmp_path: Any, monkeypatch: Any) -
     with pytest.raises(SnapshotError, match="cannot rename the temporary file over the target"):
         fmt.write(str(target), ENTRIES)
     monkeypatch.undo()
-    assert open_descriptors() == descriptors
+    assert open_descriptors() <= descriptors  # none left open (another may have closed)
     assert target.read_bytes() == previous
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.afcs"]
