@@ -242,11 +242,11 @@ fn main() {
     }
     let block = vec![0x5Au8; 1 << 20];
     let mut buf = vec![0u8; 1 << 20];
-    let (mut save, mut write, mut load, mut read, mut read_fresh, mut puts) =
+    let (mut save, mut write, mut load, mut read, mut fs_read, mut puts) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
     let (mut write_new, mut read_mmap) = (vec![], vec![]);
     let plain_new = dir.join("plain-new.bin");
-    let (mut cold_load, mut cold_read, mut cold_read_kept) = (vec![], vec![], vec![]);
+    let (mut cold_load, mut cold_read, mut cold_read_mmap) = (vec![], vec![], vec![]);
     for round in 0..rounds {
         let start = Instant::now();
         cache.save(&snapshot).unwrap();
@@ -267,7 +267,7 @@ fn main() {
         read.push(took);
         let start = Instant::now();
         let all = std::fs::read(&snapshot).unwrap();
-        read_fresh.push(start.elapsed());
+        fs_read.push(start.elapsed());
         assert_eq!(all.len() as u64, bytes);
         drop(all);
         read_mmap.push(read_into_fresh_memory(&snapshot, bytes as usize));
@@ -280,7 +280,7 @@ fn main() {
         drop_cached(&snapshot);
         cold_read.push(read_plain(&snapshot, &mut buf).0);
         drop_cached(&snapshot);
-        cold_read_kept.push(read_into_fresh_memory(&snapshot, bytes as usize));
+        cold_read_mmap.push(read_into_fresh_memory(&snapshot, bytes as usize));
 
         let target = build();
         let start = Instant::now();
@@ -298,24 +298,24 @@ fn main() {
             ms(write_new[round]),
             ms(load[round]),
             ms(read[round]),
-            ms(read_fresh[round]),
+            ms(fs_read[round]),
             ms(read_mmap[round]),
             ms(cold_load[round]),
             ms(cold_read[round]),
-            ms(cold_read_kept[round]),
+            ms(cold_read_mmap[round]),
             ms(puts[round])
         );
     }
-    let (save, write, load, read, read_fresh, puts) = (
+    let (save, write, load, read, fs_read, puts) = (
         median(save),
         median(write),
         median(load),
         median(read),
-        median(read_fresh),
+        median(fs_read),
         median(puts),
     );
     let (cold_load, cold_read) = (median(cold_load), median(cold_read));
-    let cold_read_kept = median(cold_read_kept);
+    let cold_read_mmap = median(cold_read_mmap);
     let (write_new, read_mmap) = (median(write_new), median(read_mmap));
     println!("\nmedians of {rounds} rounds:");
     println!("| operation | ms | baseline | baseline ms | ratio | floor (at most 2x) |");
@@ -340,7 +340,7 @@ fn main() {
         load_row,
         load,
         "std::fs::read (malloc'd memory)",
-        read_fresh,
+        fs_read,
         Baseline::Floor,
     );
     ratio_row(
@@ -355,7 +355,7 @@ fn main() {
         cold_row,
         cold_load,
         "read from the disk into fresh memory (cold)",
-        cold_read_kept,
+        cold_read_mmap,
         Baseline::Floor,
     );
     ratio_row(
